@@ -1,0 +1,36 @@
+"""Thin bridges from Django's and django-axes' authentication signals to the audit service."""
+
+from axes.signals import user_locked_out
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from .services import auth_event_record
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def _logged_in(sender, request, user, **kwargs):
+    auth_event_record(actor=user, action="auth.login.succeeded", username=user.get_username())
+
+
+@receiver(user_logged_out, dispatch_uid="audit_logout")
+def _logged_out(sender, request, user, **kwargs):
+    if user is not None:
+        auth_event_record(actor=user, action="auth.logout", username=user.get_username())
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def _login_failed(sender, credentials, request=None, **kwargs):
+    # Django has already replaced the password in `credentials`; only the username is kept.
+    auth_event_record(
+        actor=None, action="auth.login.failed", username=str(credentials.get("username", ""))
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_locked_out")
+def _locked_out(sender, request, username, ip_address, **kwargs):
+    auth_event_record(
+        actor=None,
+        action="auth.login.locked_out",
+        username=str(username or ""),
+        message=f"locked out after repeated failures from {ip_address}",
+    )

@@ -1,0 +1,82 @@
+"""Writes to users and roles, and the audit of authentication events."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from opsportal.audit.services import record
+
+from .permissions import require
+from .roles import ROLES
+
+
+def operator_create(
+    *,
+    actor,
+    username: str,
+    role: str,
+    password: str,
+    email: str = "",
+    validate: bool = True,
+):
+    """Create a login with exactly one role. ``actor`` None means the command line (a superuser)."""
+    if actor is not None:
+        require(actor, "auth.add_user", action="create operators")
+    if role not in ROLES:
+        raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+    User = get_user_model()
+    username = username.strip()
+    if not username:
+        raise ValidationError("A username is required.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise ValidationError(f"A user named {username!r} already exists.")
+    if validate:
+        validate_password(password, user=User(username=username, email=email))
+    with transaction.atomic():
+        user = User(username=username, email=email, is_staff=(role == "admin"))
+        user.is_superuser = role == "admin"
+        user.set_password(password)
+        user.save()
+        user.groups.set([Group.objects.get_or_create(name=role)[0]])
+        record(
+            actor=actor,
+            action="auth.user.created",
+            target=user,
+            changes={"username": username, "email": email, "role": role},
+        )
+    return user
+
+
+def operator_set_role(*, actor, user, role: str):
+    """Replace a user's role."""
+    require(actor, "auth.change_user", action="change roles")
+    if role not in ROLES:
+        raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+    with transaction.atomic():
+        before = list(user.groups.values_list("name", flat=True))
+        user.groups.set([Group.objects.get_or_create(name=role)[0]])
+        user.is_superuser = role == "admin"
+        user.is_staff = role == "admin"
+        user.save(update_fields=["is_superuser", "is_staff"])
+        record(
+            actor=actor,
+            action="auth.user.role_changed",
+            target=user,
+            changes={"role": {"before": before, "after": role}},
+        )
+    return user
+
+
+def auth_event_record(*, actor, action: str, username: str = "", message: str = "") -> None:
+    """Audit a login, logout, failure or lockout."""
+    with transaction.atomic():
+        record(
+            actor=actor,
+            action=action,
+            target_type="auth.user",
+            target_id=actor.pk if actor is not None else "",
+            target_repr=username[:150],
+            message=message,
+        )

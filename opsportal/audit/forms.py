@@ -1,0 +1,57 @@
+from datetime import date, datetime, time, timedelta
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils import timezone
+
+from environments.choices import Tier
+from opsportal.forms import BootstrapFormMixin
+
+
+class AuditFilterForm(BootstrapFormMixin, forms.Form):
+    """Filters of the audit log; every field optional, combined with AND."""
+
+    operator = forms.ModelChoiceField(
+        queryset=get_user_model().objects.order_by("username"),
+        required=False,
+        to_field_name="username",
+        empty_label="Any operator",
+    )
+    action = forms.CharField(required=False, help_text="Prefix, e.g. configvar. or auth.login")
+    tier = forms.ChoiceField(choices=[("", "Any tier"), *Tier.choices], required=False)
+    target = forms.CharField(required=False, help_text="Type (environments.configvar) or name")
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filter(self, queryset):
+        if not self.is_valid():
+            return queryset.none()
+        data = self.cleaned_data
+        if data["operator"]:
+            queryset = queryset.filter(actor=data["operator"])
+        if data["action"]:
+            queryset = queryset.filter(action__startswith=data["action"].strip())
+        if data["tier"]:
+            queryset = queryset.filter(tier=data["tier"])
+        if data["target"]:
+            target = data["target"].strip()
+            if "." in target and " " not in target:
+                queryset = queryset.filter(target_type=target.lower())
+            else:
+                queryset = queryset.filter(target_repr__icontains=target)
+        # Whole days in the portal's time zone, as a range on the indexed timestamp.
+        if data["date_from"]:
+            queryset = queryset.filter(at__gte=_day_start(data["date_from"]))
+        if data["date_to"]:
+            queryset = queryset.filter(at__lt=_day_start(data["date_to"] + timedelta(days=1)))
+        return queryset
+
+
+def _day_start(day: date) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time.min))

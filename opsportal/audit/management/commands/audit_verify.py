@@ -1,0 +1,42 @@
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from opsportal.audit.chain import iter_chain_rows, verify_rows
+from opsportal.audit.models import AuditChainHead, AuditEvent
+
+
+class Command(BaseCommand):
+    help = "Verify the audit hash chain. Exits 0 when intact, 1 naming the first broken event."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+
+    def handle(self, *args, **options):
+        head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
+        result = verify_rows(iter_chain_rows(AuditEvent.objects.all()), expected_head=head)
+        if options["json"]:
+            self.stdout.write(
+                json.dumps(
+                    {
+                        "ok": result.ok,
+                        "checked": result.checked,
+                        "head_hash": result.head_hash,
+                        "broken_seq": result.broken.seq if result.broken else None,
+                        "reason": result.broken.reason if result.broken else None,
+                    }
+                )
+            )
+        if result.ok:
+            if not options["json"]:
+                self.stdout.write(
+                    self.style.SUCCESS(
+                        f"Audit chain intact: {result.checked} events, head {result.head_hash}."
+                    )
+                )
+            return
+        raise CommandError(
+            f"Audit chain broken at event #{result.broken.seq}: {result.broken.reason}. "
+            f"{result.checked} events before it verified.",
+            returncode=1,
+        )

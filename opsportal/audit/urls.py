@@ -1,0 +1,15 @@
+from django.urls import path
+
+from . import views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("", views.AuditEventListView.as_view(), name="event_list"),
+    path("events/<int:seq>/", views.AuditEventDetailView.as_view(), name="event_detail"),
+    path(
+        "operators/<str:username>/", views.OperatorTimelineView.as_view(), name="operator_timeline"
+    ),
+    path("export.csv", views.AuditExportView.as_view(), {"fmt": "csv"}, name="export_csv"),
+    path("export.json", views.AuditExportView.as_view(), {"fmt": "json"}, name="export_json"),
+]

@@ -1,0 +1,137 @@
+import json
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from opsportal.exports import escape_formula, stream_csv
+
+from .forms import AuditFilterForm
+from .models import AuditEvent
+from .services import chain_head
+
+EXPORT_COLUMNS = (
+    "seq",
+    "at",
+    "actor_label",
+    "action",
+    "target_type",
+    "target_id",
+    "target_repr",
+    "tier",
+    "environment_id",
+    "changes",
+    "message",
+    "ip",
+    "user_agent",
+    "request_id",
+    "job_id",
+    "prev_hash",
+    "hash",
+)
+
+
+class AuditAccessMixin(PermissionRequiredMixin):
+    permission_required = "audit.view_auditevent"
+
+
+class AuditEventListView(AuditAccessMixin, ListView):
+    """The audit log with filters by operator, action, tier, target and date range."""
+
+    template_name = "audit/event_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.filter_form = AuditFilterForm(self.request.GET or None)
+        queryset = AuditEvent.objects.all()
+        if self.request.GET:
+            queryset = self.filter_form.filter(queryset)
+        return queryset
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        query = self.request.GET.copy()
+        query.pop("page", None)
+        context.update(filter_form=self.filter_form, query=query.urlencode(), head=chain_head())
+        return context
+
+
+class OperatorTimelineView(AuditAccessMixin, ListView):
+    """Everything one operator did, newest first."""
+
+    template_name = "audit/operator_timeline.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        self.operator = get_object_or_404(get_user_model(), username=self.kwargs["username"])
+        return AuditEvent.objects.for_operator(self.operator)
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(operator=self.operator, **kwargs)
+
+
+class AuditEventDetailView(AuditAccessMixin, DetailView):
+    template_name = "audit/event_detail.html"
+    slug_field = "seq"
+    slug_url_kwarg = "seq"
+    context_object_name = "event"
+
+    def get_queryset(self):
+        return AuditEvent.objects.all()
+
+    def get_context_data(self, **kwargs):
+        changes = json.dumps(self.object.changes, indent=2, sort_keys=True, ensure_ascii=False)
+        return super().get_context_data(changes_json=changes, **kwargs)
+
+
+def _export_value(event: dict, column: str):
+    value = event[column]
+    if column == "changes":
+        return json.dumps(value, sort_keys=True, ensure_ascii=False)
+    if column == "at":
+        return value.isoformat()
+    return value
+
+
+class AuditExportView(AuditAccessMixin, View):
+    """Stream the (filtered) log as CSV or JSON, with the chain head hash at export time."""
+
+    def get(self, request, fmt: str):
+        form = AuditFilterForm(request.GET or None)
+        queryset = AuditEvent.objects.all()
+        if request.GET:
+            queryset = form.filter(queryset)
+        rows = queryset.order_by("seq").values(*EXPORT_COLUMNS).iterator(chunk_size=2000)
+        head = chain_head()
+        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        if fmt == "csv":
+            response = StreamingHttpResponse(
+                stream_csv(_csv_rows(rows, head)), content_type="text/csv; charset=utf-8"
+            )
+        else:
+            response = StreamingHttpResponse(
+                _json_stream(rows, head), content_type="application/json"
+            )
+        response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.{fmt}"'
+        return response
+
+
+def _csv_rows(rows, head):
+    yield [f"# opsportal audit export; chain head #{head.seq} {head.hash}"]
+    yield EXPORT_COLUMNS
+    for event in rows:
+        yield [_export_value(event, c) for c in EXPORT_COLUMNS]
+
+
+def _json_stream(rows, head):
+    yield '{"chain_head": ' + json.dumps({"seq": head.seq, "hash": head.hash}) + ', "events": ['
+    first = True
+    for event in rows:
+        item = {c: escape_formula(_export_value(event, c)) for c in EXPORT_COLUMNS}
+        yield ("" if first else ",") + json.dumps(item, ensure_ascii=False, default=str)
+        first = False
+    yield "]}"

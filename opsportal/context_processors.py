@@ -1,0 +1,23 @@
+from django.conf import settings
+
+from opsportal.accounts.roles import role_of
+
+NAV = (
+    ("dashboard", "Dashboard", "dashboard"),
+    ("environments", "Environments", "environments:project_list"),
+    ("runbooks", "Runbooks", "runbooks:runbook_list"),
+    ("imports", "Imports", "imports:job_list"),
+    ("audit", "Audit", "audit:event_list"),
+)
+
+
+def portal(request):
+    user = getattr(request, "user", None)
+    return {
+        "nav_items": NAV,
+        "nav_section": (request.resolver_match.namespace or request.resolver_match.url_name)
+        if getattr(request, "resolver_match", None)
+        else "",
+        "user_role": role_of(user) if user is not None and user.is_authenticated else None,
+        "debug": settings.DEBUG,
+    }
