@@ -14,9 +14,8 @@ import environ
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-ENV_FILE = BASE_DIR / ".env"
-
 env = environ.Env()
+ENV_FILE = Path(env.str("OPSPORTAL_ENV_FILE", default=str(BASE_DIR / ".env")))
 if ENV_FILE.exists():
     env.read_env(str(ENV_FILE), overwrite=False)
 

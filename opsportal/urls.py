@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from .accounts.views import PortalPasswordChangeView
 from .views import DashboardView
 
 urlpatterns = [
@@ -10,7 +11,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "accounts/password/",
-        auth_views.PasswordChangeView.as_view(),
+        PortalPasswordChangeView.as_view(),
         name="password_change",
     ),
     path(

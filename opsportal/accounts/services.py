@@ -69,6 +69,14 @@ def operator_set_role(*, actor, user, role: str):
     return user
 
 
+def operator_password_change(*, actor, new_password: str) -> None:
+    """Change the actor's own password (already validated by the form)."""
+    with transaction.atomic():
+        actor.set_password(new_password)
+        actor.save(update_fields=["password"])
+        record(actor=actor, action="auth.password.changed", target=actor)
+
+
 def auth_event_record(*, actor, action: str, username: str = "", message: str = "") -> None:
     """Audit a login, logout, failure or lockout."""
     with transaction.atomic():

@@ -1,0 +1,119 @@
+"""Every page needs a login; each role can do exactly what it should."""
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from opsportal.audit.models import AuditEvent
+
+PUBLIC_URL_NAMES = {"login", "admin:login"}
+CONVERTER_SAMPLES = {
+    "int": "1",
+    "slug": "sample",
+    "str": "sample",
+    "path": "sample",
+    "uuid": ("00000000-0000-0000-0000-000000000001"),
+}
+
+
+def _walk(patterns, prefix="", namespace=""):
+    for entry in patterns:
+        if isinstance(entry, URLResolver):
+            ns = f"{namespace}{entry.namespace}:" if entry.namespace else namespace
+            yield from _walk(entry.url_patterns, prefix + str(entry.pattern), ns)
+        elif isinstance(entry, URLPattern):
+            yield namespace + (entry.name or ""), prefix + str(entry.pattern), entry
+
+
+def _concrete(route: str, pattern) -> str:
+    """Turn a route into a real path, filling converters with sample values."""
+    converters = getattr(pattern.pattern, "converters", {})
+    path = route
+    for name, converter in converters.items():
+        kind = type(converter).__name__.replace("Converter", "").lower()
+        sample = CONVERTER_SAMPLES.get(kind, "sample")
+        path = path.replace(f"<{kind}:{name}>", sample).replace(f"<{name}>", sample)
+    return "/" + path.lstrip("^").rstrip("$").replace("\\Z", "").replace("\\", "")
+
+
+def all_routes():
+    seen = set()
+    for name, route, pattern in _walk(get_resolver().url_patterns):
+        if name in PUBLIC_URL_NAMES or "(?P<" in route:
+            continue
+        path = _concrete(route, pattern)
+        if path in seen:
+            continue
+        seen.add(path)
+        yield pytest.param(path, id=name or path)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", list(all_routes()))
+def test_every_url_requires_login(client, path):
+    for method in (client.get, client.post):
+        response = method(path)
+        assert response.status_code == 302, f"{path} answered {response.status_code} anonymously"
+        assert response["Location"].startswith(("/accounts/login/", "/admin/login/")), path
+
+
+def test_the_url_walk_finds_the_pages():
+    paths = {p.values[0] for p in all_routes()}
+    assert {"/", "/audit/", "/audit/export.csv", "/admin/"} <= paths
+
+
+# role -> expected status for each (url name, kwargs)
+MATRIX = [
+    # (url, viewer, operator, approver, admin, no role)
+    ("dashboard", 200, 200, 200, 200, 200),
+    ("audit:event_list", 200, 200, 200, 200, 403),
+    ("audit:export_csv", 200, 200, 200, 200, 403),
+    ("audit:export_json", 200, 200, 200, 200, 403),
+    ("admin:index", 302, 302, 302, 200, 302),
+    ("admin:auth_user_changelist", 302, 302, 302, 200, 302),
+]
+ROLES = ["viewer", "operator", "approver", "admin", None]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url_name", "expected"), [(row[0], row[1:]) for row in MATRIX])
+def test_role_matrix_for_core_pages(client_for, user_factory, client, url_name, expected):
+    url = reverse(url_name)
+    for role, want in zip(ROLES, expected, strict=True):
+        if role is None:
+            client.force_login(user_factory(None))
+            c = client
+        else:
+            c, _ = client_for(role)
+        status = c.get(url).status_code
+        assert status == want, f"{role or 'no role'} on {url_name}: {status}, expected {want}"
+
+
+@pytest.mark.django_db
+def test_roles_hold_exactly_their_permissions(user_factory):
+    viewer, operator, approver, admin = (
+        user_factory(r) for r in ("viewer", "operator", "approver", "admin")
+    )
+    assert viewer.has_perm("audit.view_auditevent")
+    assert not viewer.has_perm("environments.change_environment")
+    assert operator.has_perm("environments.change_environment")
+    assert not operator.has_perm("auth.add_user")
+    assert approver.has_perm("environments.change_environment")
+    assert not approver.has_perm("auth.add_user")
+    assert admin.has_perm("auth.add_user")
+    assert not viewer.has_perm("audit.change_auditevent")
+
+
+@pytest.mark.django_db
+def test_session_ends_after_inactivity(client_for, settings):
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    client, _ = client_for("viewer")
+    assert client.get("/").status_code == 200
+    assert settings.SESSION_SAVE_EVERY_REQUEST
+    assert settings.SESSION_COOKIE_AGE <= 60 * 60
+    Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
+    response = client.get("/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+    assert AuditEvent.objects.filter(action="auth.login.succeeded").count() == 1

@@ -1,0 +1,167 @@
+"""Audit log pages, filters, export escaping and secret masking."""
+
+import csv
+import io
+import json
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from opsportal.audit.masking import MASK, fingerprint, masked_hint, scrub
+from opsportal.audit.models import AuditEvent
+from opsportal.audit.services import record
+from opsportal.exports import FORMULA_PREFIXES, escape_formula
+from tests.factories import EnvironmentFactory
+
+
+def _record(**kwargs):
+    with transaction.atomic():
+        return record(**kwargs)
+
+
+def _body(response) -> str:
+    return b"".join(response.streaming_content).decode()
+
+
+@pytest.mark.django_db
+def test_filters_by_operator_action_tier_target_and_dates(client_for, user_factory):
+    client, viewer = client_for("viewer")
+    alice, bob = (
+        user_factory("operator", username="alice"),
+        user_factory("operator", username="bob"),
+    )
+    prod = EnvironmentFactory(tier="production", name="prod")
+    dev = EnvironmentFactory(tier="development", name="dev")
+    _record(actor=alice, action="configvar.updated", target_repr="STRIPE_KEY", environment=prod)
+    _record(actor=bob, action="configvar.updated", target_repr="CONVEX_URL", environment=dev)
+    _record(actor=bob, action="runbook.step.signed_off", target_repr="Smoke tests")
+
+    def seen(**params) -> set[str]:
+        response = client.get(reverse("audit:event_list"), params)
+        assert response.status_code == 200
+        return {e.target_repr for e in response.context["object_list"] if e.actor_id != viewer.pk}
+
+    assert seen(operator="alice") == {"STRIPE_KEY"}
+    assert seen(action="configvar.") == {"STRIPE_KEY", "CONVEX_URL"}
+    assert seen(tier="production") == {"STRIPE_KEY"}
+    assert seen(target="smoke") == {"Smoke tests"}
+    today = timezone.localdate()
+    assert seen(date_from=today.isoformat(), date_to=today.isoformat()) == {
+        "STRIPE_KEY",
+        "CONVEX_URL",
+        "Smoke tests",
+    }
+    assert seen(date_from=(today + timedelta(days=1)).isoformat()) == set()
+    response = client.get(
+        reverse("audit:event_list"), {"date_from": "2026-02-02", "date_to": "2026-02-01"}
+    )
+    assert "The end date is before the start date." in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_list_query_count_is_bounded(client_for, django_assert_max_num_queries):
+    client, _ = client_for("viewer")
+    for i in range(60):
+        _record(actor=None, action="test.event", target_repr=f"t{i}")
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("audit:event_list"))
+    assert len(response.context["object_list"]) == 50
+
+
+@pytest.mark.django_db
+def test_operator_timeline_shows_only_that_operator(client_for, user_factory):
+    client, _ = client_for("viewer")
+    alice, bob = (
+        user_factory("operator", username="alice"),
+        user_factory("operator", username="bob"),
+    )
+    _record(actor=alice, action="a.one", target_repr="mine")
+    _record(actor=bob, action="b.one", target_repr="theirs")
+    response = client.get(reverse("audit:operator_timeline", args=["alice"]))
+    body = response.content.decode()
+    assert "mine" in body and "theirs" not in body
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
+def test_csv_and_json_exports_escape_formula_cells(client_for, prefix):
+    client, _ = client_for("viewer")
+    dangerous = f'{prefix}HYPERLINK("http://evil")'
+    _record(actor=None, action="test.event", target_repr=dangerous, message=dangerous)
+
+    rows = list(csv.reader(io.StringIO(_body(client.get(reverse("audit:export_csv"))))))
+    assert rows[0][0].startswith("# opsportal audit export; chain head #")
+    header, data = rows[1], rows[2:]
+    target = next(r for r in data if r[header.index("action")] == "test.event")
+    assert target[header.index("target_repr")] == "'" + dangerous
+    assert target[header.index("message")] == "'" + dangerous
+
+    payload = json.loads(_body(client.get(reverse("audit:export_json"))))
+    event = next(e for e in payload["events"] if e["action"] == "test.event")
+    assert event["target_repr"] == "'" + dangerous
+    assert payload["chain_head"]["hash"] == AuditEvent.objects.order_by("-seq").first().hash
+
+
+def test_escape_formula_leaves_safe_values_alone():
+    assert escape_formula("plain") == "plain"
+    assert escape_formula(42) == 42
+    assert escape_formula("a=b") == "a=b"
+    for prefix in FORMULA_PREFIXES:
+        assert escape_formula(prefix + "1") == "'" + prefix + "1"
+
+
+def test_scrub_masks_secret_names_and_credential_shapes(settings):
+    stripe = "sk_live_" + "a1B2c3D4e5F6g7H8"
+    changes = {
+        "key": "STRIPE_SECRET_KEY",
+        "value": stripe,
+        "password": "hunter2-hunter2",
+        "note": f"rotated to {stripe} via redis://default:pa55word@host:6379",
+        "nested": {"api_key": "abc123abc123"},
+        "author": "alice",
+    }
+    clean = scrub(changes, secret_keys=frozenset({"value"}))
+    text = json.dumps(clean)
+    for secret in (stripe, "hunter2-hunter2", "pa55word", "abc123abc123"):
+        assert secret not in text
+    assert clean["key"] == "STRIPE_SECRET_KEY"
+    assert clean["author"] == "alice"
+    assert clean["value"] == f"{MASK} fp:{fingerprint(stripe)[:16]}"
+    assert "redis://default:***@host:6379" in clean["note"]
+
+
+def test_fingerprint_is_keyed_and_hint_short(settings):
+    value = "whsec_" + "Z" * 30
+    first = fingerprint(value)
+    settings.FINGERPRINT_KEY = "another-key"
+    assert fingerprint(value) != first
+    assert masked_hint(value) == "…ZZZZ"
+    assert masked_hint("short") == ""
+
+
+@pytest.mark.django_db
+def test_secrets_never_reach_the_audit_row_or_pages(client_for):
+    client, _ = client_for("viewer")
+    sentinel = "sk_test_" + "SENTINEL0123456789"
+    event = _record(
+        actor=None,
+        action="configvar.updated",
+        target_repr="STRIPE_SECRET_KEY",
+        changes={"value": {"before": None, "after": sentinel}},
+        secret_keys={"value"},
+        message=f"pasted {sentinel}",
+    )
+    stored = AuditEvent.objects.filter(pk=event.pk).values().get()
+    assert sentinel not in json.dumps(stored, default=str)
+    for url in (
+        reverse("audit:event_list"),
+        reverse("audit:event_detail", args=[event.seq]),
+        reverse("audit:export_json"),
+        reverse("audit:export_csv"),
+    ):
+        response = client.get(url)
+        body = _body(response) if response.streaming else response.content.decode()
+        assert sentinel not in body
