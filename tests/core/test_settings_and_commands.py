@@ -57,7 +57,8 @@ def test_production_refuses_to_start_without_secrets(tmp_path):
 
 
 def test_production_settings_pass_check_deploy(tmp_path):
-    env = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "FINGERPRINT_KEY"}}
+    dropped = {"SECRET_KEY", "FINGERPRINT_KEY", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
     env.update(
         OPSPORTAL_ENV_FILE=str(tmp_path / ".env"),
         DEBUG="False",
