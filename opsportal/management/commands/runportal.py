@@ -19,15 +19,28 @@ class Command(BaseCommand):
 
     def handle(self, *args, host, port, **options):
         manage = [sys.executable, "manage.py"]
+        # Children get their own session: a signal to this process group (Ctrl-C, `timeout`,
+        # a supervisor's SIGTERM) reaches only this command, which then stops each child with
+        # SIGINT, the signal django-q2's cluster handles gracefully.
         procs = [
-            subprocess.Popen([*manage, "qcluster"]),
+            subprocess.Popen([*manage, "qcluster"], start_new_session=True),
             subprocess.Popen(
-                [*manage, "qcluster"], env={**os.environ, "Q_CLUSTER_NAME": "imports"}
+                [*manage, "qcluster"],
+                env={**os.environ, "Q_CLUSTER_NAME": "imports"},
+                start_new_session=True,
             ),
-            subprocess.Popen([*manage, "runserver", f"{host}:{port}", "--noreload"]),
+            subprocess.Popen(
+                [*manage, "runserver", f"{host}:{port}", "--noreload"], start_new_session=True
+            ),
         ]
         self.stdout.write(self.style.SUCCESS(f"opsportal is running at http://{host}:{port}/"))
         self.stdout.write("Workers: default and imports clusters. Press Ctrl-C to stop.")
+
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        # `make run` under a supervisor or `timeout` gets SIGTERM: stop the children too.
+        signal.signal(signal.SIGTERM, stop)
         try:
             while all(p.poll() is None for p in procs):
                 time.sleep(0.5)
@@ -39,7 +52,7 @@ class Command(BaseCommand):
                     p.send_signal(signal.SIGINT)
             for p in procs:
                 try:
-                    p.wait(timeout=10)
+                    p.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     p.kill()
         failed = [p for p in procs if p.returncode not in (0, -signal.SIGINT, None)]
