@@ -9,7 +9,7 @@ from django.core.management.base import CommandError
 from django.db import connection, connections, transaction
 from django.db.utils import DatabaseError
 
-from opsportal.audit.chain import GENESIS_HASH, compute_hash
+from opsportal.audit.chain import GENESIS_HASH, compute_hash, verify_chain
 from opsportal.audit.models import AuditChainHead, AuditEvent
 from opsportal.audit.services import record
 
@@ -183,3 +183,26 @@ def test_concurrent_writers_keep_one_linear_chain(postgres_only):
     assert [e["seq"] for e in events] == list(range(1, writers * per_writer + 1))
     assert len({e["prev_hash"] for e in events}) == len(events)  # no fork: no shared parent
     assert _verify() == (0, "")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("tamper", [None, "alter", "delete"])
+def test_parallel_verification_stitches_ranges(postgres_only, tamper):
+    events = _append(12)
+    target = events[8]  # in the second of three ranges
+    if tamper:
+        with connection.cursor() as cur:
+            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+            if tamper == "alter":
+                cur.execute(
+                    "UPDATE audit_auditevent SET actor_label = 'x' WHERE seq = %s", [target.seq]
+                )
+            else:
+                cur.execute("DELETE FROM audit_auditevent WHERE seq = %s", [target.seq])
+            cur.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
+    result = verify_chain(workers=3, parallel_from=2)
+    if tamper is None:
+        assert result.ok and result.checked == 12
+    else:
+        assert not result.ok
+        assert result.broken.seq == target.seq + (1 if tamper == "delete" else 0)

@@ -2,8 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from opsportal.audit.chain import iter_chain_rows, verify_rows
-from opsportal.audit.models import AuditChainHead, AuditEvent
+from opsportal.audit.chain import verify_chain
 
 
 class Command(BaseCommand):
@@ -11,10 +10,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        parser.add_argument(
+            "--workers", type=int, default=2, help="Parallel readers for large chains (PostgreSQL)."
+        )
 
     def handle(self, *args, **options):
-        head = AuditChainHead.objects.filter(pk=1).values_list("seq", "hash").first()
-        result = verify_rows(iter_chain_rows(AuditEvent.objects.all()), expected_head=head)
+        result = verify_chain(workers=options["workers"])
         if options["json"]:
             self.stdout.write(
                 json.dumps(

@@ -1,0 +1,69 @@
+import importlib
+import secrets
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from environments.models import Environment
+from opsportal.accounts.roles import OPERATOR, ensure_roles
+from opsportal.accounts.services import operator_create
+from opsportal.audit.seeding import seed_audit_events
+
+# Each app may offer `<app>.seed.<function>(count, *, stdout)` for its share of the data.
+APP_SEEDERS = {
+    "members": ("imports.seed", "seed_members"),
+    "runs": ("runbooks.seed", "seed_runs"),
+}
+
+
+class Command(BaseCommand):
+    help = "Fill the database for benchmarks: audit events (valid chain), members, runbook runs."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--audit-events", type=int, default=0)
+        parser.add_argument("--members", type=int, default=0)
+        parser.add_argument("--runs", type=int, default=0)
+        parser.add_argument("--operators", type=int, default=20)
+
+    def handle(self, *args, **options):
+        ensure_roles()
+        actors = self._operators(options["operators"])
+        if options["audit_events"]:
+            started = time.perf_counter()
+            head = seed_audit_events(
+                options["audit_events"],
+                actors=actors,
+                environments=list(Environment.objects.all()),
+                progress=lambda n: self.stdout.write(f"  audit events: {n}"),
+            )
+            seconds = time.perf_counter() - started
+            self.stdout.write(
+                f"audit events: {options['audit_events']} in {seconds:.1f} s "
+                f"({options['audit_events'] / seconds:,.0f}/s); chain head #{head}"
+            )
+        for option, (module_name, function) in APP_SEEDERS.items():
+            count = options[option]
+            if not count:
+                continue
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError:
+                self.stderr.write(f"{option}: {module_name} is not available; skipped")
+                continue
+            started = time.perf_counter()
+            getattr(module, function)(count, stdout=self.stdout)
+            self.stdout.write(f"{option}: {count} in {time.perf_counter() - started:.1f} s")
+
+    def _operators(self, count: int) -> list:
+        existing = list(get_user_model().objects.filter(username__startswith="scale-op-"))
+        for i in range(len(existing), count):
+            user = operator_create(
+                actor=None,
+                username=f"scale-op-{i:03d}",
+                role=OPERATOR,
+                password=secrets.token_urlsafe(24),
+                validate=False,
+            )
+            existing.append(user)
+        return existing
