@@ -108,11 +108,14 @@ def _verify_range(bounds: tuple[int, int]) -> VerifyResult:
     return verify_rows(rows, start_seq=lo, prev_hash=GENESIS_HASH if lo == 1 else None)
 
 
-def verify_chain(*, workers: int = 2, parallel_from: int = 200_000) -> VerifyResult:
+def verify_chain(
+    *, workers: int = 1, parallel_from: int = 200_000, in_processes: bool = True
+) -> VerifyResult:
     """Verify the whole chain against the chain head.
 
-    Large chains on PostgreSQL are split into ``workers`` seq ranges verified in parallel
-    processes, then stitched: each range must start where the previous one ended.
+    Large chains on PostgreSQL are split into ``workers`` seq ranges, verified in parallel
+    processes (``in_processes``; only from a fresh process such as ``audit_verify``, which
+    holds no open transaction), then stitched: each range must start where the previous ended.
     """
     from .models import AuditChainHead
 
@@ -125,8 +128,8 @@ def verify_chain(*, workers: int = 2, parallel_from: int = 200_000) -> VerifyRes
     if workers > 1 and head_seq >= parallel_from and connections["default"].vendor == "postgresql":
         size = -(-head_seq // workers)
         ranges = [(lo, min(lo + size - 1, head_seq)) for lo in range(1, head_seq + 1, size)]
-    if len(ranges) == 1:
-        results = [_verify_range(ranges[0])]
+    if len(ranges) == 1 or not in_processes:
+        results = [_verify_range(bounds) for bounds in ranges]
     else:
         import multiprocessing
 

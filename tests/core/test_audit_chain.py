@@ -1,6 +1,10 @@
 """The audit chain: linking, append-only enforcement, tamper detection, concurrency."""
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -200,9 +204,31 @@ def test_parallel_verification_stitches_ranges(postgres_only, tamper):
             else:
                 cur.execute("DELETE FROM audit_auditevent WHERE seq = %s", [target.seq])
             cur.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
-    result = verify_chain(workers=3, parallel_from=2)
+    result = verify_chain(workers=3, parallel_from=2, in_processes=False)
     if tamper is None:
         assert result.ok and result.checked == 12
     else:
         assert not result.ok
         assert result.broken.seq == target.seq + (1 if tamper == "delete" else 0)
+
+    # The same through the command in its own process, with forked range readers.
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+    }
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "audit_verify", "--workers", "3", "--parallel-from", "2"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if tamper is None:
+        assert proc.returncode == 0, proc.stderr
+        assert "12 events" in proc.stdout
+    else:
+        assert proc.returncode == 1
+        assert f"#{result.broken.seq}" in proc.stderr

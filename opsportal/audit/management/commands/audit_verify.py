@@ -13,9 +13,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=2, help="Parallel readers for large chains (PostgreSQL)."
         )
+        parser.add_argument(
+            "--parallel-from",
+            type=int,
+            default=200_000,
+            help="Use the parallel readers from this many events on.",
+        )
 
     def handle(self, *args, **options):
-        result = verify_chain(workers=options["workers"])
+        result = verify_chain(workers=options["workers"], parallel_from=options["parallel_from"])
         if options["json"]:
             self.stdout.write(
                 json.dumps(
