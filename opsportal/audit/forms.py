@@ -7,6 +7,8 @@ from django.utils import timezone
 from environments.choices import Tier
 from opsportal.forms import BootstrapFormMixin
 
+from .models import AuditEvent
+
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
     """Filters of the audit log; every field optional, combined with AND."""
@@ -45,11 +47,24 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
                 queryset = queryset.filter(target_type=target.lower())
             else:
                 queryset = queryset.filter(target_repr__icontains=target)
-        # Whole days in the portal's time zone, as a range on the indexed timestamp.
+        # Whole days in the portal's time zone. `at` never decreases along the chain, so the
+        # range becomes a seq range: the list then seeks on seq alone, however old the dates.
         if data["date_from"]:
-            queryset = queryset.filter(at__gte=_day_start(data["date_from"]))
+            first = (
+                AuditEvent.objects.filter(at__gte=_day_start(data["date_from"]))
+                .order_by("at", "seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+            queryset = queryset.filter(seq__gte=first) if first else queryset.none()
         if data["date_to"]:
-            queryset = queryset.filter(at__lt=_day_start(data["date_to"] + timedelta(days=1)))
+            last = (
+                AuditEvent.objects.filter(at__lt=_day_start(data["date_to"] + timedelta(days=1)))
+                .order_by("-at", "-seq")
+                .values_list("seq", flat=True)
+                .first()
+            )
+            queryset = queryset.filter(seq__lte=last) if last else queryset.none()
         return queryset
 
 

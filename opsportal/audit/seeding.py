@@ -50,11 +50,18 @@ COLUMNS = (
 
 
 def _events(
-    count: int, *, start_seq: int, prev_hash: str, actors: list, environments: list, days: int
+    count: int,
+    *,
+    start_seq: int,
+    prev_hash: str,
+    head_at,
+    actors: list,
+    environments: list,
+    days: int,
 ) -> Iterator[dict]:
     rng = random.Random(start_seq)
     now = timezone.now()
-    start = now - timedelta(days=days)
+    start = max(now - timedelta(days=days), head_at) if head_at else now - timedelta(days=days)
     step = (now - start) / max(count, 1)
     for i in range(count):
         actor = rng.choice(actors) if actors else None
@@ -99,6 +106,7 @@ def seed_audit_events(
             count,
             start_seq=head.seq + 1,
             prev_hash=head.hash,
+            head_at=head.at,
             actors=actors,
             environments=environments,
             days=days,
@@ -131,6 +139,9 @@ def seed_audit_events(
                         progress(done)
             AuditEvent.objects.bulk_create(chunk)
         if last is not None:
-            head.seq, head.hash = last["seq"], last["hash"]
-            head.save(update_fields=["seq", "hash"])
+            head.seq, head.hash, head.at = last["seq"], last["hash"], last["at"]
+            head.save(update_fields=["seq", "hash", "at"])
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cur:
+                cur.execute(f"ANALYZE {AuditEvent._meta.db_table}")
         return head.seq

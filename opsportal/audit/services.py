@@ -83,9 +83,12 @@ def record(
 
     with transaction.atomic():
         head = _lock_head()
+        now = timezone.now()
+        if head.at is not None and now < head.at:
+            now = head.at  # a clock stepped back: keep `at` non-decreasing along the chain
         fields = {
             "seq": head.seq + 1,
-            "at": timezone.now(),
+            "at": now,
             "actor_id": actor.pk if actor is not None else None,
             "actor_label": label[:150],
             "action": action,
@@ -105,9 +108,8 @@ def record(
         fields["hash"] = compute_hash(fields)
         event = AuditEvent(**fields)
         event.save(force_insert=True)
-        head.seq = event.seq
-        head.hash = event.hash
-        head.save(update_fields=["seq", "hash"])
+        head.seq, head.hash, head.at = event.seq, event.hash, event.at
+        head.save(update_fields=["seq", "hash", "at"])
     logger.info("audit %s #%s by %s on %s", action, event.seq, label, fields["target_repr"] or "-")
     return event
 

@@ -9,6 +9,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.exports import escape_formula, stream_csv
+from opsportal.pagination import KeysetPaginationMixin
 
 from .forms import AuditFilterForm
 from .models import AuditEvent
@@ -39,32 +40,35 @@ class AuditAccessMixin(PermissionRequiredMixin):
     permission_required = "audit.view_auditevent"
 
 
-class AuditEventListView(AuditAccessMixin, ListView):
+class AuditListBase(AuditAccessMixin, KeysetPaginationMixin, ListView):
+    def get_context_data(self, **kwargs):
+        page = self.paginate_keyset(self.object_list)
+        return super().get_context_data(page=page, events=page.items, **kwargs)
+
+
+class AuditEventListView(AuditListBase):
     """The audit log with filters by operator, action, tier, target and date range."""
 
     template_name = "audit/event_list.html"
-    paginate_by = 50
 
     def get_queryset(self):
-        self.filter_form = AuditFilterForm(self.request.GET or None)
+        self.filter_form = AuditFilterForm(_filter_params(self.request.GET) or None)
         queryset = AuditEvent.objects.all()
-        if self.request.GET:
+        if self.filter_form.is_bound:
             queryset = self.filter_form.filter(queryset)
         return queryset
 
     def get_context_data(self, **kwargs):
-        context = super().get_context_data(**kwargs)
-        query = self.request.GET.copy()
-        query.pop("page", None)
-        context.update(filter_form=self.filter_form, query=query.urlencode(), head=chain_head())
-        return context
+        query = _filter_params(self.request.GET).urlencode()
+        return super().get_context_data(
+            filter_form=self.filter_form, query=query, head=chain_head(), **kwargs
+        )
 
 
-class OperatorTimelineView(AuditAccessMixin, ListView):
+class OperatorTimelineView(AuditListBase):
     """Everything one operator did, newest first."""
 
     template_name = "audit/operator_timeline.html"
-    paginate_by = 50
 
     def get_queryset(self):
         self.operator = get_object_or_404(get_user_model(), username=self.kwargs["username"])
@@ -72,6 +76,14 @@ class OperatorTimelineView(AuditAccessMixin, ListView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(operator=self.operator, **kwargs)
+
+
+def _filter_params(params):
+    """The filter part of a query string, without the page cursor."""
+    params = params.copy()
+    for name in ("before", "after", "page"):
+        params.pop(name, None)
+    return params
 
 
 class AuditEventDetailView(AuditAccessMixin, DetailView):
@@ -101,9 +113,9 @@ class AuditExportView(AuditAccessMixin, View):
     """Stream the (filtered) log as CSV or JSON, with the chain head hash at export time."""
 
     def get(self, request, fmt: str):
-        form = AuditFilterForm(request.GET or None)
+        form = AuditFilterForm(_filter_params(request.GET) or None)
         queryset = AuditEvent.objects.all()
-        if request.GET:
+        if form.is_bound:
             queryset = form.filter(queryset)
         rows = queryset.order_by("seq").values(*EXPORT_COLUMNS).iterator(chunk_size=2000)
         head = chain_head()

@@ -232,3 +232,16 @@ def test_parallel_verification_stitches_ranges(postgres_only, tamper):
     else:
         assert proc.returncode == 1
         assert f"#{result.broken.seq}" in proc.stderr
+
+
+@pytest.mark.django_db
+def test_event_time_never_goes_back_along_the_chain(monkeypatch):
+    from django.utils import timezone
+
+    (first,) = _append(1)
+    earlier = first.at - timezone.timedelta(hours=2)
+    monkeypatch.setattr("opsportal.audit.services.timezone.now", lambda: earlier)
+    (second,) = _append(1)
+    assert second.at == first.at
+    assert AuditChainHead.objects.get(pk=1).at == first.at
+    assert _verify() == (0, "")

@@ -42,7 +42,7 @@ def test_filters_by_operator_action_tier_target_and_dates(client_for, user_facto
     def seen(**params) -> set[str]:
         response = client.get(reverse("audit:event_list"), params)
         assert response.status_code == 200
-        return {e.target_repr for e in response.context["object_list"] if e.actor_id != viewer.pk}
+        return {e.target_repr for e in response.context["events"] if e.actor_id != viewer.pk}
 
     assert seen(operator="alice") == {"STRIPE_KEY"}
     assert seen(action="configvar.") == {"STRIPE_KEY", "CONVEX_URL"}
@@ -68,7 +68,35 @@ def test_list_query_count_is_bounded(client_for, django_assert_max_num_queries):
         _record(actor=None, action="test.event", target_repr=f"t{i}")
     with django_assert_max_num_queries(12):
         response = client.get(reverse("audit:event_list"))
-    assert len(response.context["object_list"]) == 50
+    assert len(response.context["events"]) == 50
+
+
+@pytest.mark.django_db
+def test_keyset_pages_walk_older_and_back_newer(client_for):
+    client, _ = client_for("viewer")  # its login is event 1
+    for i in range(119):
+        _record(actor=None, action="test.event", target_repr=f"t{i}")
+    url = reverse("audit:event_list")
+
+    first = client.get(url, {"action": "test."})
+    seqs = [e.seq for e in first.context["events"]]
+    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    page = first.context["page"]
+    assert page.count == 119 and not page.count_capped
+    assert page.newer_query is None and "before=" in page.older_query
+    assert "action=test." in page.older_query
+
+    second = client.get(f"{url}?{page.older_query}")
+    second_seqs = [e.seq for e in second.context["events"]]
+    assert second_seqs[0] == seqs[-1] - 1 and len(second_seqs) == 50
+
+    third = client.get(f"{url}?{second.context['page'].older_query}")
+    assert len(third.context["events"]) == 19
+    assert third.context["page"].older_query is None
+
+    back = client.get(f"{url}?{third.context['page'].newer_query}")
+    assert [e.seq for e in back.context["events"]] == second_seqs
+    assert 'rel="next"' in back.content.decode()
 
 
 @pytest.mark.django_db
