@@ -131,3 +131,26 @@ def test_create_operator_refuses_duplicates(monkeypatch, user_factory):
             "create_operator", "--username", "Frank", "--role", "viewer", "--password-stdin"
         )
     assert not AuditEvent.objects.filter(action="auth.user.created").exists()
+
+
+def test_production_collectstatic_succeeds(tmp_path):
+    """The manifest storage used with DEBUG=False must resolve every vendored reference."""
+    dropped = {"DJANGO_ALLOW_ASYNC_UNSAFE"}
+    env = {k: v for k, v in os.environ.items() if k not in dropped}
+    env.update(
+        DEBUG="False",
+        SECRET_KEY="k" * 10 + "-a-production-secret-key-long-enough-0123456789abcdef",
+        FINGERPRINT_KEY="f" * 64,
+        STATIC_ROOT=str(tmp_path / "static"),
+        OPSPORTAL_ENV_FILE=str(tmp_path / ".env"),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "static" / "staticfiles.json").exists()
