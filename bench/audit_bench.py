@@ -25,7 +25,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "opsportal.settings")
 django.setup()
 from django.contrib.auth import get_user_model
 from django.test import Client
-user = get_user_model().objects.filter(is_superuser=True).first() or get_user_model().objects.first()
+User = get_user_model()
+user = User.objects.filter(is_superuser=True).first() or User.objects.first()
 client = Client()
 client.force_login(user)
 started = time.perf_counter()
