@@ -12,7 +12,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import compute_hash
+from .chain import HASHED_FIELDS, compute_hash
 from .models import AuditChainHead, AuditEvent
 
 ACTIONS = (
@@ -27,26 +27,7 @@ ACTIONS = (
     "auth.login.succeeded",
     "auth.login.failed",
 )
-COLUMNS = (
-    "seq",
-    "at",
-    "actor_id",
-    "actor_label",
-    "action",
-    "target_type",
-    "target_id",
-    "target_repr",
-    "environment_id",
-    "tier",
-    "changes",
-    "message",
-    "ip",
-    "user_agent",
-    "request_id",
-    "job_id",
-    "prev_hash",
-    "hash",
-)
+COLUMNS = (*HASHED_FIELDS, "hash")
 
 
 def _events(

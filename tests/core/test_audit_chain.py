@@ -26,6 +26,13 @@ def _append(n: int, actor=None, **kwargs) -> list[AuditEvent]:
     return events
 
 
+def _disable_trigger() -> None:
+    """What someone with database access would do first to edit the trail."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cur:
+            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+
+
 def _verify() -> tuple[int, str]:
     try:
         call_command("audit_verify")
@@ -82,9 +89,7 @@ def test_model_refuses_update_and_delete():
 @pytest.mark.django_db
 def test_audit_verify_names_an_altered_row():
     events = _append(5)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    _disable_trigger()
     with connection.cursor() as cur:
         cur.execute(
             "UPDATE audit_auditevent SET message = %s WHERE seq = %s", ["quietly", events[2].seq]
@@ -98,9 +103,7 @@ def test_audit_verify_names_an_altered_row():
 @pytest.mark.django_db
 def test_audit_verify_detects_a_deleted_middle_row():
     events = _append(5)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    _disable_trigger()
     with connection.cursor() as cur:
         cur.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[1].seq])
     code, message = _verify()
@@ -112,9 +115,7 @@ def test_audit_verify_detects_a_deleted_middle_row():
 @pytest.mark.django_db
 def test_audit_verify_detects_a_deleted_last_row():
     events = _append(3)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    _disable_trigger()
     with connection.cursor() as cur:
         cur.execute("DELETE FROM audit_auditevent WHERE seq = %s", [events[-1].seq])
     code, message = _verify()
@@ -129,9 +130,7 @@ def test_a_recomputed_hash_still_breaks_the_next_link():
     row = AuditEvent.objects.filter(seq=events[1].seq).values().get()
     row["message"] = "forged"
     forged = compute_hash(row)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            cur.execute("ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_append_only")
+    _disable_trigger()
     with connection.cursor() as cur:
         cur.execute(
             "UPDATE audit_auditevent SET message = %s, hash = %s WHERE seq = %s",

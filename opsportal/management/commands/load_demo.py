@@ -1,16 +1,14 @@
-import importlib
-
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from opsportal.accounts.roles import ROLES, ensure_roles
 from opsportal.accounts.services import operator_create
+from opsportal.apphooks import app_hooks
 from opsportal.audit.middleware import request_context
 
 # Demo logins, one per role. Printed by `make run`; never use them outside a local demo.
 DEMO_PASSWORD_SUFFIX = "-demo-pass-1"  # noqa: S105 (published demo logins)
-DEMO_APPS = ("environments", "runbooks", "imports")
 
 
 def demo_password(role: str) -> str:
@@ -37,13 +35,7 @@ class Command(BaseCommand):
                         validate=False,
                     )
                 users[role] = user
-            for app in DEMO_APPS:
-                try:
-                    module = importlib.import_module(f"{app}.demo")
-                except ModuleNotFoundError as exc:
-                    if exc.name != f"{app}.demo":
-                        raise
-                    continue
+            for module in app_hooks("demo"):
                 with transaction.atomic():
                     module.load(users=users, stdout=self.stdout)
         self.stdout.write("Demo logins (local demo only):")

@@ -1,4 +1,3 @@
-import importlib
 import secrets
 import time
 
@@ -8,13 +7,11 @@ from django.core.management.base import BaseCommand
 from environments.models import Environment
 from opsportal.accounts.roles import OPERATOR, ensure_roles
 from opsportal.accounts.services import operator_create
+from opsportal.apphooks import app_hooks
 from opsportal.audit.seeding import seed_audit_events
 
-# Each app may offer `<app>.seed.<function>(count, *, stdout)` for its share of the data.
-APP_SEEDERS = {
-    "members": ("imports.seed", "seed_members"),
-    "runs": ("runbooks.seed", "seed_runs"),
-}
+# An app may offer `<app>.seed.seed_<option>(count, *, stdout)` for its share of the data.
+APP_OPTIONS = ("members", "runs")
 
 
 class Command(BaseCommand):
@@ -42,17 +39,21 @@ class Command(BaseCommand):
                 f"audit events: {options['audit_events']} in {seconds:.1f} s "
                 f"({options['audit_events'] / seconds:,.0f}/s); chain head #{head}"
             )
-        for option, (module_name, function) in APP_SEEDERS.items():
+        seeders = {
+            option: getattr(module, f"seed_{option}")
+            for module in app_hooks("seed")
+            for option in APP_OPTIONS
+            if hasattr(module, f"seed_{option}")
+        }
+        for option in APP_OPTIONS:
             count = options[option]
             if not count:
                 continue
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError:
-                self.stderr.write(f"{option}: {module_name} is not available; skipped")
+            if option not in seeders:
+                self.stderr.write(f"{option}: no app provides seed_{option}; skipped")
                 continue
             started = time.perf_counter()
-            getattr(module, function)(count, stdout=self.stdout)
+            seeders[option](count, stdout=self.stdout)
             self.stdout.write(f"{option}: {count} in {time.perf_counter() - started:.1f} s")
 
     def _operators(self, count: int) -> list:
