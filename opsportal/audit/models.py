@@ -19,6 +19,12 @@ class AuditEventQuerySet(models.QuerySet):
     def chain_order(self) -> "AuditEventQuerySet":
         return self.order_by("seq")
 
+    def update(self, **kwargs):
+        raise ValidationError("Audit events are append-only and cannot be changed.")
+
+    def delete(self):
+        raise ValidationError("Audit events are append-only and cannot be deleted.")
+
 
 class AuditEvent(models.Model):
     """One recorded change or security event; an append-only link of a sha256 hash chain.

@@ -83,6 +83,25 @@ def test_model_refuses_update_and_delete():
         event.save()
     with pytest.raises(ValidationError, match="append-only"):
         event.delete()
+    with pytest.raises(ValidationError, match="append-only"):
+        AuditEvent.objects.filter(pk=event.pk).update(message="rewritten")
+    with pytest.raises(ValidationError, match="append-only"):
+        AuditEvent.objects.all().delete()
+    assert AuditEvent.objects.get(pk=event.pk).message == ""
+
+
+@pytest.mark.django_db
+def test_admin_shows_audit_events_read_only(client_for):
+    client, _ = client_for("admin")
+    (event,) = _append(1)
+    assert client.get("/admin/audit/auditevent/").status_code == 200
+    change_url = f"/admin/audit/auditevent/{event.pk}/change/"
+    page = client.get(change_url)
+    assert page.status_code == 200
+    assert b'name="_save"' not in page.content
+    assert client.post(change_url, {"message": "edited"}).status_code == 403
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+    assert client.post(f"/admin/audit/auditevent/{event.pk}/delete/").status_code == 403
     assert AuditEvent.objects.get(pk=event.pk).message == ""
 
 
