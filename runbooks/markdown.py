@@ -278,7 +278,11 @@ class _Walker:
 
     def paragraph(self, tokens: list[Token], start: int, end: int) -> None:
         inline = tokens[start + 1]
-        kids = [k for k in inline.children or [] if k.type != "softbreak"]
+        kids = [
+            k
+            for k in inline.children or []
+            if k.type != "softbreak" and not (k.type == "text" and not k.content.strip())
+        ]
         if (
             self.in_rollback_level is None
             and len(kids) >= 3
