@@ -144,39 +144,48 @@ def _blocks(tokens: list[Token], level: int = 0):
             i += 1
 
 
-def _inline_text(tok: Token) -> str:
+def _inline_text(tok: Token, *, first_line: bool = False) -> str:
     parts = []
     for child in tok.children or []:
         if child.type in ("text", "code_inline"):
             parts.append(child.content)
         elif child.type in ("softbreak", "hardbreak"):
+            if first_line:
+                break
             parts.append(" ")
     return "".join(parts).strip()
 
 
 class _TaskParser(HTMLParser):
-    """Collect the text of the tags inside one ``<task>`` element."""
+    """Collect the fields of each ``<task>`` element in a chunk of source."""
 
     FIELDS = ("name", "action", "verify", "done", "files")
 
     def __init__(self):
         super().__init__(convert_charrefs=True)
-        self.fields: dict[str, str] = {}
+        self.tasks: list[dict[str, str]] = []
+        self._task: dict[str, str] | None = None
         self._current: str | None = None
         self._buf: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag in self.FIELDS and self._current is None:
+        if tag == "task" and self._current is None:
+            self._task = {}
+        elif tag in self.FIELDS and self._current is None and self._task is not None:
             self._current, self._buf = tag, []
         elif self._current is not None:
+            # Text such as "<bad-commit>" inside an action is content, not markup.
             self._buf.append(self.get_starttag_text() or "")
 
     def handle_endtag(self, tag):
-        if tag == self._current:
-            self.fields[tag] = "".join(self._buf)
+        if tag == self._current and self._task is not None:
+            self._task[tag] = "".join(self._buf)
             self._current = None
         elif self._current is not None:
             self._buf.append(f"</{tag}>")
+        elif tag == "task" and self._task is not None:
+            self.tasks.append(self._task)
+            self._task = None
 
     def handle_data(self, data):
         if self._current is not None:
@@ -326,8 +335,9 @@ class _Walker:
                 k.type == "html_inline" and "checked" in k.content
                 for k in (first_inline.children or [])
             )
-            title = _inline_text(first_inline)
-            para_end = first_inline.map[1] if first_inline.map else None
+            # The item's first line is its title; continuation lines belong to the body.
+            title = _inline_text(first_inline, first_line=True)
+            para_end = first_inline.map[0] + 1 if first_inline.map else None
             commands = [
                 Command(lang=(t.info or "").split(" ")[0].strip(), code=t.content.rstrip("\n"))
                 for t in item
@@ -344,7 +354,7 @@ class _Walker:
                 body_lines = [
                     line for idx, line in enumerate(rest, start=para_end) if idx not in fence_lines
                 ]
-            body = textwrap.dedent("\n".join(body_lines)).strip()
+            body = re.sub(r"\n{3,}", "\n\n", textwrap.dedent("\n".join(body_lines)).strip())
             container.steps.append(
                 ParsedStep(title=title, body=body, commands=commands, checked=checked)
             )
@@ -362,25 +372,30 @@ class _Walker:
         """Handle a top-level tag block; returns the index to continue from."""
         tok = tokens[index]
         content = (tok.content if tok.type == "html_block" else self.src(tok)).strip()
-        if content.startswith("<tasks") or content.startswith("</tasks"):
-            content = content.split("\n", 1)[1].strip() if "\n" in content else ""
-            if not content:
-                return index + 1
+        if content.startswith("</tasks"):
+            return index + 1
         if content.startswith("<task"):
-            # A task element spans several blocks once blank lines appear in <action>:
-            # take the source from its first line to the line holding </task>.
+            # <tasks>/<task> elements span several CommonMark blocks once blank lines appear
+            # inside <action>: read the source from here to the closing tag, then skip the
+            # tokens inside it.
             first = tok.map[0] if tok.map else 0
-            j = index
-            last = tok.map[1] if tok.map else first
-            while "</task>" not in "\n".join(self.lines[first:last]) and j + 1 < len(tokens):
-                j += 1
-                if tokens[j].map:
-                    last = max(last, tokens[j].map[1])
+            closing = "</tasks>" if content.startswith("<tasks") else "</task>"
+            last = first
+            while last < len(self.lines):
+                last += 1
+                if closing in self.lines[last - 1]:
+                    if closing == "</tasks>":
+                        break
+                    nxt = next((x for x in self.lines[last:] if x.strip()), "")
+                    if not nxt.lstrip().startswith("<task"):
+                        break
             chunk = "\n".join(self.lines[first:last])
-            chunk = chunk[chunk.index("<task") :]
-            chunk = chunk[: chunk.index("</task>") + 7] if "</task>" in chunk else chunk
-            self.task(chunk)
-            # Continue after the last token that lies inside the chunk.
+            parser = _TaskParser()
+            parser.feed(chunk)
+            parser.close()
+            for fields in parser.tasks:
+                self.task(fields)
+            j = index
             while j + 1 < len(tokens) and (
                 tokens[j + 1].map is None or tokens[j + 1].map[0] < last
             ):
@@ -417,11 +432,7 @@ class _Walker:
         c.body.append(_clean(inner))
         self.containers.append(c)
 
-    def task(self, chunk: str) -> None:
-        parser = _TaskParser()
-        parser.feed(chunk)
-        parser.close()
-        f = parser.fields
+    def task(self, f: dict) -> None:
         name = _clean(f.get("name", "")) or "Task"
         body_parts = [_clean(f.get("action", ""))]
         if f.get("done"):
