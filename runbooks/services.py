@@ -438,7 +438,7 @@ def step_sign(
         second = needs_second(sr)
         sr.status = StepStatus.AWAITING_SECOND if second else StepStatus.DONE
         sr.signed_by, sr.signed_at = actor, timezone.now()
-        sr.note = note.strip()
+        sr.note = scrub_text(note.strip())
         # Operators paste command output: credentials in it are masked before it is stored.
         sr.evidence_text = scrub_text(evidence_text.strip())
         fields = ["status", "signed_by", "signed_at", "note", "evidence_text"]
