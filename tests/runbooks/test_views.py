@@ -164,7 +164,7 @@ def test_htmx_skip_needs_reason_and_second_signoff(
         requires_second_signoff=True,
     )
     run = start_run(v2, prod_env)
-    op_client, op = client_for("operator")
+    op_client, _ = client_for("operator")
     skip = step_run(run, "Smoke test")
     html = op_client.post(
         reverse("runbooks:step_action", args=[skip.pk, "skip"]), {"note": ""}, **HX
