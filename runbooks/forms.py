@@ -123,3 +123,13 @@ class SignForm(forms.Form):
 
 class ReasonForm(BootstrapFormMixin, forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000)
+
+
+class RunbookSettingsForm(BootstrapFormMixin, forms.Form):
+    project = forms.ModelChoiceField(queryset=Project.objects.all(), required=False)
+    allowed_urls = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Origins automated checks may reach besides the run's environment URLs, "
+        "one per line (https://status.example.com).",
+    )

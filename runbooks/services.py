@@ -327,6 +327,27 @@ def phase_gate_set(*, actor, phase: Phase, requires_previous: bool) -> RunbookVe
     )
 
 
+def runbook_update(*, actor, runbook: Runbook, allowed_urls: str, project=None) -> Runbook:
+    """Change a runbook's project and the origins its automated checks may reach."""
+    require(actor, "runbooks.change_runbook", action="change runbooks")
+    allowed_urls = _validate_allowed_urls(allowed_urls)
+    with transaction.atomic():
+        rb = Runbook.objects.select_for_update().get(pk=runbook.pk)
+        before = {"allowed_urls": rb.allowed_urls, "project": str(rb.project or "")}
+        rb.allowed_urls, rb.project = allowed_urls, project
+        rb.save(update_fields=["allowed_urls", "project"])
+        after = {"allowed_urls": rb.allowed_urls, "project": str(rb.project or "")}
+        record(
+            actor=actor,
+            action="runbook.updated",
+            target=rb,
+            changes={
+                k: {"before": before[k], "after": after[k]} for k in before if before[k] != after[k]
+            },
+        )
+    return rb
+
+
 # --- runs -------------------------------------------------------------------------------------
 def run_start(
     *, actor, version: RunbookVersion, environment, planned_start: datetime, planned_end: datetime
@@ -600,7 +621,7 @@ def check_request(*, actor, step_run: StepRun) -> StepRun:
         sr = _locked(step_run)
         if not sr.step.check_type:
             raise ValidationError("This step has no automated check.")
-        if sr.status in (StepStatus.DONE, StepStatus.SKIPPED):
+        if sr.status == StepStatus.SKIPPED:
             raise _already(sr)
         if sr.check_status == CheckStatus.QUEUED:
             raise ValidationError("The check is already queued.")

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.RunbookListView.as_view(), name="runbook_list"),
     path("import/", views.RunbookImportView.as_view(), name="runbook_import"),
     path("<int:pk>/", views.RunbookDetailView.as_view(), name="runbook_detail"),
+    path("<int:pk>/settings/", views.RunbookSettingsView.as_view(), name="runbook_settings"),
     path("<int:pk>/diff/", views.VersionDiffView.as_view(), name="version_diff"),
     path("versions/<int:pk>/", views.VersionDetailView.as_view(), name="version_detail"),
     path("versions/<int:pk>/run/", views.RunStartView.as_view(), name="run_start"),

@@ -12,7 +12,14 @@ from django.views.generic import DetailView, FormView, ListView
 
 from . import report, services
 from .choices import StepStatus
-from .forms import ImportForm, ReasonForm, RunStartForm, SignForm, StepForm
+from .forms import (
+    ImportForm,
+    ReasonForm,
+    RunbookSettingsForm,
+    RunStartForm,
+    SignForm,
+    StepForm,
+)
 from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
 
 
@@ -88,6 +95,33 @@ class RunbookDetailView(PermissionRequiredMixin, View):
         if version is None:
             raise Http404("This runbook has no versions.")
         return redirect(version)
+
+
+class RunbookSettingsView(PermissionRequiredMixin, FormView):
+    permission_required = "runbooks.change_runbook"
+    template_name = "runbooks/runbook_settings.html"
+    form_class = RunbookSettingsForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.runbook = get_object_or_404(Runbook, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"project": self.runbook.project, "allowed_urls": self.runbook.allowed_urls}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "runbook": self.runbook}
+
+    def form_valid(self, form):
+        try:
+            services.runbook_update(
+                actor=self.request.user, runbook=self.runbook, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Runbook settings saved.")
+        return redirect(self.runbook)
 
 
 class VersionDetailView(PermissionRequiredMixin, DetailView):

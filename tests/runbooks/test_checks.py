@@ -264,3 +264,35 @@ def test_import_job_check(
     )
     assert sr.check_status == CheckStatus.PASSED
     assert sr.check_result["figures"] == {"rows": 9}
+
+
+def test_passed_check_can_be_rerun_as_fresh_evidence(
+    check_run, server, operator, django_capture_on_commit_callbacks
+):
+    sr = run_check(
+        check_run("http", {"url": f"{server}/ok"}), operator, django_capture_on_commit_callbacks
+    )
+    first_ran = sr.check_ran_at
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    assert sr.status == StepStatus.DONE and sr.check_ran_at > first_ran
+    assert AuditEvent.objects.filter(action="runbook.check.passed").count() == 2
+
+
+def test_allowed_urls_on_the_runbook_open_an_origin(
+    version, operator, start_run, server, django_capture_on_commit_callbacks
+):
+    services.runbook_update(actor=operator, runbook=version.runbook, allowed_urls=server)
+    env = EnvironmentFactory(name="no-url")
+    step = Step.objects.get(phase__version=version, title="Smoke test")
+    v = services.step_update(
+        actor=operator,
+        step=step,
+        title="Smoke test",
+        body="",
+        required=True,
+        requires_second_signoff=False,
+        check_type="http",
+        check_config={"url": f"{server}/ok"},
+    )
+    sr = step_run(start_run(v, env), "Smoke test")
+    assert run_check(sr, operator, django_capture_on_commit_callbacks).check_status == "passed"

@@ -259,3 +259,19 @@ def test_dashboard_panel(client_for, version, dev_env, start_run, operator):
     client, _ = client_for("viewer")
     html = client.get(reverse("dashboard")).content.decode()
     assert "Runbook runs in progress" in html and "1/4 steps" in html
+
+
+def test_runbook_settings_allow_check_origins(client_for, version):
+    client, user = client_for("operator")
+    url = reverse("runbooks:runbook_settings", args=[version.runbook_id])
+    bad = client.post(url, {"allowed_urls": "not a url"})
+    assert "is not an http(s) URL" in bad.content.decode()
+    assert not AuditEvent.objects.filter(action="runbook.updated").exists()
+    assert client.post(url, {"allowed_urls": "https://status.example.com\n"}).status_code == 302
+    version.runbook.refresh_from_db()
+    assert version.runbook.allowed_urls == "https://status.example.com"
+    event = AuditEvent.objects.get(action="runbook.updated")
+    assert event.actor == user
+    assert event.changes["allowed_urls"]["after"] == "https://status.example.com"
+    viewer, _ = client_for("viewer")
+    assert viewer.post(url, {"allowed_urls": ""}).status_code == 403
