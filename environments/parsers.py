@@ -167,17 +167,18 @@ def parse_vercel(text: str) -> list[Entry]:
     return [e for e in parse_dotenv(text) if not VERCEL_SYSTEM.match(e.key)]
 
 
+class _Pairs(list):
+    """A JSON object kept as its (key, value) pairs, so duplicate keys can be reported."""
+
+
 def parse_json(text: str) -> list[Entry]:
     """A flat JSON object of names to strings (numbers and booleans are written as text)."""
 
-    def pairs_hook(pairs):
-        return pairs
-
     try:
-        pairs = json.loads(text, object_pairs_hook=pairs_hook)
+        pairs = json.loads(text, object_pairs_hook=_Pairs)
     except json.JSONDecodeError as exc:
         raise ParseError(f"invalid JSON: {exc.msg}", exc.lineno) from None
-    if not isinstance(pairs, list):
+    if not isinstance(pairs, _Pairs):
         raise ParseError("expected a JSON object of NAME: value pairs", 1)
     # Line numbers: find each key's first occurrence in order.
     entries = []
