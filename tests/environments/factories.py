@@ -8,7 +8,7 @@ from tests.factories import EnvironmentFactory
 
 
 class ConfigVarFactory(factory.django.DjangoModelFactory):
-    """``ConfigVarFactory(environment=env, key="X", raw="value")``: fingerprint, kind, hint from raw."""
+    """``ConfigVarFactory(environment=env, key="X", raw="value")``: state derived from raw."""
 
     class Meta:
         model = ConfigVar

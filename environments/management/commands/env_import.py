@@ -3,6 +3,7 @@ from pathlib import Path
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
 from django.db.models import Q
 
 from environments import parsers, services
@@ -52,10 +53,12 @@ class Command(BaseCommand):
                 with p.open("rb") as fh:
                     data = fh.read(parsers.MAX_BYTES + 1)
             text = parsers.decode(data)
+            # Validate before creating anything: bad input leaves no project or environment.
+            parsers.parse(text, opts["format"], path)
         except parsers.ParseError as exc:
             raise CommandError(f"{path}: {exc}") from None
 
-        with request_context(user_agent="manage.py env_import"):
+        with request_context(user_agent="manage.py env_import"), transaction.atomic():
             try:
                 project, environment, created = self._target(actor, opts)
                 if environment is None:
