@@ -164,6 +164,7 @@ class ImportForm(ReasonMixin, BootstrapFormMixin, forms.Form):
     )
     upload = forms.FileField(required=False, label="…or upload a file")
     format = forms.ChoiceField(
+        required=False,
         choices=[(f, f) for f in parsers.FORMATS],
         initial="auto",
         help_text="auto detects JSON and Vercel files",
@@ -185,6 +186,9 @@ class ImportForm(ReasonMixin, BootstrapFormMixin, forms.Form):
     def __init__(self, *args, environment: Environment, **kwargs):
         super().__init__(*args, **kwargs)
         self.protected_env = environment
+
+    def clean_format(self):
+        return self.cleaned_data.get("format") or "auto"
 
     def clean(self):
         data = super().clean()
