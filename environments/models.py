@@ -1,7 +1,11 @@
+from datetime import timedelta
+
+from django.conf import settings
 from django.db import models
 from django.urls import reverse
+from django.utils import timezone
 
-from .choices import Provider, Tier
+from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
 
 
 class Project(models.Model):
@@ -74,3 +78,129 @@ class ProviderDeployment(models.Model):
 
     def get_absolute_url(self) -> str:
         return self.environment.get_absolute_url()
+
+
+class ConfigVarQuerySet(models.QuerySet):
+    def for_project(self, project) -> "ConfigVarQuerySet":
+        return self.filter(environment__project=project)
+
+    def secrets(self) -> "ConfigVarQuerySet":
+        return self.filter(is_secret=True)
+
+    def with_rotation(self) -> "ConfigVarQuerySet":
+        return self.filter(rotation_period_days__isnull=False)
+
+
+class ConfigVar(models.Model):
+    """One variable of an environment's inventory.
+
+    A secret's value is never stored: only its keyed fingerprint, its kind and a hint of at most
+    the last four characters. Non-secret values (public URLs, ``NEXT_PUBLIC_*``) are kept in
+    ``value``. ``detail`` holds what may be shown of a secret's shape (a URL's host, a Convex
+    deployment name) so drift and hygiene rules can reason about it.
+    """
+
+    environment = models.ForeignKey(Environment, on_delete=models.CASCADE, related_name="variables")
+    key = models.CharField(max_length=200)
+    is_secret = models.BooleanField(default=True)
+    required = models.BooleanField(default=False)
+    description = models.CharField(max_length=300, blank=True)
+    example = models.CharField(max_length=300, blank=True)
+    owner = models.CharField(max_length=100, blank=True)
+    source = models.CharField(
+        max_length=100, blank=True, help_text="Where the value lives, e.g. Infisical, Doppler."
+    )
+    rotation_period_days = models.PositiveIntegerField(null=True, blank=True)
+    last_rotated_at = models.DateTimeField(null=True, blank=True)
+    value = models.TextField(blank=True, help_text="Only for non-secret values.")
+    has_value = models.BooleanField(default=False)
+    fingerprint = models.CharField(max_length=64, blank=True, db_index=True)
+    value_kind = models.CharField(max_length=40, choices=ValueKind.choices, blank=True)
+    hint = models.CharField(max_length=8, blank=True)
+    detail = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConfigVarQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["key"]
+        constraints = [
+            models.UniqueConstraint(fields=["environment", "key"], name="configvar_unique_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.environment} / {self.key}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("environments:configvar_edit", kwargs={"pk": self.pk})
+
+    @property
+    def display_value(self) -> str:
+        """What any page may show: the clear value of a public variable, a mask for a secret."""
+        if not self.has_value:
+            return ""
+        if self.is_secret:
+            return f"••••{self.hint[1:] if self.hint else ''}"
+        return self.value
+
+    def rotation_due_at(self):
+        if not self.rotation_period_days:
+            return None
+        since = self.last_rotated_at or self.created_at
+        return since + timedelta(days=self.rotation_period_days)
+
+    def rotation_overdue(self, now=None) -> bool:
+        due = self.rotation_due_at()
+        return due is not None and due < (now or timezone.now())
+
+
+class ChangeRequestQuerySet(models.QuerySet):
+    def pending(self) -> "ChangeRequestQuerySet":
+        return self.filter(status=ChangeRequestStatus.PENDING)
+
+    def awaiting(self, user) -> "ChangeRequestQuerySet":
+        """Pending requests this user may decide (anyone's but their own)."""
+        return self.pending().exclude(author=user)
+
+
+class ChangeRequest(models.Model):
+    """A change to a protected environment waiting for a second person.
+
+    ``payload`` holds the diff in its public form only: for a secret the fingerprint, kind and
+    hint, never the value. Approving applies the payload atomically.
+    """
+
+    environment = models.ForeignKey(
+        Environment, on_delete=models.CASCADE, related_name="change_requests"
+    )
+    kind = models.CharField(max_length=20, choices=ChangeKind.choices)
+    summary = models.CharField(max_length=300)
+    reason = models.TextField(blank=True)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(
+        max_length=20, choices=ChangeRequestStatus.choices, default=ChangeRequestStatus.PENDING
+    )
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True)
+
+    objects = ChangeRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        permissions = [("approve_changerequest", "Can approve or reject change requests")]
+
+    def __str__(self) -> str:
+        return f"Change request #{self.pk} on {self.environment}: {self.summary}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("environments:changerequest_detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == ChangeRequestStatus.PENDING

@@ -1,23 +1,655 @@
+"""Pages of the environments app. Thin: forms validate, services write, templates show.
+
+No page ever renders a secret's value: variables are shown through ``display_value`` (a mask
+and the hint) and diffs through ``services.public_change``.
+"""
+
+import uuid
+
+from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.views.generic import DetailView, ListView
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Prefetch, Q
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
+from django.views import View
+from django.views.generic import DetailView, FormView, ListView
 
-from .models import Environment, Project
+from opsportal.audit.models import AuditEvent
+from opsportal.exports import stream_csv
+
+from . import drift, exporting, hygiene, services
+from .choices import ChangeRequestStatus
+from .forms import (
+    CompareForm,
+    ConfigVarForm,
+    ConfirmDeleteForm,
+    DeploymentForm,
+    EnvironmentForm,
+    ImportForm,
+    ProjectForm,
+    ReasonForm,
+    RejectForm,
+    RotateForm,
+)
+from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
+
+IMPORT_SESSION_PREFIX = "env_import:"
+DONE = {"approve": "approved and applied", "reject": "rejected", "withdraw": "withdrawn"}
 
 
+def _error_messages(exc: ValidationError) -> list[str]:
+    return list(exc.messages)
+
+
+class ServiceFormView(PermissionRequiredMixin, FormView):
+    """A form whose valid data goes to one service call; its errors come back onto the form."""
+
+    template_name = "environments/form.html"
+    title = ""
+
+    def call_service(self, form):
+        raise NotImplementedError
+
+    def form_valid(self, form):
+        try:
+            result = self.call_service(form)
+        except ValidationError as exc:
+            if hasattr(exc, "error_dict"):
+                for field, errors in exc.error_dict.items():
+                    target = field if field in form.fields else None
+                    for e in errors:
+                        form.add_error(target, e.messages[0] if hasattr(e, "messages") else e)
+            else:
+                for msg in _error_messages(exc):
+                    form.add_error(None, msg)
+            return self.form_invalid(form)
+        return self.after_service(result)
+
+    def after_service(self, result):
+        if isinstance(result, services.SubmitResult):
+            if result.change_request is not None:
+                messages.info(
+                    self.request,
+                    f"Change request #{result.change_request.pk} created: "
+                    "another approver must approve it before it applies.",
+                )
+                return redirect(result.change_request)
+            messages.success(self.request, f"Applied: {result.summary}.")
+            return redirect(self.success_target())
+        messages.success(self.request, "Saved.")
+        return redirect(result)
+
+    def success_target(self):
+        return self.get_environment()
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["title"] = self.title
+        ctx["cancel_url"] = self.request.META.get("HTTP_REFERER", "")
+        env = getattr(self, "environment", None)
+        ctx["environment"] = env
+        return ctx
+
+
+# --- Projects ------------------------------------------------------------------------------------
 class ProjectListView(PermissionRequiredMixin, ListView):
     permission_required = "environments.view_project"
-    queryset = Project.objects.prefetch_related("environments")
+    queryset = (
+        Project.objects.prefetch_related(
+            Prefetch("environments", queryset=Environment.objects.order_by("name"))
+        )
+        .annotate(variable_count=Count("environments__variables"))
+        .order_by("name")
+    )
     template_name = "environments/project_list.html"
     paginate_by = 25
 
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["pending_count"] = ChangeRequest.objects.pending().count()
+        return ctx
+
+
+class ProjectCreateView(ServiceFormView):
+    permission_required = "environments.add_project"
+    form_class = ProjectForm
+    title = "New project"
+
+    def call_service(self, form):
+        return services.project_create(actor=self.request.user, **form.cleaned_data)
+
+
+class ProjectUpdateView(ServiceFormView):
+    permission_required = "environments.change_project"
+    form_class = ProjectForm
+    title = "Edit project"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.project = get_object_or_404(Project, slug=kwargs["slug"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form(self, form_class=None):
+        form = super().get_form(form_class)
+        form.fields["slug"].disabled = True
+        return form
+
+    def get_initial(self):
+        return {
+            "name": self.project.name,
+            "slug": self.project.slug,
+            "description": self.project.description,
+        }
+
+    def call_service(self, form):
+        return services.project_update(
+            actor=self.request.user,
+            project=self.project,
+            name=form.cleaned_data["name"],
+            description=form.cleaned_data["description"],
+        )
+
 
 class ProjectDetailView(PermissionRequiredMixin, DetailView):
+    """The project's matrix (keys × environments) with its hygiene findings."""
+
     permission_required = "environments.view_project"
     queryset = Project.objects.all()
     template_name = "environments/project_detail.html"
 
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        envs = drift.project_environments(self.object)
+        ctx["environments"] = envs
+        ctx["matrix"] = drift.matrix(self.object, envs)
+        ctx["findings"] = hygiene.check_project(self.object)
+        ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
+        ctx["compare_form"] = CompareForm(project=self.object)
+        ctx["pending"] = (
+            ChangeRequest.objects.pending()
+            .filter(environment__project=self.object)
+            .select_related("environment", "author")
+        )
+        return ctx
+
+
+class ProjectCompareView(PermissionRequiredMixin, DetailView):
+    """Promotion checklist: what to set, change or remove in the target."""
+
+    permission_required = "environments.view_project"
+    queryset = Project.objects.all()
+    template_name = "environments/project_compare.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        envs = drift.project_environments(self.object)
+        form = CompareForm(self.request.GET or None, project=self.object)
+        if not self.request.GET and len(envs) >= 2:
+            form = CompareForm({"source": envs[0].pk, "target": envs[-1].pk}, project=self.object)
+        ctx["form"] = form
+        if form.is_bound and form.is_valid():
+            by_pk = {e.pk: e for e in envs}
+            source = by_pk[form.cleaned_data["source"].pk]
+            target = by_pk[form.cleaned_data["target"].pk]
+            ctx["source"], ctx["target"] = source, target
+            ctx["items"] = drift.promotion_checklist(source, target)
+            ctx["key_drift"] = drift.key_drift(source, target)
+        return ctx
+
+
+class ProjectExportView(PermissionRequiredMixin, View):
+    permission_required = "environments.view_configvar"
+
+    def get(self, request, slug, fmt):
+        project = get_object_or_404(Project, slug=slug)
+        if fmt == "env-example":
+            response = HttpResponse(
+                exporting.env_example(project), content_type="text/plain; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{project.slug}.env.example"'
+        elif fmt == "md":
+            response = HttpResponse(
+                exporting.inventory_markdown(project), content_type="text/markdown; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{project.slug}-inventory.md"'
+        elif fmt == "csv":
+            header, rows = exporting.inventory_rows(project)
+            response = StreamingHttpResponse(
+                stream_csv([header, *rows]), content_type="text/csv; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="{project.slug}-inventory.csv"'
+        else:
+            return HttpResponse(status=404)
+        return response
+
+
+# --- Environments --------------------------------------------------------------------------------
+class EnvironmentMixin:
+    """Loads ``self.environment`` from the URL's ``env`` (or ``pk``) argument."""
+
+    env_kwarg = "pk"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.environment = get_object_or_404(
+            Environment.objects.select_related("project"), pk=kwargs[self.env_kwarg]
+        )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_environment(self):
+        return self.environment
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["environment"] = self.environment
+        return kwargs
+
 
 class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
     permission_required = "environments.view_environment"
-    queryset = Environment.objects.select_related("project")
+    queryset = Environment.objects.select_related("project").prefetch_related("deployments")
     template_name = "environments/environment_detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        env = self.object
+        ctx["variables"] = list(env.variables.all())
+        findings = hygiene.check_environment(env)
+        ctx["findings"] = findings
+        by_key = {}
+        for f in findings:
+            by_key.setdefault(f.key, []).append(f)
+        ctx["findings_by_key"] = by_key
+        ctx["pending"] = env.change_requests.pending().select_related("author")
+        ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk)[:15]
+        return ctx
+
+
+class EnvironmentCreateView(ServiceFormView):
+    permission_required = "environments.add_environment"
+    form_class = EnvironmentForm
+    title = "New environment"
+
+    def dispatch(self, request, *args, **kwargs):
+        self.project = get_object_or_404(Project, slug=kwargs["slug"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"protected": "default"}
+
+    def call_service(self, form):
+        data = form.settings()
+        return services.environment_create(actor=self.request.user, project=self.project, **data)
+
+
+class EnvironmentUpdateView(EnvironmentMixin, ServiceFormView):
+    permission_required = "environments.change_environment"
+    form_class = EnvironmentForm
+
+    @property
+    def title(self):
+        return f"Edit {self.environment}"
+
+    def get_initial(self):
+        env = self.environment
+        initial = {
+            f: getattr(env, f)
+            for f in ("name", "tier", "branch", "url", "maintenance_window", "notes")
+        }
+        initial["protected"] = "yes" if env.protected else "no"
+        return initial
+
+    def call_service(self, form):
+        data = form.settings()
+        reason = form.cleaned_data["reason"]
+        return services.environment_update(
+            actor=self.request.user, environment=self.environment, reason=reason, **data
+        )
+
+
+class DeploymentAddView(EnvironmentMixin, ServiceFormView):
+    permission_required = "environments.change_environment"
+    form_class = DeploymentForm
+
+    @property
+    def title(self):
+        return f"Add a provider deployment to {self.environment}"
+
+    def call_service(self, form):
+        return services.deployment_add(
+            actor=self.request.user, environment=self.environment, **form.cleaned_data
+        )
+
+
+class DeploymentRemoveView(PermissionRequiredMixin, View):
+    permission_required = "environments.change_environment"
+
+    def post(self, request, pk):
+        dep = get_object_or_404(
+            ProviderDeployment.objects.select_related("environment__project"), pk=pk
+        )
+        form = ReasonForm(request.POST)
+        form.is_valid()
+        reason = form.cleaned_data.get("reason", "")
+        if dep.environment.protected and not reason:
+            messages.error(request, "Give a reason: the environment is protected.")
+            return redirect(dep.environment)
+        try:
+            result = services.deployment_remove(actor=request.user, deployment=dep, reason=reason)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(dep.environment)
+        if result.change_request:
+            return redirect(result.change_request)
+        messages.success(request, f"Removed {dep}.")
+        return redirect(dep.environment)
+
+
+# --- Variables -----------------------------------------------------------------------------------
+class ConfigVarCreateView(EnvironmentMixin, ServiceFormView):
+    permission_required = "environments.add_configvar"
+    form_class = ConfigVarForm
+
+    @property
+    def title(self):
+        return f"New variable in {self.environment}"
+
+    def call_service(self, form):
+        return services.configvar_save(
+            actor=self.request.user,
+            environment=self.environment,
+            key=form.cleaned_data["key"],
+            value=form.cleaned_data["value"],
+            is_secret=form.is_secret(),
+            reason=form.cleaned_data["reason"],
+            **form.meta(),
+        )
+
+
+class ConfigVarMixin:
+    def dispatch(self, request, *args, **kwargs):
+        self.configvar = get_object_or_404(
+            ConfigVar.objects.select_related("environment__project"), pk=kwargs["pk"]
+        )
+        self.environment = self.configvar.environment
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_environment(self):
+        return self.environment
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["configvar"] = self.configvar
+        return ctx
+
+
+class ConfigVarUpdateView(ConfigVarMixin, ServiceFormView):
+    permission_required = "environments.change_configvar"
+    form_class = ConfigVarForm
+
+    @property
+    def title(self):
+        return f"Edit {self.configvar.key} in {self.environment}"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(environment=self.environment, editing=True)
+        return kwargs
+
+    def get_initial(self):
+        var = self.configvar
+        initial = {
+            f: getattr(var, f)
+            for f in (
+                "key",
+                "required",
+                "description",
+                "example",
+                "owner",
+                "source",
+                "rotation_period_days",
+            )
+        }
+        initial["secret"] = "yes" if var.is_secret else "no"
+        return initial
+
+    def call_service(self, form):
+        value = form.cleaned_data["value"]
+        return services.configvar_save(
+            actor=self.request.user,
+            environment=self.environment,
+            key=self.configvar.key,
+            value=value if value != "" else None,
+            is_secret=form.is_secret(),
+            reason=form.cleaned_data["reason"],
+            **form.meta(),
+        )
+
+
+class ConfigVarDeleteView(ConfigVarMixin, ServiceFormView):
+    permission_required = "environments.delete_configvar"
+    form_class = ConfirmDeleteForm
+
+    @property
+    def title(self):
+        return f"Delete {self.configvar.key} from {self.environment}"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs.update(environment=self.environment, key=self.configvar.key)
+        return kwargs
+
+    def call_service(self, form):
+        return services.configvar_delete(
+            actor=self.request.user,
+            environment=self.environment,
+            key=self.configvar.key,
+            reason=form.cleaned_data["reason"],
+        )
+
+
+class ConfigVarRotateView(ConfigVarMixin, ServiceFormView):
+    permission_required = "environments.change_configvar"
+    form_class = RotateForm
+
+    @property
+    def title(self):
+        return f"Mark {self.configvar.key} in {self.environment} as rotated"
+
+    def get_form_kwargs(self):
+        kwargs = super().get_form_kwargs()
+        kwargs["environment"] = self.environment
+        return kwargs
+
+    def call_service(self, form):
+        return services.configvar_rotate(
+            actor=self.request.user,
+            configvar=self.configvar,
+            new_value=form.cleaned_data["new_value"],
+            reason=form.cleaned_data["reason"],
+        )
+
+
+# --- Import --------------------------------------------------------------------------------------
+class EnvImportView(EnvironmentMixin, ServiceFormView):
+    """Step 1: paste or upload, then see the preview. Nothing is written here.
+
+    The preview is kept in the session in its public form only (fingerprints, kinds, hints, the
+    clear values of public variables), so the raw input is never rendered back or stored.
+    """
+
+    permission_required = "environments.change_configvar"
+    form_class = ImportForm
+    template_name = "environments/import.html"
+
+    @property
+    def title(self):
+        return f"Import variables into {self.environment}"
+
+    def call_service(self, form):
+        return services.import_plan(
+            environment=self.environment,
+            text=form.cleaned_data["text"],
+            fmt=form.cleaned_data["format"],
+            filename=form.cleaned_data.get("filename", ""),
+            remove_missing=form.cleaned_data["remove_missing"],
+            secret_keys=form.secret_list(),
+            public_keys=form.public_list(),
+        )
+
+    def after_service(self, plan):
+        token = uuid.uuid4().hex
+        self.request.session[IMPORT_SESSION_PREFIX + token] = {
+            "environment": self.environment.pk,
+            "payload": plan.payload,
+            "preview": plan.as_dict(),
+            "reason": self.form_reason,
+        }
+        return redirect(
+            reverse("environments:env_import_preview", args=[self.environment.pk, token])
+        )
+
+    def form_valid(self, form):
+        self.form_reason = form.cleaned_data["reason"]
+        return super().form_valid(form)
+
+
+class EnvImportPreviewView(EnvironmentMixin, PermissionRequiredMixin, View):
+    """Step 2: the preview; POST applies it (or creates the change request)."""
+
+    permission_required = "environments.change_configvar"
+
+    def _stored(self, token):
+        data = self.request.session.get(IMPORT_SESSION_PREFIX + token)
+        if not data or data["environment"] != self.environment.pk:
+            return None
+        return data
+
+    def get(self, request, pk, token):
+        from django.shortcuts import render
+
+        data = self._stored(token)
+        if data is None:
+            messages.error(request, "This import preview has expired; start again.")
+            return redirect("environments:env_import", pk=pk)
+        return render(
+            request,
+            "environments/import_preview.html",
+            {
+                "environment": self.environment,
+                "preview": data["preview"],
+                "reason": data["reason"],
+                "token": token,
+            },
+        )
+
+    def post(self, request, pk, token):
+        data = self._stored(token)
+        if data is None:
+            messages.error(request, "This import preview has expired; start again.")
+            return redirect("environments:env_import", pk=pk)
+        preview = data["preview"]
+        plan = services.ImportPlan(
+            environment_id=self.environment.pk,
+            fmt=preview["format"],
+            payload=data["payload"],
+            remove_missing=preview["remove_missing"],
+        )
+        try:
+            result = services.env_import_apply(
+                actor=request.user, environment=self.environment, plan=plan, reason=data["reason"]
+            )
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect("environments:env_import", pk=pk)
+        del request.session[IMPORT_SESSION_PREFIX + token]
+        if result.change_request is not None:
+            messages.info(
+                request, f"Change request #{result.change_request.pk} created for the import."
+            )
+            return redirect(result.change_request)
+        messages.success(request, f"Imported: {result.summary}.")
+        return redirect(self.environment)
+
+
+# --- Change requests -----------------------------------------------------------------------------
+class ChangeRequestListView(PermissionRequiredMixin, ListView):
+    permission_required = "environments.view_changerequest"
+    template_name = "environments/changerequest_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        qs = ChangeRequest.objects.select_related("environment__project", "author", "decided_by")
+        status = self.request.GET.get("status", "pending")
+        if status in ChangeRequestStatus.values:
+            qs = qs.filter(status=status)
+        return qs
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["status"] = self.request.GET.get("status", "pending")
+        ctx["statuses"] = ChangeRequestStatus.choices
+        ctx["query"] = f"status={ctx['status']}"
+        return ctx
+
+
+class ChangeRequestDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "environments.view_changerequest"
+    queryset = ChangeRequest.objects.select_related("environment__project", "author", "decided_by")
+    template_name = "environments/changerequest_detail.html"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        cr = self.object
+        user = self.request.user
+        ctx["changes"] = [services.public_change(op) for op in cr.payload.get("vars", [])]
+        ctx["settings_change"] = [
+            (f, cr.payload["settings"]["before"].get(f), v)
+            for f, v in cr.payload.get("settings", {}).get("after", {}).items()
+        ]
+        ctx["deployments"] = cr.payload.get("deployments", [])
+        ctx["can_decide"] = (
+            cr.is_pending
+            and user.has_perm("environments.approve_changerequest")
+            and cr.author_id != user.pk
+        )
+        ctx["is_author"] = cr.author_id == user.pk
+        ctx["approve_form"] = ReasonForm()
+        ctx["reject_form"] = RejectForm()
+        ctx["events"] = AuditEvent.objects.filter(
+            Q(target_type="environments.changerequest", target_id=str(cr.pk))
+        ).order_by("seq")
+        return ctx
+
+
+class ChangeRequestDecisionView(PermissionRequiredMixin, View):
+    """POST approve / reject / withdraw. The services enforce who may do what."""
+
+    permission_required = "environments.view_changerequest"
+
+    def post(self, request, pk, decision):
+        cr = get_object_or_404(ChangeRequest.objects.select_related("environment"), pk=pk)
+        form = (RejectForm if decision == "reject" else ReasonForm)(request.POST)
+        if not form.is_valid():
+            messages.error(request, "Give a reason to reject the change.")
+            return redirect(cr)
+        reason = form.cleaned_data.get("reason", "")
+        action = {
+            "approve": services.changerequest_approve,
+            "reject": services.changerequest_reject,
+            "withdraw": services.changerequest_withdraw,
+        }.get(decision)
+        if action is None:
+            return HttpResponse(status=404)
+        try:
+            action(actor=request.user, change_request=cr, reason=reason)
+        except PermissionDenied:
+            raise
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+            return redirect(cr)
+        messages.success(
+            request,
+            f"Change request #{cr.pk} {DONE[decision]}.",
+        )
+        return redirect(cr)

@@ -1,0 +1,188 @@
+"""Hygiene rules over a project's inventory.
+
+``check_environment(environment)`` and ``check_project(project)`` return :class:`Finding` lists;
+other apps (runbook checks, the dashboard, ``env_check``) call them. Rules read fingerprints,
+kinds and public details only: they never need a secret's value.
+"""
+
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+
+from django.utils import timezone
+
+from .choices import Severity, Tier
+from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names
+from .models import ConfigVar, Environment, Project
+
+SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+@dataclass(frozen=True)
+class Finding:
+    severity: str
+    rule: str
+    key: str
+    message: str
+    environment: str = ""
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _load(project: Project) -> list[Environment]:
+    """Every environment of the project with its variables and deployments, in three queries."""
+    return list(
+        Environment.objects.filter(project=project)
+        .select_related("project")
+        .prefetch_related("variables", "deployments")
+        .order_by("name")
+    )
+
+
+def _kind_label(kind: str) -> str:
+    from .choices import ValueKind
+
+    return ValueKind(kind).label if kind in ValueKind.values else kind
+
+
+def _rules(env: Environment, siblings: list[Environment], now) -> list[Finding]:
+    findings: list[Finding] = []
+    name = env.name
+    variables = list(env.variables.all())
+    mine = {v.key: v for v in variables}
+    others = [e for e in siblings if e.pk != env.pk]
+
+    def add(severity, rule, key, message):
+        findings.append(Finding(severity, rule, key, message, name))
+
+    for var in variables:
+        kind = var.value_kind
+        if env.tier == Tier.PRODUCTION and kind in TEST_KINDS:
+            add(
+                Severity.ERROR,
+                "test_key_in_production",
+                var.key,
+                f"{var.key} in production holds a test-mode key ({_kind_label(kind)}).",
+            )
+        if env.tier != Tier.PRODUCTION and kind in LIVE_KINDS:
+            severity = Severity.WARNING if kind in PUBLISHABLE_KINDS else Severity.ERROR
+            add(
+                severity,
+                "live_key_outside_production",
+                var.key,
+                f"{var.key} in {env.get_tier_display().lower()} holds a live key "
+                f"({_kind_label(kind)}); live keys belong to production only.",
+            )
+        if var.is_secret and var.has_value and var.fingerprint:
+            for other in others:
+                if other.tier == env.tier:
+                    continue
+                same = [
+                    o.key
+                    for o in other.variables.all()
+                    if o.has_value and o.fingerprint == var.fingerprint
+                ]
+                if same:
+                    add(
+                        Severity.ERROR,
+                        "shared_secret_across_tiers",
+                        var.key,
+                        f"{var.key} has the same secret value as {', '.join(same)} in "
+                        f"{other.name} ({other.get_tier_display().lower()}): each tier needs "
+                        "its own secret.",
+                    )
+        if var.required and not var.has_value:
+            add(
+                Severity.ERROR,
+                "required_missing",
+                var.key,
+                f"{var.key} is required but has no value in {name}.",
+            )
+        if var.rotation_overdue(now):
+            due = var.rotation_due_at()
+            add(
+                Severity.WARNING,
+                "rotation_overdue",
+                var.key,
+                f"{var.key} was due for rotation on {due:%Y-%m-%d} "
+                f"(every {var.rotation_period_days} days).",
+            )
+
+    if env.tier == Tier.PRODUCTION:
+        for other in others:
+            if other.tier == Tier.PRODUCTION:
+                continue
+            tokens = set()
+            for dep in other.deployments.all():
+                tokens |= {(t, str(dep)) for t in deployment_names(dep.identifier, dep.url)}
+            if other.url:
+                tokens |= {(t, f"{other.name} URL") for t in deployment_names("", other.url)}
+            for var in variables:
+                haystack = f"{var.value if not var.is_secret else ''} {var.detail}".lower()
+                for token, label in sorted(tokens):
+                    if token in haystack:
+                        add(
+                            Severity.ERROR,
+                            "production_points_at_non_production",
+                            var.key,
+                            f"{var.key} in production points at {label}, a deployment of "
+                            f"{other.name} ({other.get_tier_display().lower()}).",
+                        )
+                        break
+
+    required_elsewhere: dict[str, str] = {}
+    present_elsewhere: dict[str, str] = {}
+    for other in others:
+        for o in other.variables.all():
+            present_elsewhere.setdefault(o.key, other.name)
+            if o.required:
+                required_elsewhere.setdefault(o.key, other.name)
+    for key in sorted(set(present_elsewhere) - set(mine)):
+        if key in required_elsewhere:
+            add(
+                Severity.ERROR,
+                "required_missing",
+                key,
+                f"{key} is required (in {required_elsewhere[key]}) but missing from {name}.",
+            )
+        else:
+            add(
+                Severity.WARNING,
+                "missing_in_environment",
+                key,
+                f"{key} exists in {present_elsewhere[key]} but is missing from {name}.",
+            )
+    return findings
+
+
+def _sorted(findings: list[Finding]) -> list[Finding]:
+    return sorted(
+        findings, key=lambda f: (SEVERITY_ORDER[f.severity], f.environment, f.key, f.rule)
+    )
+
+
+def check_environment(environment: Environment) -> list[Finding]:
+    """Findings for one environment (it is compared with its project's other environments)."""
+    envs = _load(environment.project)
+    target = next(e for e in envs if e.pk == environment.pk)
+    return _sorted(_rules(target, envs, timezone.now()))
+
+
+def check_project(project: Project) -> list[Finding]:
+    """Findings for every environment of a project."""
+    envs = _load(project)
+    now = timezone.now()
+    findings = []
+    for env in envs:
+        findings.extend(_rules(env, envs, now))
+    return _sorted(findings)
+
+
+def rotation_due(*, within_days: int = 14, limit: int = 20) -> list[ConfigVar]:
+    """Variables whose rotation is overdue or due within ``within_days`` (for the dashboard)."""
+    now = timezone.now()
+    horizon = now + timedelta(days=within_days)
+    candidates = ConfigVar.objects.with_rotation().select_related("environment__project")
+    due = [v for v in candidates if v.rotation_due_at() <= horizon]
+    due.sort(key=lambda v: v.rotation_due_at())
+    return due[:limit]

@@ -1,0 +1,801 @@
+"""Every write to projects, environments, the variable inventory and change requests.
+
+Changes are expressed as a *payload* in public form (a secret is its fingerprint, kind and
+hint, never its value). ``_submit`` applies a payload at once on an unprotected environment or
+stores it in a :class:`ChangeRequest` on a protected one; approving the request applies the same
+payload. So a secret value never reaches the database, a change request or an audit row.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from opsportal.accounts.permissions import require
+from opsportal.audit.services import record
+
+from . import parsers
+from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
+from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe
+from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
+
+STATE_FIELDS = ("is_secret", "has_value", "value", "fingerprint", "value_kind", "hint", "detail")
+META_FIELDS = (
+    "required",
+    "description",
+    "example",
+    "owner",
+    "source",
+    "rotation_period_days",
+)
+SNAPSHOT_FIELDS = STATE_FIELDS + META_FIELDS
+SETTINGS_FIELDS = ("name", "tier", "branch", "url", "protected", "maintenance_window", "notes")
+
+
+# --- Projects and environments -------------------------------------------------------------------
+def project_create(*, actor, name: str, slug: str = "", description: str = "") -> Project:
+    require(actor, "environments.add_project", action="create projects")
+    name = name.strip()
+    slug = (slug or slugify(name.replace(".", "-"))).strip()
+    if not name or not slug:
+        raise ValidationError("A project needs a name.")
+    if Project.objects.filter(name__iexact=name).exists():
+        raise ValidationError(f"A project named {name!r} already exists.")
+    if Project.objects.filter(slug=slug).exists():
+        raise ValidationError(f"A project with the slug {slug!r} already exists.")
+    with transaction.atomic():
+        project = Project(name=name, slug=slug, description=description)
+        project.save()
+        record(
+            actor=actor,
+            action="project.created",
+            target=project,
+            changes={"name": name, "slug": slug, "description": description},
+        )
+    return project
+
+
+def project_update(*, actor, project: Project, name: str, description: str) -> Project:
+    require(actor, "environments.change_project", action="edit projects")
+    name = name.strip()
+    if not name:
+        raise ValidationError("A project needs a name.")
+    if Project.objects.filter(name__iexact=name).exclude(pk=project.pk).exists():
+        raise ValidationError(f"A project named {name!r} already exists.")
+    changes = {
+        f: [getattr(project, f), v]
+        for f, v in (("name", name), ("description", description))
+        if getattr(project, f) != v
+    }
+    if not changes:
+        return project
+    with transaction.atomic():
+        project.name, project.description = name, description
+        project.save(update_fields=["name", "description"])
+        record(actor=actor, action="project.updated", target=project, changes=changes)
+    return project
+
+
+def tier_from_name(name: str) -> str:
+    lowered = name.strip().lower()
+    if lowered in ("prod", "production", "live"):
+        return Tier.PRODUCTION
+    if lowered.startswith("preview"):
+        return Tier.PREVIEW
+    if lowered in ("staging", "stage", "stg"):
+        return Tier.STAGING
+    return Tier.DEVELOPMENT
+
+
+def _validate_settings(values: dict) -> None:
+    if "name" in values and not str(values["name"]).strip():
+        raise ValidationError("An environment needs a name.")
+    if "tier" in values and values["tier"] not in Tier.values:
+        raise ValidationError(f"Unknown tier {values['tier']!r}; choose one of {Tier.values}.")
+    if values.get("url"):
+        from django.core.validators import URLValidator
+
+        URLValidator()(values["url"])
+
+
+def environment_create(
+    *,
+    actor,
+    project: Project,
+    name: str,
+    tier: str = "",
+    branch: str = "",
+    url: str = "",
+    protected: bool | None = None,
+    maintenance_window: str = "",
+    notes: str = "",
+) -> Environment:
+    """Create an environment; production ones are protected unless said otherwise."""
+    require(actor, "environments.add_environment", action="create environments")
+    name = name.strip()
+    tier = tier or tier_from_name(name)
+    values = {"name": name, "tier": tier, "url": url}
+    _validate_settings(values)
+    if project.environments.filter(name__iexact=name).exists():
+        raise ValidationError(f"{project.name} already has an environment named {name!r}.")
+    if protected is None:
+        protected = tier == Tier.PRODUCTION
+    with transaction.atomic():
+        env = Environment(
+            project=project,
+            name=name,
+            tier=tier,
+            branch=branch,
+            url=url,
+            protected=protected,
+            maintenance_window=maintenance_window,
+            notes=notes,
+        )
+        env.save()
+        record(
+            actor=actor,
+            action="environment.created",
+            target=env,
+            environment=env,
+            changes={f: getattr(env, f) for f in SETTINGS_FIELDS},
+        )
+    return env
+
+
+# --- Payloads ------------------------------------------------------------------------------------
+def snapshot(var: ConfigVar | None) -> dict | None:
+    if var is None:
+        return None
+    return {f: getattr(var, f) for f in SNAPSHOT_FIELDS}
+
+
+def value_state(key: str, value: str, *, is_secret: bool | None = None) -> dict:
+    """The storable form of a value: the clear value only when it is not secret."""
+    info = describe(key, value)
+    secret = info.secret if is_secret is None else is_secret
+    if not secret and info.kind in SECRET_KINDS and info.kind not in PUBLISHABLE_KINDS:
+        # A credential-shaped value is never stored in the clear, whatever the key says.
+        secret = True
+    return {
+        "is_secret": secret,
+        "has_value": True,
+        "value": "" if secret else value,
+        "fingerprint": info.fingerprint,
+        "value_kind": info.kind,
+        "hint": info.hint if secret else "",
+        "detail": info.detail,
+    }
+
+
+def _same_value(a: dict | None, b: dict | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a["has_value"], a["fingerprint"], a["is_secret"]) == (
+        b["has_value"],
+        b["fingerprint"],
+        b["is_secret"],
+    )
+
+
+def public_change(op: dict) -> dict:
+    """An op as pages and audit rows may show it: no value of a secret, ever."""
+
+    def side(state):
+        if state is None:
+            return None
+        shown = {k: state.get(k) for k in ("is_secret", "value_kind", "hint", "detail", "required")}
+        shown["fingerprint"] = (state.get("fingerprint") or "")[:16]
+        if not state.get("is_secret"):
+            shown["value"] = state.get("value", "")
+        return shown
+
+    out = {"op": op["op"], "key": op["key"], "before": side(op.get("before"))}
+    out["after"] = side(op.get("after"))
+    if op["op"] in ("update", "rotate") and op.get("before") and op.get("after"):
+        changed_value = op["before"]["fingerprint"] != op["after"]["fingerprint"]
+        out["value_changed"] = changed_value
+        out["fingerprint_changed"] = changed_value and (
+            op["before"]["is_secret"] or op["after"]["is_secret"]
+        )
+        out["fields"] = sorted(
+            f for f in (*META_FIELDS, "is_secret") if op["before"].get(f) != op["after"].get(f)
+        )
+    return out
+
+
+@dataclass
+class SubmitResult:
+    applied: bool
+    change_request: ChangeRequest | None = None
+    summary: str = ""
+    counts: dict = field(default_factory=dict)
+
+
+def _perm_for(kind: str) -> tuple[str, str]:
+    if kind == ChangeKind.SETTINGS:
+        return "environments.change_environment", "change environment settings"
+    return "environments.change_configvar", "change variables"
+
+
+def _check_fresh(environment: Environment, payload: dict) -> None:
+    """Refuse a payload computed against a state that has since changed."""
+    current = {v.key: v for v in environment.variables.all()}
+    stale = [
+        op["key"]
+        for op in payload.get("vars", [])
+        if not _same_value(snapshot(current.get(op["key"])), op.get("before"))
+        and not (op.get("before") is None and op["key"] not in current)
+    ]
+    if stale:
+        raise ValidationError(
+            "The environment changed since this change was prepared (variables: "
+            f"{', '.join(sorted(stale)[:10])}). Prepare it again."
+        )
+    before = payload.get("settings", {}).get("before", {})
+    drifted = [f for f, v in before.items() if getattr(environment, f) != v]
+    if drifted:
+        raise ValidationError(
+            "The environment settings changed since this change was prepared "
+            f"({', '.join(drifted)})."
+        )
+
+
+def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_behalf_of=None):
+    """Apply a payload; the caller holds the transaction. Audits every variable change."""
+    _check_fresh(environment, payload)
+    now = timezone.now()
+    counts = {"created": 0, "updated": 0, "deleted": 0, "rotated": 0}
+    existing = {v.key: v for v in environment.variables.all()}
+    for op in payload.get("vars", []):
+        key = op["key"]
+        var = existing.get(key)
+        after = op.get("after")
+        if after is None:
+            if var is not None:
+                var.delete()
+            action, counts["deleted"] = "configvar.deleted", counts["deleted"] + 1
+        else:
+            if var is None:
+                var = ConfigVar(environment=environment, key=key)
+                action, counts["created"] = "configvar.created", counts["created"] + 1
+            elif op["op"] == "rotate":
+                action, counts["rotated"] = "configvar.rotated", counts["rotated"] + 1
+            else:
+                action, counts["updated"] = "configvar.updated", counts["updated"] + 1
+            for f in SNAPSHOT_FIELDS:
+                if f in after:
+                    setattr(var, f, after[f])
+            if op["op"] == "rotate":
+                var.last_rotated_at = now
+            if var.pk is None:
+                var.save()
+            else:
+                var.save(update_fields=[*SNAPSHOT_FIELDS, "last_rotated_at", "updated_at"])
+        record(
+            actor=actor,
+            action=action,
+            target=var if var.pk else None,
+            target_type="environments.configvar",
+            target_id=var.pk or "",
+            target_repr=f"{environment} / {key}",
+            environment=environment,
+            changes=public_change(op),
+            secret_keys={"value"} if (after or op.get("before") or {}).get("is_secret") else (),
+            job_id=job_id,
+            on_behalf_of=on_behalf_of,
+        )
+    settings_after = payload.get("settings", {}).get("after", {})
+    if settings_after:
+        for f, v in settings_after.items():
+            setattr(environment, f, v)
+        environment.save(update_fields=list(settings_after))
+        record(
+            actor=actor,
+            action="environment.updated",
+            target=environment,
+            environment=environment,
+            changes={
+                f: [payload["settings"]["before"].get(f), v] for f, v in settings_after.items()
+            },
+        )
+    for dep in payload.get("deployments", []):
+        if dep["op"] == "add":
+            ProviderDeployment.objects.get_or_create(
+                environment=environment,
+                provider=dep["provider"],
+                identifier=dep["identifier"],
+                defaults={"url": dep.get("url", "")},
+            )
+            action = "environment.deployment.added"
+        else:
+            ProviderDeployment.objects.filter(
+                environment=environment, provider=dep["provider"], identifier=dep["identifier"]
+            ).delete()
+            action = "environment.deployment.removed"
+        record(
+            actor=actor,
+            action=action,
+            target=environment,
+            environment=environment,
+            changes={k: dep.get(k, "") for k in ("provider", "identifier", "url")},
+        )
+    return counts
+
+
+def _summarise(payload: dict) -> str:
+    ops = payload.get("vars", [])
+    parts = []
+    for name, verb in (
+        ("create", "add"),
+        ("update", "change"),
+        ("rotate", "rotate"),
+        ("delete", "remove"),
+    ):
+        keys = [op["key"] for op in ops if op["op"] == name]
+        if keys:
+            shown = ", ".join(keys[:4]) + (f" and {len(keys) - 4} more" if len(keys) > 4 else "")
+            parts.append(f"{verb} {shown}")
+    if payload.get("settings", {}).get("after"):
+        parts.append("settings: " + ", ".join(payload["settings"]["after"]))
+    for dep in payload.get("deployments", []):
+        parts.append(f"{dep['op']} deployment {dep['provider']} {dep['identifier']}")
+    return "; ".join(parts)[:300] or "no change"
+
+
+def _submit(
+    *,
+    actor,
+    environment: Environment,
+    kind: str,
+    payload: dict,
+    reason: str = "",
+    audit_action: str = "",
+) -> SubmitResult:
+    perm, what = _perm_for(kind)
+    require(actor, perm, action=what)
+    if not (
+        payload.get("vars")
+        or payload.get("settings", {}).get("after")
+        or payload.get("deployments")
+    ):
+        raise ValidationError("Nothing to change.")
+    summary = _summarise(payload)
+    public = {
+        "vars": [public_change(op) for op in payload.get("vars", [])],
+        "settings": payload.get("settings", {}),
+        "deployments": payload.get("deployments", []),
+    }
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=environment.pk)
+        if env.protected:
+            require(
+                actor,
+                "environments.add_changerequest",
+                action="request changes to protected environments",
+            )
+            cr = ChangeRequest(
+                environment=env,
+                kind=kind,
+                summary=summary,
+                reason=reason,
+                payload=payload,
+                author=actor,
+            )
+            cr.save()
+            record(
+                actor=actor,
+                action="changerequest.created",
+                target=cr,
+                environment=env,
+                changes=public,
+                message=reason,
+            )
+            return SubmitResult(applied=False, change_request=cr, summary=summary)
+        counts = _apply(actor=actor, environment=env, payload=payload)
+        if audit_action:
+            record(
+                actor=actor,
+                action=audit_action,
+                target=env,
+                environment=env,
+                changes={"counts": counts, "changes": public["vars"]},
+                message=reason,
+            )
+    environment.refresh_from_db()
+    return SubmitResult(applied=True, summary=summary, counts=counts)
+
+
+# --- Settings and deployments --------------------------------------------------------------------
+def environment_update(
+    *, actor, environment: Environment, reason: str = "", **values
+) -> SubmitResult:
+    unknown = set(values) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown environment fields: {', '.join(sorted(unknown))}.")
+    _validate_settings(values)
+    if "name" in values:
+        values["name"] = values["name"].strip()
+        clash = environment.project.environments.filter(name__iexact=values["name"]).exclude(
+            pk=environment.pk
+        )
+        if clash.exists():
+            raise ValidationError(
+                f"{environment.project.name} already has an environment named {values['name']!r}."
+            )
+    changed = {f: v for f, v in values.items() if getattr(environment, f) != v}
+    payload = {
+        "settings": {
+            "before": {f: getattr(environment, f) for f in changed},
+            "after": changed,
+        }
+    }
+    return _submit(
+        actor=actor,
+        environment=environment,
+        kind=ChangeKind.SETTINGS,
+        payload=payload,
+        reason=reason,
+    )
+
+
+def deployment_add(
+    *,
+    actor,
+    environment: Environment,
+    provider: str,
+    identifier: str,
+    url: str = "",
+    reason: str = "",
+) -> SubmitResult:
+    if provider not in Provider.values:
+        raise ValidationError(f"Unknown provider {provider!r}.")
+    identifier = identifier.strip()
+    if not identifier:
+        raise ValidationError("A deployment needs an identifier, e.g. prod:basic-oriole-337.")
+    if environment.deployments.filter(provider=provider, identifier=identifier).exists():
+        raise ValidationError(f"{provider} {identifier} is already listed.")
+    payload = {
+        "deployments": [{"op": "add", "provider": provider, "identifier": identifier, "url": url}]
+    }
+    return _submit(
+        actor=actor,
+        environment=environment,
+        kind=ChangeKind.SETTINGS,
+        payload=payload,
+        reason=reason,
+    )
+
+
+def deployment_remove(*, actor, deployment: ProviderDeployment, reason: str = "") -> SubmitResult:
+    payload = {
+        "deployments": [
+            {
+                "op": "remove",
+                "provider": deployment.provider,
+                "identifier": deployment.identifier,
+                "url": deployment.url,
+            }
+        ]
+    }
+    return _submit(
+        actor=actor,
+        environment=deployment.environment,
+        kind=ChangeKind.SETTINGS,
+        payload=payload,
+        reason=reason,
+    )
+
+
+# --- Variables -----------------------------------------------------------------------------------
+def _validate_key(key: str) -> str:
+    key = key.strip()
+    if not parsers.KEY_RE.match(key):
+        raise ValidationError(
+            {"key": f"Invalid variable name {key!r}: letters, digits and underscores only."}
+        )
+    return key
+
+
+def configvar_save(
+    *,
+    actor,
+    environment: Environment,
+    key: str,
+    value: str | None = None,
+    is_secret: bool | None = None,
+    reason: str = "",
+    **meta: Any,
+) -> SubmitResult:
+    """Create or edit one variable. ``value=None`` keeps the current value."""
+    key = _validate_key(key)
+    unknown = set(meta) - set(META_FIELDS)
+    if unknown:
+        raise ValidationError(f"Unknown variable fields: {', '.join(sorted(unknown))}.")
+    var = environment.variables.filter(key=key).first()
+    before = snapshot(var)
+    after = (
+        dict(before)
+        if before
+        else {f: ConfigVar._meta.get_field(f).get_default() for f in SNAPSHOT_FIELDS}
+    )
+    after.update(meta)
+    if value is not None:
+        secret = is_secret if is_secret is not None else (var.is_secret if var else None)
+        after.update(value_state(key, value, is_secret=secret))
+    elif is_secret is not None and is_secret != after["is_secret"]:
+        if is_secret:
+            after.update(is_secret=True, value="", hint="")
+        elif after["has_value"]:
+            raise ValidationError(
+                {"value": "Enter the value to store it in the clear: a secret's value is not kept."}
+            )
+        else:
+            after["is_secret"] = False
+    elif var is None and is_secret is not None:
+        after["is_secret"] = is_secret
+    if before is not None and before == after:
+        raise ValidationError("Nothing to change.")
+    op = {"op": "create" if var is None else "update", "key": key, "before": before, "after": after}
+    return _submit(
+        actor=actor,
+        environment=environment,
+        kind=ChangeKind.VARIABLES,
+        payload={"vars": [op]},
+        reason=reason,
+    )
+
+
+def configvar_delete(
+    *, actor, environment: Environment, key: str, reason: str = ""
+) -> SubmitResult:
+    var = environment.variables.filter(key=key).first()
+    if var is None:
+        raise ValidationError(f"{environment} has no variable {key}.")
+    op = {"op": "delete", "key": key, "before": snapshot(var), "after": None}
+    return _submit(
+        actor=actor,
+        environment=environment,
+        kind=ChangeKind.VARIABLES,
+        payload={"vars": [op]},
+        reason=reason,
+    )
+
+
+def configvar_rotate(
+    *, actor, configvar: ConfigVar, new_value: str, reason: str = ""
+) -> SubmitResult:
+    """Record that a secret was rotated: its new fingerprint must differ from the old one."""
+    if not new_value:
+        raise ValidationError(
+            {"new_value": "Enter the new value (it is fingerprinted, not stored)."}
+        )
+    before = snapshot(configvar)
+    state = value_state(configvar.key, new_value, is_secret=configvar.is_secret)
+    if configvar.has_value and state["fingerprint"] == configvar.fingerprint:
+        raise ValidationError(
+            {
+                "new_value": "This is the value already recorded (same fingerprint): "
+                "it was not rotated."
+            }
+        )
+    after = {**before, **state}
+    op = {"op": "rotate", "key": configvar.key, "before": before, "after": after}
+    return _submit(
+        actor=actor,
+        environment=configvar.environment,
+        kind=ChangeKind.ROTATION,
+        payload={"vars": [op]},
+        reason=reason,
+    )
+
+
+# --- Import --------------------------------------------------------------------------------------
+@dataclass
+class ImportPlan:
+    """What an import would do, in public form (safe to render and to keep in a session)."""
+
+    environment_id: int
+    fmt: str
+    payload: dict
+    added: list = field(default_factory=list)
+    changed: list = field(default_factory=list)
+    removed: list = field(default_factory=list)
+    unchanged: list = field(default_factory=list)
+    remove_missing: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "environment": self.environment_id,
+            "format": self.fmt,
+            "added": self.added,
+            "changed": self.changed,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+            "remove_missing": self.remove_missing,
+        }
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.payload.get("vars"))
+
+
+def import_plan(
+    *,
+    environment: Environment,
+    text: str,
+    fmt: str = "auto",
+    filename: str = "",
+    remove_missing: bool = False,
+    secret_keys=(),
+    public_keys=(),
+) -> ImportPlan:
+    """Parse and compare; writes nothing. Raises ``ValidationError`` naming the bad line."""
+    if len(text.encode("utf-8")) > parsers.MAX_BYTES:
+        raise ValidationError(f"The text is larger than {parsers.MAX_BYTES // 1024} KB.")
+    try:
+        entries = parsers.parse(text, fmt, filename)
+    except parsers.ParseError as exc:
+        raise ValidationError(str(exc)) from None
+    if not entries:
+        raise ValidationError("No variables found in the input.")
+    secret_keys, public_keys = set(secret_keys), set(public_keys)
+    # An environment not created yet (a dry run of the command) compares against nothing.
+    existing = {v.key: v for v in environment.variables.all()} if environment.pk else {}
+    plan = ImportPlan(
+        environment_id=environment.pk,
+        fmt=fmt if fmt != "auto" else parsers.detect_format(text, filename),
+        payload={"vars": []},
+        remove_missing=remove_missing,
+    )
+    seen = set()
+    for entry in entries:
+        seen.add(entry.key)
+        var = existing.get(entry.key)
+        if entry.key in secret_keys:
+            forced = True
+        elif entry.key in public_keys:
+            forced = False
+        else:
+            forced = var.is_secret if var is not None else None
+        state = value_state(entry.key, entry.value, is_secret=forced)
+        before = snapshot(var)
+        if var is None:
+            after = {f: ConfigVar._meta.get_field(f).get_default() for f in META_FIELDS}
+            after.update(state)
+            op = {"op": "create", "key": entry.key, "before": None, "after": after}
+            plan.added.append(public_change(op))
+        elif _same_value(before, state) and before["value"] == state["value"]:
+            plan.unchanged.append({"key": entry.key, "is_secret": var.is_secret})
+            continue
+        else:
+            op = {"op": "update", "key": entry.key, "before": before, "after": {**before, **state}}
+            plan.changed.append(public_change(op))
+        plan.payload["vars"].append(op)
+    for key in sorted(set(existing) - seen):
+        op = {"op": "delete", "key": key, "before": snapshot(existing[key]), "after": None}
+        plan.removed.append(public_change(op))
+        if remove_missing:
+            plan.payload["vars"].append(op)
+    return plan
+
+
+def env_import_apply(
+    *, actor, environment: Environment, plan: ImportPlan, reason: str = ""
+) -> SubmitResult:
+    if plan.environment_id != environment.pk:
+        raise ValidationError("This import preview belongs to another environment.")
+    if not plan.has_changes:
+        raise ValidationError("Nothing to import: every variable is already up to date.")
+    return _submit(
+        actor=actor,
+        environment=environment,
+        kind=ChangeKind.IMPORT,
+        payload=plan.payload,
+        reason=reason,
+        audit_action="env.import.applied",
+    )
+
+
+# --- Change requests -----------------------------------------------------------------------------
+def _lock_pending(change_request: ChangeRequest) -> ChangeRequest:
+    cr = (
+        ChangeRequest.objects.select_for_update()
+        .select_related("environment")
+        .get(pk=change_request.pk)
+    )
+    if cr.status != ChangeRequestStatus.PENDING:
+        raise ValidationError(
+            f"Change request #{cr.pk} is already {cr.get_status_display().lower()}."
+        )
+    return cr
+
+
+def changerequest_approve(
+    *, actor, change_request: ChangeRequest, reason: str = ""
+) -> ChangeRequest:
+    """A second person approves: the diff applies atomically, or nothing does."""
+    require(actor, "environments.approve_changerequest", action="approve change requests")
+    if change_request.author_id == actor.pk:
+        raise PermissionDenied("You cannot approve your own change request: another approver must.")
+    with transaction.atomic():
+        cr = _lock_pending(change_request)
+        env = Environment.objects.select_for_update().get(pk=cr.environment_id)
+        now = timezone.now()
+        cr.status = ChangeRequestStatus.APPLIED
+        cr.decided_by, cr.decided_at, cr.decision_reason = actor, now, reason
+        cr.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        record(
+            actor=actor,
+            action="changerequest.approved",
+            target=cr,
+            environment=env,
+            changes={"author": cr.author.get_username(), "summary": cr.summary},
+            message=reason,
+        )
+        counts = _apply(actor=actor, environment=env, payload=cr.payload)
+        record(
+            actor=actor,
+            action="changerequest.applied",
+            target=cr,
+            environment=env,
+            changes={"counts": counts, "kind": cr.kind},
+        )
+        if cr.kind == ChangeKind.IMPORT:
+            record(
+                actor=actor,
+                action="env.import.applied",
+                target=env,
+                environment=env,
+                changes={"counts": counts, "change_request": cr.pk},
+                message=cr.reason,
+            )
+    change_request.refresh_from_db()
+    return change_request
+
+
+def changerequest_reject(*, actor, change_request: ChangeRequest, reason: str) -> ChangeRequest:
+    require(actor, "environments.approve_changerequest", action="reject change requests")
+    if not reason.strip():
+        raise ValidationError({"reason": "Say why the change is rejected."})
+    if change_request.author_id == actor.pk:
+        raise PermissionDenied("You cannot decide your own change request; withdraw it instead.")
+    with transaction.atomic():
+        cr = _lock_pending(change_request)
+        cr.status = ChangeRequestStatus.REJECTED
+        cr.decided_by, cr.decided_at, cr.decision_reason = actor, timezone.now(), reason.strip()
+        cr.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        record(
+            actor=actor,
+            action="changerequest.rejected",
+            target=cr,
+            environment=cr.environment,
+            changes={"summary": cr.summary},
+            message=reason,
+        )
+    change_request.refresh_from_db()
+    return change_request
+
+
+def changerequest_withdraw(
+    *, actor, change_request: ChangeRequest, reason: str = ""
+) -> ChangeRequest:
+    if actor is None or change_request.author_id != actor.pk:
+        raise PermissionDenied("Only the author can withdraw a change request.")
+    with transaction.atomic():
+        cr = _lock_pending(change_request)
+        cr.status = ChangeRequestStatus.WITHDRAWN
+        cr.decided_by, cr.decided_at, cr.decision_reason = actor, timezone.now(), reason
+        cr.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+        record(
+            actor=actor,
+            action="changerequest.withdrawn",
+            target=cr,
+            environment=cr.environment,
+            changes={"summary": cr.summary},
+            message=reason,
+        )
+    change_request.refresh_from_db()
+    return change_request
