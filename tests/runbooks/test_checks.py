@@ -296,3 +296,41 @@ def test_allowed_urls_on_the_runbook_open_an_origin(
     )
     sr = step_run(start_run(v, env), "Smoke test")
     assert run_check(sr, operator, django_capture_on_commit_callbacks).check_status == "passed"
+
+
+# --- environment checks against the environments app's real functions -------------------------
+def test_env_drift_check_with_real_key_drift(
+    check_run, operator, django_capture_on_commit_callbacks
+):
+    from tests.environments.factories import ConfigVarFactory
+
+    env_a = EnvironmentFactory(name="staging-a")
+    env_b = EnvironmentFactory(project=env_a.project, name="prod-b")
+    for key in ("DATABASE_URL", "FEATURE_X"):
+        ConfigVarFactory(environment=env_a, key=key, raw="value-1", secret=False)
+    ConfigVarFactory(environment=env_b, key="DATABASE_URL", raw="value-2", secret=False)
+    sr = check_run("env_drift", {"other_environment": env_b.pk}, environment=env_a)
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    assert sr.check_status == CheckStatus.FAILED
+    assert sr.check_result["figures"]["only_in_a"] == ["FEATURE_X"]
+    ConfigVarFactory(environment=env_b, key="FEATURE_X", raw="value-3", secret=False)
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    assert sr.check_status == CheckStatus.PASSED
+    assert "No key drift" in sr.check_result["summary"]
+
+
+def test_env_clean_check_with_real_hygiene(check_run, operator, django_capture_on_commit_callbacks):
+    from tests.environments.factories import ConfigVarFactory
+
+    env = EnvironmentFactory(name="clean-me")
+    missing = ConfigVarFactory(
+        environment=env, key="REQUIRED_URL", raw="", secret=False, required=True, has_value=False
+    )
+    sr = run_check(
+        check_run("env_clean", {}, environment=env), operator, django_capture_on_commit_callbacks
+    )
+    assert sr.check_status == CheckStatus.FAILED
+    assert any("required_missing" in f for f in sr.check_result["figures"]["findings"])
+    missing.delete()
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    assert sr.check_status == CheckStatus.PASSED
