@@ -163,7 +163,6 @@ def latency_check(config: dict, *, allowed: set[str]) -> dict:
 
 def env_drift_check(config: dict, *, environment) -> dict:
     from environments.drift import key_drift  # built in parallel by the environments app
-
     from environments.models import Environment
 
     other = Environment.objects.filter(pk=config.get("other_environment")).first()
@@ -199,7 +198,7 @@ def env_clean_check(config: dict, *, environment) -> dict:
     figures = {
         "errors": len(errors),
         "warnings": len(warnings),
-        "findings": [f"{f.rule}: {f.key} {f.message}".strip() for f in errors[:20]],
+        "findings": [f"{f.rule}: {f.message}" for f in errors[:20]],
     }
     if errors:
         return {

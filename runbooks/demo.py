@@ -35,29 +35,42 @@ def load(*, users: dict, stdout) -> None:
     if runbook is None or Run.objects.filter(version__runbook=runbook).exists():
         return
     version = runbook.latest_version()
-    promote = Step.objects.for_version(version).filter(title__startswith="Promote").first()
-    health = Step.objects.for_version(version).filter(title__startswith="Health").first()
-    if promote and not promote.requires_second_signoff:
-        version = services.step_update(
-            actor=admin,
-            step=promote,
-            title=promote.title,
-            body=promote.body,
-            required=True,
-            requires_second_signoff=True,
-        )
-        health = Step.objects.for_version(version).filter(title__startswith="Health").first()
-    if health and prod.url and not health.check_type:
-        version = services.step_update(
-            actor=admin,
-            step=health,
-            title=health.title,
-            body=health.body,
-            required=True,
-            requires_second_signoff=False,
-            check_type=CheckType.HTTP,
-            check_config={"url": prod.url, "expected_status": 200, "timeout": 5},
-        )
+    # Configure the UI-only parts (second sign-off, automated checks), each a new version.
+    edits = [
+        ("Promote", {"requires_second_signoff": True}),
+        ("Production variables", {"check_type": CheckType.ENV_CLEAN, "check_config": {}}),
+    ]
+    if prod.url:
+        edits += [
+            (
+                "Health",
+                {
+                    "check_type": CheckType.HTTP,
+                    "check_config": {"url": prod.url, "expected_status": 200, "timeout": 5},
+                },
+            ),
+            (
+                "P95",
+                {
+                    "check_type": CheckType.LATENCY,
+                    "check_config": {"url": prod.url, "requests": 20, "threshold_ms": 500},
+                },
+            ),
+        ]
+    for prefix, change in edits:
+        step = Step.objects.for_version(version).filter(title__startswith=prefix).first()
+        if step is None:
+            continue
+        fields = {
+            "title": step.title,
+            "body": step.body,
+            "required": step.required,
+            "requires_second_signoff": step.requires_second_signoff,
+            "check_type": step.check_type,
+            "check_config": step.check_config,
+            **change,
+        }
+        version = services.step_update(actor=admin, step=step, **fields)
     now = timezone.now()
     run = services.run_start(
         actor=operator,
@@ -76,4 +89,8 @@ def load(*, users: dict, stdout) -> None:
             services.step_sign(actor=operator, step_run=sr, note="Promoted build")
             services.step_second_sign(actor=approver, step_run=sr, note="Looked at the diff")
             break
+    env_step = next((sr for sr in srs if sr.step.check_type == CheckType.ENV_CLEAN), None)
+    if env_step is not None:
+        # Queued for the django-q2 worker that `make run` starts: its result lands on the step.
+        services.check_request(actor=operator, step_run=env_step)
     stdout.write(f"  run in progress: {run}")

@@ -31,14 +31,14 @@ def test_checklist_plan_with_front_matter_todos():
     assert plan.metadata["owner"] == "platform-team"
     assert _shape(plan) == [
         ("Todos", 2),
-        ("Before the window", 3),
+        ("Before the window", 4),
         ("Release", 3),
         ("Verification", 2),
     ]
     todos = plan.phases[0].steps
     assert [(s.ref, s.checked) for s in todos] == [("freeze", True), ("changelog", False)]
     before = plan.phases[1].steps
-    assert [s.checked for s in before] == [False, False, True]
+    assert [s.checked for s in before] == [False, False, True, False]
     # Nested items stay with their parent step.
     assert "last week's baseline" in before[1].body
     release = plan.phases[2].steps
