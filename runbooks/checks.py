@@ -19,6 +19,7 @@ from .choices import CheckType
 
 MAX_REDIRECTS = 5
 MAX_BODY = 1024 * 1024
+BUDGET_FACTOR = 4  # a latency check may take 4x the per-request cap in total
 
 
 def origin(url: str) -> str:
@@ -135,7 +136,17 @@ def latency_check(config: dict, *, allowed: set[str]) -> dict:
     threshold = float(config.get("threshold_ms") or 500)
     which = str(config.get("percentile") or "p95").lower()
     timings, errors = [], 0
+    # The whole check must end well inside the django-q2 task timeout.
+    budget = settings.CHECK_MAX_TIMEOUT_SECONDS * BUDGET_FACTOR
+    started = time.perf_counter()
     for _ in range(n):
+        if time.perf_counter() - started > budget:
+            return {
+                "ok": False,
+                "summary": f"Stopped after {len(timings)} of {n} requests: the check's "
+                f"{budget:g} s budget ran out.",
+                "figures": {"requests": len(timings), "budget_s": budget},
+            }
         status, _body, seconds = fetch(url, allowed=allowed, timeout=_timeout(config))
         if status >= 400:
             errors += 1

@@ -334,3 +334,17 @@ def test_env_clean_check_with_real_hygiene(check_run, operator, django_capture_o
     missing.delete()
     sr = run_check(sr, operator, django_capture_on_commit_callbacks)
     assert sr.check_status == CheckStatus.PASSED
+
+
+def test_latency_check_stops_when_its_budget_runs_out(
+    check_run, server, operator, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr("runbooks.checks.BUDGET_FACTOR", 1)
+    settings.CHECK_MAX_TIMEOUT_SECONDS = 1.0
+    sr = check_run("latency", {"url": f"{server}/slow", "requests": 10, "threshold_ms": 5000})
+    started = time.perf_counter()
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    assert time.perf_counter() - started < 3
+    assert sr.check_status == CheckStatus.FAILED
+    assert "budget ran out" in sr.check_result["summary"]
+    assert sr.check_result["figures"]["requests"] < 10
