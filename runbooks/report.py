@@ -52,6 +52,8 @@ def build(run: Run) -> dict:
         if not phases or phases[-1]["phase"].pk != sr.step.phase_id:
             phases.append({"phase": sr.step.phase, "steps": []})
         phases[-1]["steps"].append(sr)
+    for sr in srs:
+        sr.figures_text = figures_text(sr.check_result or {})
     counts = {s.value: 0 for s in StepStatus}
     for sr in srs:
         counts[sr.status] += 1
@@ -68,6 +70,16 @@ def build(run: Run) -> dict:
         "chain_hash": head.hash,
         "generated_at": timezone.now(),
     }
+
+
+def figures_text(result: dict) -> str:
+    """A check's figures as ``key=value`` pairs (lists of findings are counted, not listed)."""
+    parts = []
+    for key, value in (result.get("figures") or {}).items():
+        if isinstance(value, list):
+            value = ", ".join(map(str, value)) if key.startswith("only_in") else len(value)
+        parts.append(f"{key}={value}")
+    return scrub_text(", ".join(parts))
 
 
 def _cell(text: str) -> str:
@@ -120,9 +132,7 @@ def markdown(run: Run) -> str:
                 out.append(f"  - Evidence file: {sr.evidence_file.name}")
             if sr.check_status:
                 res = sr.check_result or {}
-                figures = ", ".join(
-                    f"{k}={v}" for k, v in (res.get("figures") or {}).items() if k != "findings"
-                )
+                figures = figures_text(res)
                 out.append(
                     f"  - Check {sr.step.get_check_type_display()}: {sr.get_check_status_display()}"
                     f" — {_cell(res.get('summary', ''))}"

@@ -666,7 +666,8 @@ def check_record(*, step_run_id: int, result: dict) -> StepRun:
                 else StepStatus.FAILED
             )
             sr.signed_by, sr.signed_at = operator, sr.check_ran_at
-            sr.note = f"Signed by the system on behalf of {operator}: {result.get('summary', '')}"
+            verb = "Signed" if passed else "Marked failed"
+            sr.note = f"{verb} by the system on behalf of {operator}: {result.get('summary', '')}"
             fields += ["status", "signed_by", "signed_at", "note"]
         sr.save(update_fields=fields)
         record(

@@ -348,3 +348,17 @@ def test_latency_check_stops_when_its_budget_runs_out(
     assert sr.check_status == CheckStatus.FAILED
     assert "budget ran out" in sr.check_result["summary"]
     assert sr.check_result["figures"]["requests"] < 10
+
+
+def test_report_shows_check_figures(
+    check_run, server, operator, client_for, django_capture_on_commit_callbacks
+):
+    sr = check_run("latency", {"url": f"{server}/ok", "requests": 5, "threshold_ms": 500})
+    sr = run_check(sr, operator, django_capture_on_commit_callbacks)
+    client, _ = client_for("viewer")
+    md = client.get(f"/runbooks/runs/{sr.run_id}/report.md").content.decode()
+    html = client.get(f"/runbooks/runs/{sr.run_id}/report/").content.decode()
+    p95 = sr.check_result["figures"]["p95_ms"]
+    for text in (md, html):
+        assert f"p95_ms={p95}" in text
+        assert "by the system on behalf of olga" in text
