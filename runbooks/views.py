@@ -1,4 +1,5 @@
 import difflib
+import json
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
@@ -154,7 +155,7 @@ def version_text(version: RunbookVersion) -> list[str]:
             if s.requires_second_signoff:
                 flags.append("second sign-off")
             if s.check_type:
-                flags.append(f"check {s.check_type} {s.check_config}")
+                flags.append(f"check {s.check_type} {json.dumps(s.check_config, sort_keys=True)}")
             lines.append(f"- {s.title}" + (f"  ({', '.join(flags)})" if flags else ""))
             lines += [f"    {line}" for line in s.body.splitlines()]
             for c in s.commands:
@@ -206,7 +207,6 @@ class StepEditView(PermissionRequiredMixin, FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
-        import json
 
         s = self.step
         return {
