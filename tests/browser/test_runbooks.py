@@ -28,7 +28,10 @@ Promote the previous build.
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_run_end_to_end_with_second_approver(page, live_server, login, user_factory, tmp_path):
+def test_run_end_to_end_with_second_approver(
+    page, live_server, login, user_factory, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path / "media"
     operator = user_factory("operator", username="olga")
     approver = user_factory("approver", username="april")
     prod = EnvironmentFactory(name="prod", tier=Tier.PRODUCTION, protected=True)
@@ -62,9 +65,14 @@ def test_run_end_to_end_with_second_approver(page, live_server, login, user_fact
 
     # Check three steps in place (htmx swaps the row, no full reload).
     page.evaluate("window.__marker = 'same page'")
+    evidence = tmp_path / "backup.log"
+    evidence.write_text("pg_dump finished: 41 MB\n")
     for title in ("Announce the window", "Back up the database", "Smoke test the inbox"):
         row = page.locator("li.step-row", has_text=title)
         row.locator("input[name=note]").fill(f"{title}: ok")
+        if title == "Back up the database":
+            row.locator("input[name=evidence_file]").set_input_files(str(evidence))
+            row.locator("textarea[name=evidence_text]").fill("dump size 41 MB")
         row.locator("[data-testid=sign]").click()
         page.locator("li.step-row[data-status=done]", has_text=title).wait_for()
     assert page.evaluate("window.__marker") == "same page"
@@ -97,6 +105,10 @@ def test_run_end_to_end_with_second_approver(page, live_server, login, user_fact
     assert page.locator("tr.report-step").count() == 4
     assert "Completed" in page.inner_text("[data-testid=report-status]")
 
+    backup = StepRun.objects.get(run=run, step__title="Back up the database")
+    assert backup.evidence_file.read() == b"pg_dump finished: 41 MB\n"
+    assert backup.evidence_text == "dump size 41 MB"
+    assert "runbooks/evidence/" in report
     promote = StepRun.objects.get(run=run, step__title="Promote the build")
     assert promote.status == StepStatus.DONE
     assert (promote.signed_by, promote.second_signed_by) == (operator, approver)

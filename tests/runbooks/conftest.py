@@ -74,3 +74,10 @@ def start_run(operator):
 
 def step_run(run, title: str) -> StepRun:
     return StepRun.objects.select_related("step__phase", "run").get(run=run, step__title=title)
+
+
+@pytest.fixture(autouse=True)
+def media_root(settings, tmp_path):
+    """Evidence files go to a temporary MEDIA_ROOT, never into the worktree."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return settings.MEDIA_ROOT
