@@ -439,14 +439,14 @@ class _Walker:
             body_parts.append(f"Done when: {_clean(f['done'])}")
         verify = _clean(f.get("verify", ""))
         commands = [Command(lang="sh", code=verify)] if verify else []
-        if self.step is not None or not self.stack or self.stack[-1].title != "Tasks":
-            self.step = None
+        self.step = None
+        self.in_rollback_level = None
+        # Tasks join the section they are written under; outside any heading they form a
+        # "Tasks" phase.
+        if not self.stack or self.stack[-1].level == 1:
             c = _Container("Tasks", 2)
-            if self.stack and self.stack[-1].title == "Tasks":
-                c = self.stack[-1]
-            else:
-                self.containers.append(c)
-                self.stack = [c]
+            self.containers.append(c)
+            self.stack.append(c)
         step = ParsedStep(
             title=name,
             body="\n\n".join(p for p in body_parts if p),
@@ -511,7 +511,7 @@ class _Walker:
                     k += 1
             elif t == "paragraph_open":
                 self.paragraph(tokens, a, b)
-            elif t == "bullet_list_open":
+            elif t in ("bullet_list_open", "ordered_list_open"):
                 self.bullet_list(tokens, a, b)
             elif t == "fence":
                 self.fence(tok)

@@ -654,6 +654,8 @@ def check_record(*, step_run_id: int, result: dict) -> StepRun:
         )
         operator = sr.check_requested_by
         passed = bool(result.get("ok"))
+        # A URL in a summary may carry user:password@; results are shown and exported.
+        result = {**result, "summary": scrub_text(str(result.get("summary", "")))}
         sr.check_status = CheckStatus.PASSED if passed else CheckStatus.FAILED
         sr.check_result = result
         sr.check_ran_at = timezone.now()

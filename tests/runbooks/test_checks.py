@@ -362,3 +362,14 @@ def test_report_shows_check_figures(
     for text in (md, html):
         assert f"p95_ms={p95}" in text
         assert "by the system on behalf of olga" in text
+
+
+def test_credentials_in_check_urls_never_reach_results_or_audit(
+    check_run, server, operator, django_capture_on_commit_callbacks
+):
+    url = server.replace("http://", "http://deploy:s3cr3t-pass@") + "/fail"
+    sr = run_check(check_run("http", {"url": url}), operator, django_capture_on_commit_callbacks)
+    assert sr.check_status == CheckStatus.FAILED
+    assert "s3cr3t-pass" not in sr.check_result["summary"]
+    for event in AuditEvent.objects.filter(action__startswith="runbook."):
+        assert "s3cr3t-pass" not in str(event.changes) + event.message

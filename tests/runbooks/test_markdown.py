@@ -269,3 +269,29 @@ def test_import_command_errors(fixtures_dir, tmp_path):
         call_command("import_runbook", str(fixtures_dir / "runbooks" / "latin1.md"), "--dry-run")
     with pytest.raises(CommandError, match="no such file"):
         call_command("import_runbook", str(tmp_path / "missing.md"), "--dry-run")
+
+
+def test_tasks_under_a_heading_join_that_phase():
+    text = (
+        "# Deploy\n\n## Backend\n\n<task>\n<name>Push</name>\n<verify>make push</verify>\n"
+        "</task>\n\n## Frontend\n\n<task>\n<name>Build</name>\n</task>\n"
+    )
+    plan = parse(text)
+    assert _shape(plan) == [("Backend", 1), ("Frontend", 1)]
+    assert plan.phases[0].steps[0].commands[0].code == "make push"
+    assert plan.phases[1].steps[0].commands == []
+
+
+def test_ordered_checklists_and_setext_headings():
+    plan = parse("Release\n=======\n\nSteps\n-----\n\n1. [ ] first\n2. [x] second\n")
+    assert plan.title == "Release"
+    assert [(s.title, s.checked) for s in plan.phases[0].steps] == [
+        ("first", False),
+        ("second", True),
+    ]
+
+
+def test_windows_line_endings_parse_the_same():
+    text = (DEMO / "database-upgrade.md").read_text()
+    crlf = parse_bytes(text.replace("\n", "\r\n").encode("utf-8-sig"))
+    assert crlf.to_dict() == parse(text).to_dict()
