@@ -295,3 +295,21 @@ def test_windows_line_endings_parse_the_same():
     text = (DEMO / "database-upgrade.md").read_text()
     crlf = parse_bytes(text.replace("\n", "\r\n").encode("utf-8-sig"))
     assert crlf.to_dict() == parse(text).to_dict()
+
+
+def test_import_command_writes_a_version_in_a_project(user_factory, capsys):
+    from opsportal.audit.models import AuditEvent
+    from runbooks.models import RunbookVersion
+    from tests.factories import ProjectFactory
+
+    user_factory("admin", username="admin")
+    project = ProjectFactory(name="makalah.ai", slug="makalah-ai")
+    call_command("import_runbook", str(DEMO / "migrasi-data-anggota.md"), "--project", "makalah-ai")
+    version = RunbookVersion.objects.get()
+    assert version.runbook.project == project
+    assert version.source_name == "migrasi-data-anggota.md"
+    event = AuditEvent.objects.get(action="runbook.imported")
+    assert event.actor.username == "admin" and event.changes["steps"] == 9
+    with pytest.raises(CommandError, match="No project"):
+        call_command("import_runbook", str(DEMO / "database-upgrade.md"), "--project", "nope")
+    assert RunbookVersion.objects.count() == 1
