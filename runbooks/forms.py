@@ -1,5 +1,3 @@
-import json
-
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -50,41 +48,82 @@ class StepForm(BootstrapFormMixin, forms.Form):
         required=False,
         label="Needs a second sign-off (on protected environments)",
     )
-    check_type = forms.ChoiceField(choices=CheckType.choices, required=False)
-    check_config = forms.CharField(
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text='JSON, e.g. {"url": "https://app.example.com/health", "expected_status": 200, '
-        '"contains": "ok", "timeout": 5} or {"url": ..., "requests": 20, "percentile": "p95", '
-        '"threshold_ms": 500} or {"other_environment": 3} or {"job_id": 12}.',
+    check_type = forms.ChoiceField(
+        choices=CheckType.choices, required=False, label="Automated check"
     )
+    url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        label="Check URL",
+        help_text="HTTP and latency checks. Its origin must be the environment's URL, one of "
+        "its deployments' URLs, or listed in the runbook's settings.",
+    )
+    expected_status = forms.IntegerField(required=False, min_value=100, max_value=599)
+    contains = forms.CharField(required=False, label="Body contains", max_length=200)
+    timeout = forms.FloatField(required=False, min_value=0.1, label="Timeout (seconds)")
+    requests = forms.IntegerField(required=False, min_value=1, max_value=500)
+    percentile = forms.ChoiceField(
+        required=False, choices=[("p50", "P50"), ("p95", "P95"), ("p99", "P99")], initial="p95"
+    )
+    threshold_ms = forms.FloatField(required=False, min_value=1, label="Threshold (ms)")
+    other_environment = forms.ModelChoiceField(
+        queryset=Environment.objects.select_related("project"),
+        required=False,
+        help_text="Key drift check: the environment to compare with.",
+    )
+    job_id = forms.IntegerField(required=False, min_value=1, label="Import job id")
 
-    def clean_check_config(self):
-        raw = (self.cleaned_data.get("check_config") or "").strip()
-        if not raw:
-            return {}
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(f"Not valid JSON: {exc.msg} (line {exc.lineno}).") from None
-        if not isinstance(value, dict):
-            raise ValidationError("The check configuration must be a JSON object.")
-        return value
+    CONFIG_FIELDS = {
+        CheckType.HTTP: ("url", "expected_status", "contains", "timeout"),
+        CheckType.LATENCY: ("url", "requests", "percentile", "threshold_ms", "timeout"),
+        CheckType.ENV_DRIFT: ("other_environment",),
+        CheckType.ENV_CLEAN: (),
+        CheckType.IMPORT_JOB: ("job_id",),
+    }
+
+    @classmethod
+    def initial_for(cls, step) -> dict:
+        config = dict(step.check_config or {})
+        initial = {
+            "title": step.title,
+            "body": step.body,
+            "required": step.required,
+            "requires_second_signoff": step.requires_second_signoff,
+            "check_type": step.check_type,
+        }
+        for name in cls.CONFIG_FIELDS.get(step.check_type, ()):
+            if name in config:
+                initial[name] = config[name]
+        return initial
 
     def clean(self):
         data = super().clean()
-        if "check_config" in data:
-            try:
-                data["check_config"] = check_config_clean(
-                    data.get("check_type", ""), data["check_config"]
-                )
-            except ValidationError as exc:
-                if hasattr(exc, "error_dict"):
-                    for field, errors in exc.error_dict.items():
-                        self.add_error(field if field in self.fields else None, errors)
-                else:
-                    raise
+        check_type = data.get("check_type", "")
+        config = {}
+        for name in self.CONFIG_FIELDS.get(check_type, ()):
+            value = data.get(name)
+            if hasattr(value, "pk"):
+                value = value.pk
+            if value not in (None, ""):
+                config[name] = value
+        try:
+            data["check_config"] = check_config_clean(check_type, config)
+        except ValidationError as exc:
+            if not hasattr(exc, "error_dict"):
+                raise
+            for field, errors in exc.error_dict.items():
+                target = {"check_config": None}.get(field, field)
+                if check_type in (CheckType.HTTP, CheckType.LATENCY) and field == "check_config":
+                    target = "url"
+                self.add_error(target if target in self.fields else None, errors)
         return data
+
+    def service_kwargs(self) -> dict:
+        keys = ("title", "body", "required", "requires_second_signoff", "check_type")
+        return {
+            **{k: self.cleaned_data[k] for k in keys},
+            "check_config": self.cleaned_data["check_config"],
+        }
 
 
 class RunStartForm(BootstrapFormMixin, forms.Form):

@@ -207,16 +207,7 @@ class StepEditView(PermissionRequiredMixin, FormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
-
-        s = self.step
-        return {
-            "title": s.title,
-            "body": s.body,
-            "required": s.required,
-            "requires_second_signoff": s.requires_second_signoff,
-            "check_type": s.check_type,
-            "check_config": json.dumps(s.check_config) if s.check_config else "",
-        }
+        return StepForm.initial_for(self.step)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -226,7 +217,7 @@ class StepEditView(PermissionRequiredMixin, FormView):
     def form_valid(self, form):
         try:
             version = services.step_update(
-                actor=self.request.user, step=self.step, **form.cleaned_data
+                actor=self.request.user, step=self.step, **form.service_kwargs()
             )
         except ValidationError as exc:
             _form_error(form, exc)

@@ -78,26 +78,42 @@ def test_version_page_and_diff(client_for, version, operator):
     assert "+- Smoke test the inbox  (second sign-off)" in diff
 
 
-def test_step_edit_form(client_for, version):
+def test_step_edit_form(client_for, version, dev_env):
     client, _ = client_for("operator")
     step = Step.objects.get(phase__version=version, title="Smoke test")
     url = reverse("runbooks:step_edit", args=[step.pk])
-    bad = client.post(url, {"title": "Smoke", "check_type": "http", "check_config": "{oops"})
-    assert "Not valid JSON" in bad.content.decode()
+    bad = client.post(url, {"title": "Smoke", "check_type": "http"})
+    assert "The check needs an http(s) URL." in bad.content.decode()
+    bad = client.post(url, {"title": "Smoke", "check_type": "env_drift"})
+    assert "Name the environment to compare with." in bad.content.decode()
     assert RunbookVersion.objects.count() == 1
     ok = client.post(
         url,
         {
             "title": "Health check",
             "required": "on",
-            "check_type": "http",
-            "check_config": '{"url": "https://app.example.com/health"}',
+            "check_type": "latency",
+            "url": "https://app.example.com/health",
+            "requests": "30",
+            "percentile": "p99",
+            "threshold_ms": "800",
+            "job_id": "5",  # belongs to another check type: ignored
         },
     )
     assert ok.status_code == 302
     new = Step.objects.get(phase__version__number=2, title="Health check")
-    assert new.check_config["expected_status"] == 200 and new.kind == "check"
+    assert new.kind == "check" and new.check_type == "latency"
+    assert new.check_config == {
+        "url": "https://app.example.com/health",
+        "requests": 30,
+        "percentile": "p99",
+        "threshold_ms": 800.0,
+        "timeout": 10.0,
+    }
     assert AuditEvent.objects.filter(action="runbook.step.updated").count() == 1
+    # The edit page shows the configured check again.
+    page = client.get(reverse("runbooks:step_edit", args=[new.pk])).content.decode()
+    assert 'value="https://app.example.com/health"' in page and 'value="30"' in page
 
 
 def test_run_start_form(client_for, version, dev_env):
