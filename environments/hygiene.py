@@ -168,9 +168,13 @@ def check_environment(environment: Environment) -> list[Finding]:
     return _sorted(_rules(target, envs, timezone.now()))
 
 
-def check_project(project: Project) -> list[Finding]:
-    """Findings for every environment of a project."""
-    envs = _load(project)
+def check_project(project: Project, *, environments: list | None = None) -> list[Finding]:
+    """Findings for every environment of a project.
+
+    ``environments`` may pass the project's environments already loaded with their variables
+    and deployments prefetched (a page that shows the matrix too), saving the queries.
+    """
+    envs = environments if environments is not None else _load(project)
     now = timezone.now()
     findings = []
     for env in envs:

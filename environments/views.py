@@ -163,7 +163,7 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
         envs = drift.project_environments(self.object)
         ctx["environments"] = envs
         ctx["matrix"] = drift.matrix(self.object, envs)
-        ctx["findings"] = hygiene.check_project(self.object)
+        ctx["findings"] = hygiene.check_project(self.object, environments=envs)
         ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
         ctx["compare_form"] = CompareForm(project=self.object)
         ctx["pending"] = (
