@@ -180,7 +180,7 @@ def test_exports(users, dev, prod):
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0][:4] == ["Variable", "Required", "Secret", "Example"]
     assert rows[0][4:6] == ["dev (Development)", "prod (Production)"]
-    assert ["FORMULA", "no", "no", "", "yes", "missing", "", ""] == rows[1]
+    assert rows[1] == ["FORMULA", "no", "no", "", "yes", "missing", "", ""]
 
 
 def test_list_pages_query_counts(users, django_assert_max_num_queries):
