@@ -253,6 +253,7 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         key = op["key"]
         var = existing.get(key)
         after = op.get("after")
+        var_id = var.pk if var is not None else None
         if after is None:
             if var is not None:
                 var.delete()
@@ -277,9 +278,9 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         record(
             actor=actor,
             action=action,
-            target=var if var.pk else None,
+            target=None,
             target_type="environments.configvar",
-            target_id=var.pk or "",
+            target_id=var.pk or var_id or "",
             target_repr=f"{environment} / {key}",
             environment=environment,
             changes=public_change(op),

@@ -20,7 +20,7 @@ from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 
 from . import drift, exporting, hygiene, services
-from .choices import ChangeRequestStatus
+from .choices import ChangeRequestStatus, Tier
 from .forms import (
     CompareForm,
     ConfigVarForm,
@@ -634,6 +634,20 @@ class ChangeRequestDecisionView(PermissionRequiredMixin, View):
             messages.error(request, "Give a reason to reject the change.")
             return redirect(cr)
         reason = form.cleaned_data.get("reason", "")
+        env = cr.environment
+        if decision == "approve" and (
+            not request.user.has_perm("environments.approve_changerequest")
+            or cr.author_id == request.user.pk
+        ):
+            # Refuse before asking for a confirmation the user could never give.
+            raise PermissionDenied("You cannot approve this change request.")
+        if (
+            decision == "approve"
+            and env.tier == Tier.PRODUCTION
+            and request.POST.get("confirm", "").strip() != env.name
+        ):
+            messages.error(request, f"Type {env.name} to confirm a change to production.")
+            return redirect(cr)
         action = {
             "approve": services.changerequest_approve,
             "reject": services.changerequest_reject,

@@ -56,6 +56,7 @@ def test_import_into_production_needs_a_second_person(page, live_server, login, 
     diff = page.get_by_test_id("cr-diff").inner_text()
     assert "NEXT_PUBLIC_CONVEX_URL" in diff and "browserTestSecret" not in diff
     page.fill("#approve-reason", "checked against the deploy plan")
+    page.fill("#approve-confirm", "prod")
     page.get_by_test_id("approve").click()
     page.wait_for_load_state()
     assert page.get_by_test_id("cr-status").inner_text() == "Approved and applied"

@@ -127,6 +127,10 @@ def test_operator_applies_directly_on_unprotected(users, dev, write):
     event = AuditEvent.objects.get(action=expected)
     assert event.environment_id == dev.pk
     assert event.actor == users["operator"]
+    if write.startswith("var_") or write == "rotate":
+        assert event.target_type == "environments.configvar"
+        if write != "var_create":
+            assert event.target_id == str(var.pk)
 
 
 @pytest.mark.parametrize("write", WRITES)

@@ -113,7 +113,11 @@ def test_approval_pages(users, prod):
     other.post(reject, {"reason": ""})
     cr.refresh_from_db()
     assert cr.status == ChangeRequestStatus.PENDING
-    assert other.post(decide, {"reason": "ok"}).status_code == 302
+    # Production: the approver types the environment's name.
+    other.post(decide, {"reason": "ok", "confirm": "dev"})
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequestStatus.PENDING
+    assert other.post(decide, {"reason": "ok", "confirm": "prod"}).status_code == 302
     cr.refresh_from_db()
     assert cr.status == ChangeRequestStatus.APPLIED
     assert AuditEvent.objects.filter(
