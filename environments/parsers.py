@@ -10,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from opsportal.audit.masking import scrub_text
+
 MAX_BYTES = 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?(?P<key>[^=\s#][^=]*?)\s*=(?P<rest>.*)$")
@@ -58,10 +60,20 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES) -> str:
         raise ParseError("the file is not valid UTF-8 text", line) from None
 
 
+def looks_like_credential(text: str) -> bool:
+    return scrub_text(text) != text
+
+
 def _check_key(key: str, line: int) -> None:
-    if not KEY_RE.match(key):
+    if looks_like_credential(key):
         raise ParseError(
-            f"invalid variable name {key[:40]!r}: use letters, digits and underscores, "
+            "this variable name looks like a credential (a pasted key?); it is not shown", line
+        )
+    if not KEY_RE.match(key):
+        # A name is not a secret, but a mangled line may carry one: mask credential shapes.
+        shown = scrub_text(key[:40])
+        raise ParseError(
+            f"invalid variable name {shown!r}: use letters, digits and underscores, "
             "not starting with a digit",
             line,
         )
@@ -111,7 +123,8 @@ def parse_dotenv(text: str) -> list[Entry]:
             continue
         m = _ASSIGN.match(raw)
         if not m:
-            raise ParseError(f"expected KEY=value, got {stripped[:40]!r}", lineno)
+            # Never echo the line: it may be a pasted secret.
+            raise ParseError("expected KEY=value (this line has no '=')", lineno)
         key = m["key"].strip()
         _check_key(key, lineno)
         rest = m["rest"].lstrip()
@@ -156,7 +169,7 @@ def parse_convex(text: str) -> list[Entry]:
         elif current is not None and raw != "":
             current[1] += "\n" + raw
         elif raw.strip():
-            raise ParseError(f"expected NAME=value, got {raw.strip()[:40]!r}", lineno)
+            raise ParseError("expected NAME=value before any continuation line", lineno)
     if current:
         entries.append(Entry(*current))
     return _check_duplicates(entries)

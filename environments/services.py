@@ -493,6 +493,8 @@ def deployment_remove(*, actor, deployment: ProviderDeployment, reason: str = ""
 # --- Variables -----------------------------------------------------------------------------------
 def _validate_key(key: str) -> str:
     key = key.strip()
+    if parsers.looks_like_credential(key):
+        raise ValidationError({"key": "This name looks like a credential: enter the name."})
     if not parsers.KEY_RE.match(key):
         raise ValidationError(
             {"key": f"Invalid variable name {key!r}: letters, digits and underscores only."}

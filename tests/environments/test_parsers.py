@@ -154,3 +154,18 @@ def test_decode_refuses_large_files():
 def test_unknown_format():
     with pytest.raises(ParseError, match="unknown format"):
         parsers.parse("A=1", "yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=1\nsk_live_PASTEDbyMISTAKE0123456789\n",
+        "A=1\nexport sk_live_PASTEDbyMISTAKE0123456789 =x\n",
+        "A=1\nTOKEN sk_live_PASTEDbyMISTAKE0123456789\n",
+    ],
+)
+def test_errors_never_echo_a_pasted_secret(text):
+    with pytest.raises(ParseError) as info:
+        parsers.parse_dotenv(text)
+    assert info.value.line == 2
+    assert "PASTEDbyMISTAKE" not in str(info.value)

@@ -222,3 +222,28 @@ def test_dashboard_panel(users, dev, prod):
     assert f"#{services_cr.pk}" in page and "fix stripe" in page
     mine = login(users["operator"]).get(reverse("dashboard")).content.decode()
     assert "fix stripe" not in mine
+
+
+def test_deployment_remove(users, dev, prod):
+    client = login(users["operator"])
+    dep = dev.deployments.get()
+    r = client.post(reverse("environments:deployment_remove", args=[dep.pk]))
+    assert r["Location"] == dev.get_absolute_url()
+    assert not dev.deployments.exists()
+    assert AuditEvent.objects.filter(
+        action="environment.deployment.removed", environment_id=dev.pk
+    ).exists()
+    prod_dep = prod.deployments.get()
+    client.post(reverse("environments:deployment_remove", args=[prod_dep.pk]))
+    assert prod.deployments.exists() and not ChangeRequest.objects.exists()  # reason required
+    r = client.post(
+        reverse("environments:deployment_remove", args=[prod_dep.pk]), {"reason": "retired"}
+    )
+    cr = ChangeRequest.objects.get()
+    assert r["Location"] == cr.get_absolute_url() and prod.deployments.exists()
+    assert (
+        login(users["viewer"])
+        .post(reverse("environments:deployment_remove", args=[prod_dep.pk]), {"reason": "x"})
+        .status_code
+        == 403
+    )
