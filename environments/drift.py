@@ -144,3 +144,17 @@ def promotion_checklist(source: Environment, target: Environment) -> list[Checkl
             )
         )
     return items
+
+
+def checklist_markdown(source: Environment, target: Environment, items: list[ChecklistItem]) -> str:
+    """The checklist as Markdown task items, to paste into a migration plan."""
+    lines = [
+        f"### Promote {source.project.name}: {source.name} → {target.name}",
+        "",
+    ]
+    for item in items:
+        secret = " (secret: take it from the secret manager)" if item.is_secret else ""
+        lines.append(f"- [ ] **{item.action}** `{item.key}`{secret} — {item.reason}")
+    if not items:
+        lines.append(f"- [x] nothing to do: {target.name} matches {source.name}")
+    return "\n".join(lines) + "\n"

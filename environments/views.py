@@ -175,11 +175,18 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
 
 
 class ProjectCompareView(PermissionRequiredMixin, DetailView):
-    """Promotion checklist: what to set, change or remove in the target."""
+    """Promotion checklist: what to set, change or remove in the target (``?format=md``: as
+    Markdown task items)."""
 
     permission_required = "environments.view_project"
     queryset = Project.objects.all()
     template_name = "environments/project_compare.html"
+
+    def render_to_response(self, context, **kwargs):
+        if self.request.GET.get("format") == "md" and "items" in context:
+            text = drift.checklist_markdown(context["source"], context["target"], context["items"])
+            return HttpResponse(text, content_type="text/markdown; charset=utf-8")
+        return super().render_to_response(context, **kwargs)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

@@ -205,3 +205,18 @@ def test_demo_is_idempotent(demo_loaded, users):
     prod = Environment.objects.get(project__slug="makalah-ai", name="prod")
     assert prod.protected and prod.tier == Tier.PRODUCTION
     assert {d.identifier for d in prod.deployments.all()} >= {"prod:basic-oriole-337"}
+
+
+def test_env_compare_on_demo(demo_loaded):
+    data = json.loads(
+        run("env_compare", "--project", "makalah.ai", "--from", "dev", "--to", "prod", "--json")
+    )
+    actions = {(i["action"], i["key"]) for i in data["items"]}
+    assert ("change", "NEXT_PUBLIC_CONVEX_URL") in actions
+    assert ("change", "CSRF_SECRET") in actions
+    assert ("set", "DEBUG_PROMPTS") in actions
+    assert data["key_drift"] == {"only_in_a": ["DEBUG_PROMPTS"], "only_in_b": []}
+    md = run("env_compare", "--project", "makalah-ai", "--from", "dev", "--to", "prod")
+    assert "- [ ] **change** `NEXT_PUBLIC_CONVEX_URL` — still points at dev's deployment" in md
+    with pytest.raises(CommandError, match="has no environment 'staging'"):
+        run("env_compare", "--project", "makalah-ai", "--from", "staging", "--to", "prod")

@@ -247,3 +247,16 @@ def test_deployment_remove(users, dev, prod):
         .status_code
         == 403
     )
+
+
+def test_compare_page_and_markdown(users, dev, prod):
+    ConfigVarFactory(environment=dev, key="ONLY_DEV_SECRET", raw="dev-secret-0123456789ab")
+    client = login(users["viewer"])
+    url = reverse("environments:project_compare", args=[dev.project.slug])
+    page = client.get(url, {"source": dev.pk, "target": prod.pk}).content.decode()
+    assert "ONLY_DEV_SECRET" in page and 'data-testid="checklist"' in page
+    md = client.get(url, {"source": dev.pk, "target": prod.pk, "format": "md"})
+    assert md["Content-Type"].startswith("text/markdown")
+    text = md.content.decode()
+    assert "- [ ] **set** `ONLY_DEV_SECRET` (secret: take it from the secret manager)" in text
+    assert "0123456789ab" not in text
