@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from opsportal.accounts.permissions import require
+from opsportal.audit.masking import is_secret_name
 from opsportal.audit.services import record
 
 from . import parsers
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
-from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe
+from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe, is_public_key
 from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
 
 STATE_FIELDS = ("is_secret", "has_value", "value", "fingerprint", "value_kind", "hint", "detail")
@@ -657,6 +658,15 @@ def import_plan(
     for entry in entries:
         seen.add(entry.key)
         var = existing.get(entry.key)
+        before = snapshot(var)
+        if isinstance(entry, parsers.Declaration):
+            op = _declaration_op(entry, var, before, secret_keys, public_keys)
+            if op is None:
+                plan.unchanged.append({"key": entry.key, "is_secret": var.is_secret})
+                continue
+            (plan.added if op["op"] == "create" else plan.changed).append(public_change(op))
+            plan.payload["vars"].append(op)
+            continue
         if entry.key in secret_keys:
             forced = True
         elif entry.key in public_keys:
@@ -664,7 +674,6 @@ def import_plan(
         else:
             forced = var.is_secret if var is not None else None
         state = value_state(entry.key, entry.value, is_secret=forced)
-        before = snapshot(var)
         if var is None:
             after = {f: ConfigVar._meta.get_field(f).get_default() for f in META_FIELDS}
             after.update(state)
@@ -683,6 +692,31 @@ def import_plan(
         if remove_missing:
             plan.payload["vars"].append(op)
     return plan
+
+
+def _declaration_op(decl, var, before, secret_keys, public_keys) -> dict | None:
+    """A Markdown inventory row: declare the variable (no value) or update its metadata."""
+    meta = {}
+    if decl.required is not None:
+        meta["required"] = decl.required
+    if decl.example:
+        meta["example"] = decl.example
+    if decl.description:
+        meta["description"] = decl.description
+    if var is None:
+        after = {f: ConfigVar._meta.get_field(f).get_default() for f in SNAPSHOT_FIELDS}
+        if decl.key in secret_keys:
+            after["is_secret"] = True
+        elif decl.key in public_keys or is_public_key(decl.key):
+            after["is_secret"] = False
+        else:
+            after["is_secret"] = is_secret_name(decl.key)
+        after.update(meta)
+        return {"op": "create", "key": decl.key, "before": None, "after": after}
+    after = {**before, **meta}
+    if after == before:
+        return None
+    return {"op": "update", "key": decl.key, "before": before, "after": after}
 
 
 def env_import_apply(

@@ -393,3 +393,39 @@ def test_import_into_protected_is_one_change_request_applied_atomically(users, p
         "changerequest.applied",
         "env.import.applied",
     ]
+
+
+def test_markdown_table_declares_inventory(users, dev):
+    ConfigVarFactory(environment=dev, key="CLERK_SECRET_KEY", raw="sk_test_abcdefghijkl")
+    table = (
+        "| Variable | Required | Example | Description |\n"
+        "|---|---|---|---|\n"
+        "| `CLERK_SECRET_KEY` | yes | `sk_test_...` | Clerk backend key |\n"
+        "| `NEXT_PUBLIC_CONVEX_URL` | yes | https://x.convex.cloud | Convex URL |\n"
+        "| `WEBHOOK_SECRET` | no | | |\n"
+    )
+    plan = plan_for(dev, table)
+    assert plan.fmt == "markdown"
+    assert [c["key"] for c in plan.added] == ["NEXT_PUBLIC_CONVEX_URL", "WEBHOOK_SECRET"]
+    assert plan.changed[0]["fields"] == ["description", "example", "required"]
+    assert plan.changed[0]["value_changed"] is False
+    services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
+    clerk = dev.variables.get(key="CLERK_SECRET_KEY")
+    assert clerk.required and clerk.example == "sk_test_..." and clerk.has_value
+    assert clerk.fingerprint == fingerprint("sk_test_abcdefghijkl")  # the value is untouched
+    url = dev.variables.get(key="NEXT_PUBLIC_CONVEX_URL")
+    assert (url.has_value, url.is_secret, url.required) == (False, False, True)
+    assert dev.variables.get(key="WEBHOOK_SECRET").is_secret
+    assert actions() == [
+        "configvar.updated",
+        "configvar.created",
+        "configvar.created",
+        "env.import.applied",
+    ]
+    # A declared-but-empty required variable is a hygiene error until its value is recorded.
+    from environments.hygiene import check_environment
+
+    assert ("required_missing", "NEXT_PUBLIC_CONVEX_URL") in {
+        (f.rule, f.key) for f in check_environment(dev)
+    }
+    assert plan_for(dev, table).has_changes is False
