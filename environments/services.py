@@ -19,7 +19,7 @@ from opsportal.audit.masking import is_secret_name
 from opsportal.audit.services import record
 
 from . import parsers
-from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
+from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
 from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe, is_public_key
 from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
 
@@ -189,6 +189,8 @@ def public_change(op: dict) -> dict:
             return None
         shown = {k: state.get(k) for k in ("is_secret", "value_kind", "hint", "detail", "required")}
         shown["fingerprint"] = (state.get("fingerprint") or "")[:16]
+        kind = state.get("value_kind") or ""
+        shown["kind_label"] = ValueKind(kind).label if kind in ValueKind.values else kind
         if not state.get("is_secret"):
             shown["value"] = state.get("value", "")
         return shown
