@@ -65,6 +65,8 @@ def test_env_import_tier(users, envfile, name, tier, flag):
     run(*args)
     env = Environment.objects.get(name=name)
     assert env.tier == tier
+    created = AuditEvent.objects.get(action="environment.created")
+    assert (created.environment_id, created.tier) == (env.pk, tier)
     if tier == "production":
         # Created protected: the import itself became a change request.
         assert env.protected and not env.variables.exists()
@@ -126,6 +128,8 @@ def test_env_import_on_protected_prints_change_request(demo_loaded, envfile):
     )
     cr = ChangeRequest.objects.order_by("-pk").first()
     assert f"change request #{cr.pk} created" in out
+    event = AuditEvent.objects.filter(action="changerequest.created").order_by("-seq").first()
+    assert event.target_id == str(cr.pk) and event.tier == "production"
 
 
 def test_env_import_errors(users, tmp_path):

@@ -43,6 +43,7 @@ def test_production_can_be_created_unprotected_explicitly(users, project):
         actor=users["operator"], project=project, name="live", protected=False
     )
     assert env.tier == Tier.PRODUCTION and not env.protected
+    assert AuditEvent.objects.get().changes["protected"] is False
 
 
 @pytest.mark.parametrize(
@@ -286,6 +287,8 @@ def test_credential_is_secret_even_when_marked_public(users, dev):
     )
     var = ConfigVar.objects.get()
     assert var.is_secret and var.value == ""
+    assert actions() == ["configvar.created"]
+    assert "0123456789abcdef" not in str(AuditEvent.objects.get().changes)
 
 
 def test_invalid_key_and_no_change(users, dev):
@@ -356,6 +359,7 @@ def test_import_keeps_operator_secret_choice(users, dev):
     services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
     var = dev.variables.get(key="SITE_NAME")
     assert var.is_secret and var.value == ""
+    assert actions() == ["configvar.updated", "env.import.applied"]
 
 
 def test_import_overrides(users, dev):
@@ -365,6 +369,7 @@ def test_import_overrides(users, dev):
     services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
     assert dev.variables.get(key="SITE_TOKEN").value == "abc"
     assert dev.variables.get(key="PLAIN").is_secret
+    assert actions() == ["configvar.created", "configvar.created", "env.import.applied"]
 
 
 def test_import_nothing_to_do(users, dev):

@@ -150,6 +150,7 @@ def test_settings_and_project_forms(users, project):
     )
     env = Environment.objects.get(name="production")
     assert r["Location"] == env.get_absolute_url() and env.protected
+    assert AuditEvent.objects.get(action="environment.created").environment_id == env.pk
     r = client.post(reverse("environments:project_create"), {"name": "new.app"})
     assert r.status_code == 302
     assert AuditEvent.objects.filter(action="project.created").count() == 1
@@ -260,3 +261,16 @@ def test_compare_page_and_markdown(users, dev, prod):
     text = md.content.decode()
     assert "- [ ] **set** `ONLY_DEV_SECRET` (secret: take it from the secret manager)" in text
     assert "0123456789ab" not in text
+
+
+def test_viewer_cannot_import(users, dev):
+    client = login(users["viewer"])
+    url = reverse("environments:env_import", args=[dev.pk])
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"text": "A=1\n"}).status_code == 403
+    assert (
+        client.post(reverse("environments:env_import_preview", args=[dev.pk, "x"])).status_code
+        == 403
+    )
+    assert not dev.variables.exists()
+    assert not AuditEvent.objects.exclude(action__startswith="auth.").exists()
