@@ -136,7 +136,10 @@ def test_no_secret_appears_anywhere(users, dev, prod, caplog, capsys, tmp_path):
         + f"?source={dev.pk}&target={prod.pk}",
         reverse("environments:changerequest_list") + "?status=applied",
         cr.get_absolute_url(),
+        reverse("environments:changerequest_list"),
+        reverse("environments:env_import", args=[prod.pk]),
         reverse("audit:event_list"),
+        reverse("audit:operator_timeline", args=["otto"]),
         reverse("audit:export_csv"),
         reverse("audit:export_json"),
     ]
