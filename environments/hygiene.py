@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from .choices import Severity, Tier
-from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names
+from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names, mentions
 from .models import ConfigVar, Environment, Project
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -128,7 +128,7 @@ def _rules(env: Environment, siblings: list[Environment], now, fingerprints=None
             for var in variables:
                 haystack = f"{var.value if not var.is_secret else ''} {var.detail}".lower()
                 for token, label in sorted(tokens):
-                    if token in haystack:
+                    if mentions(haystack, token):
                         add(
                             Severity.ERROR,
                             "production_points_at_non_production",
