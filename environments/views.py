@@ -505,6 +505,11 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
         )
 
     def after_service(self, plan):
+        session = self.request.session
+        # One pending preview per environment: an abandoned one is replaced, not accumulated.
+        for key in [k for k in session.keys() if k.startswith(IMPORT_SESSION_PREFIX)]:  # noqa: SIM118 (SessionBase has no __iter__)
+            if session[key].get("environment") == self.environment.pk:
+                del session[key]
         token = uuid.uuid4().hex
         self.request.session[IMPORT_SESSION_PREFIX + token] = {
             "environment": self.environment.pk,

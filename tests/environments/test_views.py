@@ -274,3 +274,15 @@ def test_viewer_cannot_import(users, dev):
     )
     assert not dev.variables.exists()
     assert not AuditEvent.objects.exclude(action__startswith="auth.").exists()
+
+
+def test_a_new_preview_replaces_the_abandoned_one(users, dev):
+    client = login(users["operator"])
+    url = reverse("environments:env_import", args=[dev.pk])
+    first = client.post(url, {"text": "A=1\n"})["Location"]
+    second = client.post(url, {"text": "B=2\n"})["Location"]
+    assert client.post(first).status_code == 302  # expired: nothing applied
+    assert not dev.variables.exists()
+    client.post(second)
+    assert list(dev.variables.values_list("key", flat=True)) == ["B"]
+    assert AuditEvent.objects.filter(action="env.import.applied").count() == 1
