@@ -15,11 +15,12 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from opsportal.accounts.permissions import require
+from opsportal.audit.masking import is_secret_name
 from opsportal.audit.services import record
 
 from . import parsers
-from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
-from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe
+from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
+from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe, is_public_key
 from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
 
 STATE_FIELDS = ("is_secret", "has_value", "value", "fingerprint", "value_kind", "hint", "detail")
@@ -188,6 +189,8 @@ def public_change(op: dict) -> dict:
             return None
         shown = {k: state.get(k) for k in ("is_secret", "value_kind", "hint", "detail", "required")}
         shown["fingerprint"] = (state.get("fingerprint") or "")[:16]
+        kind = state.get("value_kind") or ""
+        shown["kind_label"] = ValueKind(kind).label if kind in ValueKind.values else kind
         if not state.get("is_secret"):
             shown["value"] = state.get("value", "")
         return shown
@@ -253,6 +256,7 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         key = op["key"]
         var = existing.get(key)
         after = op.get("after")
+        var_id = var.pk if var is not None else None
         if after is None:
             if var is not None:
                 var.delete()
@@ -277,9 +281,9 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         record(
             actor=actor,
             action=action,
-            target=var if var.pk else None,
+            target=None,
             target_type="environments.configvar",
-            target_id=var.pk or "",
+            target_id=var.pk or var_id or "",
             target_repr=f"{environment} / {key}",
             environment=environment,
             changes=public_change(op),
@@ -492,6 +496,8 @@ def deployment_remove(*, actor, deployment: ProviderDeployment, reason: str = ""
 # --- Variables -----------------------------------------------------------------------------------
 def _validate_key(key: str) -> str:
     key = key.strip()
+    if parsers.looks_like_credential(key):
+        raise ValidationError({"key": "This name looks like a credential: enter the name."})
     if not parsers.KEY_RE.match(key):
         raise ValidationError(
             {"key": f"Invalid variable name {key!r}: letters, digits and underscores only."}
@@ -654,6 +660,15 @@ def import_plan(
     for entry in entries:
         seen.add(entry.key)
         var = existing.get(entry.key)
+        before = snapshot(var)
+        if isinstance(entry, parsers.Declaration):
+            op = _declaration_op(entry, var, before, secret_keys, public_keys)
+            if op is None:
+                plan.unchanged.append({"key": entry.key, "is_secret": var.is_secret})
+                continue
+            (plan.added if op["op"] == "create" else plan.changed).append(public_change(op))
+            plan.payload["vars"].append(op)
+            continue
         if entry.key in secret_keys:
             forced = True
         elif entry.key in public_keys:
@@ -661,7 +676,6 @@ def import_plan(
         else:
             forced = var.is_secret if var is not None else None
         state = value_state(entry.key, entry.value, is_secret=forced)
-        before = snapshot(var)
         if var is None:
             after = {f: ConfigVar._meta.get_field(f).get_default() for f in META_FIELDS}
             after.update(state)
@@ -680,6 +694,31 @@ def import_plan(
         if remove_missing:
             plan.payload["vars"].append(op)
     return plan
+
+
+def _declaration_op(decl, var, before, secret_keys, public_keys) -> dict | None:
+    """A Markdown inventory row: declare the variable (no value) or update its metadata."""
+    meta = {}
+    if decl.required is not None:
+        meta["required"] = decl.required
+    if decl.example:
+        meta["example"] = decl.example
+    if decl.description:
+        meta["description"] = decl.description
+    if var is None:
+        after = {f: ConfigVar._meta.get_field(f).get_default() for f in SNAPSHOT_FIELDS}
+        if decl.key in secret_keys:
+            after["is_secret"] = True
+        elif decl.key in public_keys or is_public_key(decl.key):
+            after["is_secret"] = False
+        else:
+            after["is_secret"] = is_secret_name(decl.key)
+        after.update(meta)
+        return {"op": "create", "key": decl.key, "before": None, "after": after}
+    after = {**before, **meta}
+    if after == before:
+        return None
+    return {"op": "update", "key": decl.key, "before": before, "after": after}
 
 
 def env_import_apply(

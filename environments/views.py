@@ -20,7 +20,7 @@ from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 
 from . import drift, exporting, hygiene, services
-from .choices import ChangeRequestStatus
+from .choices import ChangeRequestStatus, Tier
 from .forms import (
     CompareForm,
     ConfigVarForm,
@@ -163,7 +163,7 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
         envs = drift.project_environments(self.object)
         ctx["environments"] = envs
         ctx["matrix"] = drift.matrix(self.object, envs)
-        ctx["findings"] = hygiene.check_project(self.object)
+        ctx["findings"] = hygiene.check_project(self.object, environments=envs)
         ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
         ctx["compare_form"] = CompareForm(project=self.object)
         ctx["pending"] = (
@@ -175,11 +175,18 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
 
 
 class ProjectCompareView(PermissionRequiredMixin, DetailView):
-    """Promotion checklist: what to set, change or remove in the target."""
+    """Promotion checklist: what to set, change or remove in the target (``?format=md``: as
+    Markdown task items)."""
 
     permission_required = "environments.view_project"
     queryset = Project.objects.all()
     template_name = "environments/project_compare.html"
+
+    def render_to_response(self, context, **kwargs):
+        if self.request.GET.get("format") == "md" and "items" in context:
+            text = drift.checklist_markdown(context["source"], context["target"], context["items"])
+            return HttpResponse(text, content_type="text/markdown; charset=utf-8")
+        return super().render_to_response(context, **kwargs)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -498,6 +505,11 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
         )
 
     def after_service(self, plan):
+        session = self.request.session
+        # One pending preview per environment: an abandoned one is replaced, not accumulated.
+        for key in [k for k in session.keys() if k.startswith(IMPORT_SESSION_PREFIX)]:  # noqa: SIM118 (SessionBase has no __iter__)
+            if session[key].get("environment") == self.environment.pk:
+                del session[key]
         token = uuid.uuid4().hex
         self.request.session[IMPORT_SESSION_PREFIX + token] = {
             "environment": self.environment.pk,
@@ -634,6 +646,20 @@ class ChangeRequestDecisionView(PermissionRequiredMixin, View):
             messages.error(request, "Give a reason to reject the change.")
             return redirect(cr)
         reason = form.cleaned_data.get("reason", "")
+        env = cr.environment
+        if decision == "approve" and (
+            not request.user.has_perm("environments.approve_changerequest")
+            or cr.author_id == request.user.pk
+        ):
+            # Refuse before asking for a confirmation the user could never give.
+            raise PermissionDenied("You cannot approve this change request.")
+        if (
+            decision == "approve"
+            and env.tier == Tier.PRODUCTION
+            and request.POST.get("confirm", "").strip() != env.name
+        ):
+            messages.error(request, f"Type {env.name} to confirm a change to production.")
+            return redirect(cr)
         action = {
             "approve": services.changerequest_approve,
             "reject": services.changerequest_reject,
