@@ -1,0 +1,237 @@
+import hashlib
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+
+from .choices import CheckStatus, CheckType, RunStatus, StepKind, StepStatus
+
+
+class Runbook(models.Model):
+    """A plan the team runs repeatedly; its content lives in immutable versions."""
+
+    title = models.CharField(max_length=200)
+    project = models.ForeignKey(
+        "environments.Project",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="runbooks",
+    )
+    allowed_urls = models.TextField(
+        blank=True,
+        help_text="Origins automated checks may reach, one per line (https://host[:port]).",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("runbooks:runbook_detail", kwargs={"pk": self.pk})
+
+    def latest_version(self):
+        return self.versions.order_by("-number").first()
+
+
+class RunbookVersion(models.Model):
+    """One immutable revision of a runbook: its source, metadata, rollback plan and notes."""
+
+    runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    source = models.TextField(blank=True)
+    source_name = models.CharField(max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64)
+    metadata = models.JSONField(default=dict, blank=True)
+    rollback = models.JSONField(default=list, blank=True)
+    notes = models.JSONField(default=list, blank=True)
+    change_summary = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["runbook", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["runbook", "number"], name="runbook_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.runbook.title} v{self.number}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("runbooks:version_detail", kwargs={"pk": self.pk})
+
+    @staticmethod
+    def digest(text: str) -> str:
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    def rollback_text(self) -> str:
+        return "\n\n".join(f"{r['title']}\n\n{r['body']}".strip() for r in self.rollback)
+
+
+class Phase(models.Model):
+    """A phase (section with steps) of a version; may require the previous phase complete."""
+
+    version = models.ForeignKey(RunbookVersion, on_delete=models.CASCADE, related_name="phases")
+    order = models.PositiveIntegerField()
+    title = models.CharField(max_length=300)
+    description = models.TextField(blank=True)
+    requires_previous = models.BooleanField(
+        default=False, help_text="Steps here can only be signed once the previous phase is done."
+    )
+
+    class Meta:
+        ordering = ["version", "order"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return self.version.get_absolute_url()
+
+
+class StepQuerySet(models.QuerySet):
+    def for_version(self, version):
+        return self.filter(phase__version=version).select_related("phase")
+
+
+class Step(models.Model):
+    """One checkable step of a phase: title, Markdown body, commands and an optional check."""
+
+    phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="steps")
+    order = models.PositiveIntegerField()
+    ref = models.CharField(max_length=100, blank=True)
+    title = models.CharField(max_length=500)
+    body = models.TextField(blank=True)
+    commands = models.JSONField(default=list, blank=True)
+    kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.MANUAL)
+    required = models.BooleanField(default=True)
+    requires_second_signoff = models.BooleanField(default=False)
+    initially_checked = models.BooleanField(default=False)
+    check_type = models.CharField(
+        max_length=20, choices=CheckType.choices, default=CheckType.NONE, blank=True
+    )
+    check_config = models.JSONField(default=dict, blank=True)
+
+    objects = StepQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["phase__order", "order"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return self.phase.version.get_absolute_url()
+
+    def as_dict(self) -> dict:
+        return {
+            "title": self.title,
+            "body": self.body,
+            "commands": self.commands,
+            "required": self.required,
+            "requires_second_signoff": self.requires_second_signoff,
+            "check_type": self.check_type,
+            "check_config": self.check_config,
+        }
+
+
+class RunQuerySet(models.QuerySet):
+    def in_progress(self):
+        return self.filter(status=RunStatus.IN_PROGRESS)
+
+    def with_related(self):
+        return self.select_related("version__runbook", "environment__project", "started_by")
+
+
+class Run(models.Model):
+    """One execution of a pinned version against an environment, in a planned window."""
+
+    version = models.ForeignKey(RunbookVersion, on_delete=models.PROTECT, related_name="runs")
+    environment = models.ForeignKey(
+        "environments.Environment", on_delete=models.PROTECT, related_name="runbook_runs"
+    )
+    status = models.CharField(
+        max_length=20, choices=RunStatus.choices, default=RunStatus.IN_PROGRESS
+    )
+    planned_start = models.DateTimeField()
+    planned_end = models.DateTimeField()
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    finished_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    abort_reason = models.TextField(blank=True)
+
+    objects = RunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        permissions = [
+            ("second_signoff", "Can give the second sign-off on protected environments"),
+            ("run_check", "Can run automated checks"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} on {self.environment}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("runbooks:run_detail", kwargs={"pk": self.pk})
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == RunStatus.IN_PROGRESS
+
+
+class StepRun(models.Model):
+    """The state of one step in one run, with its sign-off, evidence and check result."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_runs")
+    step = models.ForeignKey(Step, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=20, choices=StepStatus.choices, default=StepStatus.PENDING)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    evidence_text = models.TextField(blank=True)
+    evidence_file = models.FileField(upload_to="runbooks/evidence/%Y/%m/", blank=True)
+    second_signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    second_signed_at = models.DateTimeField(null=True, blank=True)
+    second_note = models.TextField(blank=True)
+    skip_reason = models.TextField(blank=True)
+    check_status = models.CharField(
+        max_length=10, choices=CheckStatus.choices, default=CheckStatus.NONE, blank=True
+    )
+    check_result = models.JSONField(default=dict, blank=True)
+    check_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    check_ran_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["step__phase__order", "step__order"]
+        constraints = [models.UniqueConstraint(fields=["run", "step"], name="steprun_unique_step")]
+
+    def __str__(self) -> str:
+        return f"{self.step.title} ({self.get_status_display()})"
+
+    def get_absolute_url(self) -> str:
+        return self.run.get_absolute_url()
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in (StepStatus.DONE, StepStatus.SKIPPED)

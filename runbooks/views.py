@@ -1,0 +1,444 @@
+import difflib
+
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, Max, Q
+from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.views import View
+from django.views.generic import DetailView, FormView, ListView
+
+from . import report, services
+from .choices import StepStatus
+from .forms import (
+    ImportForm,
+    ReasonForm,
+    RunbookSettingsForm,
+    RunStartForm,
+    SignForm,
+    StepForm,
+)
+from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+def _form_error(form, exc: ValidationError) -> None:
+    if hasattr(exc, "error_dict"):
+        for field, errs in exc.error_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+    else:
+        form.add_error(None, exc)
+
+
+class RunbookListView(PermissionRequiredMixin, ListView):
+    permission_required = "runbooks.view_runbook"
+    template_name = "runbooks/runbook_list.html"
+    paginate_by = 25
+    queryset = (
+        Runbook.objects.select_related("project")
+        .annotate(
+            latest=Max("versions__number"),
+            open_runs=Count("versions__runs", filter=Q(versions__runs__status="in_progress")),
+        )
+        .order_by("title")
+    )
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["nav_section"] = "runbooks"
+        ctx["runs"] = Run.objects.in_progress().with_related()[:20]
+        return ctx
+
+
+class RunbookImportView(PermissionRequiredMixin, FormView):
+    permission_required = "runbooks.add_runbook"
+    template_name = "runbooks/runbook_import.html"
+    form_class = ImportForm
+
+    def get_runbook(self):
+        pk = self.request.GET.get("runbook") or self.request.POST.get("runbook")
+        return get_object_or_404(Runbook, pk=pk) if pk else None
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["runbook"] = self.get_runbook()
+        return ctx
+
+    def form_valid(self, form):
+        try:
+            version = services.runbook_import(
+                actor=self.request.user,
+                text=form.cleaned_data["markdown"],
+                source_name=form.cleaned_data["source_name"],
+                runbook=self.get_runbook(),
+                project=form.cleaned_data.get("project"),
+                allowed_urls=form.cleaned_data.get("allowed_urls", ""),
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Imported {version}.")
+        return redirect(version)
+
+
+class RunbookDetailView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.view_runbook"
+
+    def get(self, request, pk):
+        runbook = get_object_or_404(Runbook, pk=pk)
+        version = runbook.latest_version()
+        if version is None:
+            raise Http404("This runbook has no versions.")
+        return redirect(version)
+
+
+class RunbookSettingsView(PermissionRequiredMixin, FormView):
+    permission_required = "runbooks.change_runbook"
+    template_name = "runbooks/runbook_settings.html"
+    form_class = RunbookSettingsForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.runbook = get_object_or_404(Runbook, pk=kwargs["pk"])
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        return {"project": self.runbook.project, "allowed_urls": self.runbook.allowed_urls}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "runbook": self.runbook}
+
+    def form_valid(self, form):
+        try:
+            services.runbook_update(
+                actor=self.request.user, runbook=self.runbook, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Runbook settings saved.")
+        return redirect(self.runbook)
+
+
+class VersionDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "runbooks.view_runbookversion"
+    template_name = "runbooks/version_detail.html"
+    queryset = RunbookVersion.objects.select_related("runbook__project", "created_by")
+    context_object_name = "version"
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        v = self.object
+        ctx["nav_section"] = "runbooks"
+        ctx["phases"] = v.phases.prefetch_related("steps")
+        ctx["versions"] = v.runbook.versions.select_related("created_by").order_by("-number")
+        ctx["runs"] = Run.objects.filter(version__runbook=v.runbook).with_related()[:10]
+        ctx["is_latest"] = not v.runbook.versions.filter(number__gt=v.number).exists()
+        return ctx
+
+
+def version_text(version: RunbookVersion) -> list[str]:
+    """A canonical, line-oriented rendering of a version for diffs."""
+    lines = [f"# {version.runbook.title}"]
+    for phase in version.phases.prefetch_related("steps"):
+        gate = " [requires previous phase]" if phase.requires_previous else ""
+        lines.append(f"## {phase.title}{gate}")
+        for s in phase.steps.all():
+            flags = []
+            if not s.required:
+                flags.append("optional")
+            if s.requires_second_signoff:
+                flags.append("second sign-off")
+            if s.check_type:
+                flags.append(f"check {s.check_type} {s.check_config}")
+            lines.append(f"- {s.title}" + (f"  ({', '.join(flags)})" if flags else ""))
+            lines += [f"    {line}" for line in s.body.splitlines()]
+            for c in s.commands:
+                lines += [f"    $ {line}" for line in c.get("code", "").splitlines()]
+    return lines
+
+
+class VersionDiffView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.view_runbookversion"
+
+    def get(self, request, pk):
+        runbook = get_object_or_404(Runbook, pk=pk)
+        numbers = list(runbook.versions.order_by("number").values_list("number", flat=True))
+        try:
+            a = int(request.GET.get("a") or (numbers[-2] if len(numbers) > 1 else numbers[0]))
+            b = int(request.GET.get("b") or numbers[-1])
+        except (ValueError, IndexError):
+            raise Http404("No such versions.") from None
+        va = get_object_or_404(RunbookVersion, runbook=runbook, number=a)
+        vb = get_object_or_404(RunbookVersion, runbook=runbook, number=b)
+        diff = list(
+            difflib.unified_diff(
+                version_text(va), version_text(vb), f"v{a}", f"v{b}", lineterm="", n=2
+            )
+        )
+        return render(
+            request,
+            "runbooks/version_diff.html",
+            {
+                "runbook": runbook,
+                "a": va,
+                "b": vb,
+                "numbers": numbers,
+                "diff": diff,
+                "nav_section": "runbooks",
+            },
+        )
+
+
+class StepEditView(PermissionRequiredMixin, FormView):
+    permission_required = "runbooks.change_step"
+    template_name = "runbooks/step_form.html"
+    form_class = StepForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.step = get_object_or_404(
+            Step.objects.select_related("phase__version__runbook"), pk=kwargs["pk"]
+        )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_initial(self):
+        import json
+
+        s = self.step
+        return {
+            "title": s.title,
+            "body": s.body,
+            "required": s.required,
+            "requires_second_signoff": s.requires_second_signoff,
+            "check_type": s.check_type,
+            "check_config": json.dumps(s.check_config) if s.check_config else "",
+        }
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["step"] = self.step
+        return ctx
+
+    def form_valid(self, form):
+        try:
+            version = services.step_update(
+                actor=self.request.user, step=self.step, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, f"Saved as version {version.number}.")
+        return redirect(version)
+
+
+class StepMoveView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.change_step"
+
+    def post(self, request, pk):
+        step = get_object_or_404(Step.objects.select_related("phase__version"), pk=pk)
+        try:
+            version = services.step_move(
+                actor=request.user, step=step, direction=request.POST.get("direction", "")
+            )
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+            return redirect(step.phase.version)
+        messages.success(request, f"Saved as version {version.number}.")
+        return redirect(version)
+
+
+class PhaseGateView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.change_step"
+
+    def post(self, request, pk):
+        phase = get_object_or_404(Phase.objects.select_related("version"), pk=pk)
+        version = services.phase_gate_set(
+            actor=request.user,
+            phase=phase,
+            requires_previous=request.POST.get("requires_previous") == "1",
+        )
+        messages.success(request, f"Saved as version {version.number}.")
+        return redirect(version)
+
+
+class RunStartView(PermissionRequiredMixin, FormView):
+    permission_required = "runbooks.add_run"
+    template_name = "runbooks/run_start.html"
+    form_class = RunStartForm
+
+    def dispatch(self, request, *args, **kwargs):
+        self.version = get_object_or_404(
+            RunbookVersion.objects.select_related("runbook"), pk=kwargs["pk"]
+        )
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "runbook": self.version.runbook}
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "version": self.version}
+
+    def form_valid(self, form):
+        try:
+            run = services.run_start(
+                actor=self.request.user, version=self.version, **form.cleaned_data
+            )
+        except ValidationError as exc:
+            _form_error(form, exc)
+            return self.form_invalid(form)
+        messages.success(self.request, "Run started.")
+        return redirect(run)
+
+
+def run_context(run: Run, step_runs: list[StepRun]) -> dict:
+    phases: list[dict] = []
+    for sr in step_runs:
+        if not phases or phases[-1]["phase"].pk != sr.step.phase_id:
+            phases.append({"phase": sr.step.phase, "steps": [], "closed": 0})
+        phases[-1]["steps"].append(sr)
+        phases[-1]["closed"] += sr.is_closed
+    for p in phases:
+        p["percent"] = round(100 * p["closed"] / len(p["steps"])) if p["steps"] else 0
+    closed = sum(p["closed"] for p in phases)
+    total = len(step_runs)
+    return {
+        "run": run,
+        "groups": phases,
+        "closed": closed,
+        "total": total,
+        "percent": round(100 * closed / total) if total else 0,
+        "elapsed": report.fmt_duration(report.elapsed(run)),
+        "window": report.fmt_duration(report.window(run)),
+        "over_window": report.elapsed(run) > report.window(run),
+        "has_failed": any(sr.status == StepStatus.FAILED for sr in step_runs),
+    }
+
+
+class RunDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "runbooks.view_run"
+    template_name = "runbooks/run_detail.html"
+    queryset = Run.objects.with_related()
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(run_context(self.object, report.step_runs(self.object)))
+        ctx["nav_section"] = "runbooks"
+        ctx["reason_form"] = ReasonForm()
+        return ctx
+
+
+ACTIONS = {
+    "sign": "runbooks.change_steprun",
+    "second": "runbooks.second_signoff",
+    "skip": "runbooks.change_steprun",
+    "fail": "runbooks.change_steprun",
+    "check": "runbooks.run_check",
+}
+
+
+class StepActionView(LoginRequiredMixin, View):
+    """Sign, second-sign, skip, fail or check one step; htmx swaps the step's row in place."""
+
+    def post(self, request, pk, action):
+        if action not in ACTIONS:
+            raise Http404("Unknown action.")
+        sr = get_object_or_404(
+            StepRun.objects.select_related("run__environment", "step__phase"), pk=pk
+        )
+        error = ""
+        try:
+            if not request.user.has_perm(ACTIONS[action]):
+                raise PermissionDenied(f"{request.user} is not allowed to do that.")
+            form = SignForm(request.POST, request.FILES)
+            if not form.is_valid():
+                raise ValidationError(
+                    [e for errs in form.errors.values() for e in errs]  # shown in the row
+                )
+            data = form.cleaned_data
+            if action == "sign":
+                services.step_sign(
+                    actor=request.user,
+                    step_run=sr,
+                    note=data["note"],
+                    evidence_text=data["evidence_text"],
+                    evidence_file=data["evidence_file"],
+                )
+            elif action == "second":
+                services.step_second_sign(actor=request.user, step_run=sr, note=data["note"])
+            elif action == "skip":
+                services.step_skip(actor=request.user, step_run=sr, reason=data["note"])
+            elif action == "fail":
+                services.step_fail(actor=request.user, step_run=sr, note=data["note"])
+            else:
+                services.check_request(actor=request.user, step_run=sr)
+        except (ValidationError, PermissionDenied) as exc:
+            error = _errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        if not request.headers.get("HX-Request"):
+            if error:
+                messages.error(request, error)
+            else:
+                messages.success(request, "Saved.")
+            return HttpResponseRedirect(sr.run.get_absolute_url() + f"#step-{sr.pk}")
+        run = Run.objects.with_related().get(pk=sr.run_id)
+        srs = report.step_runs(run)
+        ctx = run_context(run, srs)
+        ctx.update(sr=next(x for x in srs if x.pk == sr.pk), error=error, oob=True)
+        return HttpResponse(render_to_string("runbooks/_step_row.html", ctx, request=request))
+
+
+class RunCompleteView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.change_run"
+
+    def post(self, request, pk):
+        run = get_object_or_404(Run, pk=pk)
+        try:
+            services.run_complete(actor=request.user, run=run)
+            messages.success(request, "Run completed.")
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        return redirect(run)
+
+
+class RunAbortView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.change_run"
+
+    def post(self, request, pk):
+        run = get_object_or_404(Run, pk=pk)
+        try:
+            services.run_abort(actor=request.user, run=run, reason=request.POST.get("reason", ""))
+            messages.warning(request, "Run aborted.")
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+        return redirect(run)
+
+
+class RunReportView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.view_run"
+
+    def get(self, request, pk, fmt="html"):
+        run = get_object_or_404(Run.objects.with_related(), pk=pk)
+        if fmt == "md":
+            response = HttpResponse(
+                report.markdown(run), content_type="text/markdown; charset=utf-8"
+            )
+            response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-report.md"'
+            return response
+        return render(request, "runbooks/run_report.html", report.build(run))
+
+
+class EvidenceView(PermissionRequiredMixin, View):
+    permission_required = "runbooks.view_steprun"
+
+    def get(self, request, pk):
+        sr = get_object_or_404(StepRun, pk=pk)
+        if not sr.evidence_file:
+            raise Http404("No evidence file.")
+        return FileResponse(
+            sr.evidence_file.open("rb"),
+            as_attachment=True,
+            filename=sr.evidence_file.name.rsplit("/", 1)[-1],
+        )
