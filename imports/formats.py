@@ -201,7 +201,9 @@ class Source:
                     continue
                 row = dict(zip(self.columns, record, strict=True))
                 if self.mapping:
-                    row = {field: row.get(column, "") for field, column in self.mapping.items()}
+                    row = {
+                        name: row.get(col, "") if col else "" for name, col in self.mapping.items()
+                    }
                 yield number, row
         except csv.Error as exc:
             raise ValidationError(
@@ -286,7 +288,7 @@ def _recognise(text, kind, mapping, encoding, delimiter) -> Source:
         if missing:
             raise ValidationError(f"Mapped columns not in the file: {', '.join(missing)}")
         source = Source(kind=kind, columns=columns, encoding=encoding, delimiter=delim, text=text)
-        source.mapping = {field: column for field, column in mapping.items() if column}
+        source.mapping = {name: mapping.get(name) or "" for name in LAYOUTS[kind][0]}
     if len(source.columns) > MAX_COLUMNS:
         raise ValidationError(f"The header has more than {MAX_COLUMNS} columns.")
     return source
