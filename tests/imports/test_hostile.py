@@ -96,7 +96,10 @@ def test_bad_rows_are_rejected_one_by_one(user_factory):
 
 def test_encodings_and_delimiters_are_detected(user_factory):
     op = user_factory("operator")
-    text = "User ID;name;email;phone;address;affiliate;group\n2;Dédé Müller;dede@example.com;0812345678;-;-;-\n"
+    text = (
+        "User ID;name;email;phone;address;affiliate;group\n"
+        "2;Dédé Müller;dede@example.com;0812345678;-;-;-\n"
+    )
     for encoding, data in [
         ("utf-8-sig", text.encode("utf-8-sig")),
         ("cp1252", text.encode("cp1252")),

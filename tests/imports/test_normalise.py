@@ -67,7 +67,8 @@ def test_zero_and_impossible_dates():
 @pytest.mark.parametrize(
     ("label", "code"),
     [("Selesai", "completed"), ("Menunggu pembayaran", "on-hold"), ("Batal", "cancelled"),
-     ("Delivery process", "shipping"), ("Refund", "refunded"), ("payment-confirm", "payment-confirm"),
+     ("Delivery process", "shipping"), ("Refund", "refunded"),
+     ("payment-confirm", "payment-confirm"),
      ("PAID", "completed"), ("expired", "cancelled"), ("  pesanan   diproses ", "in-progress")],
 )  # fmt: skip
 def test_status_labels(label, code):

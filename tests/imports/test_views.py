@@ -190,7 +190,7 @@ def test_dashboard_panel_lists_jobs_needing_attention(client_for):
 
 
 def test_admin_export_escapes_formulae(client_for):
-    client, admin = client_for("admin")
+    _, admin = client_for("admin")
     Member.objects.create(email="x@example.com", name="=HYPERLINK(1)")
     Member.objects.create(email="y@example.com", name="+Budi")
     from django.contrib import admin as django_admin
