@@ -679,6 +679,11 @@ def finalise(job) -> dict:
     return dict(Counter(i.kind for i in items))
 
 
+def _money(value) -> str:
+    value = Decimal(value or 0)
+    return str(value.quantize(Decimal(1)) if value == value.to_integral_value() else value)
+
+
 def totals() -> dict:
     """What the member tables hold now (the CLI's ``--json`` totals)."""
     by_status = dict(
@@ -698,11 +703,11 @@ def totals() -> dict:
         "affiliate_reviews": ReviewItem.objects.filter(kind=ReviewKind.AFFILIATE_MAPPING).count(),
         "sejoli_accounts": SejoliAccount.objects.count(),
         "orders_with_affiliate": Order.objects.filter(affiliate__isnull=False).count(),
-        "completed_total": str(
-            Order.objects.filter(status="completed").aggregate(s=Sum("total"))["s"] or 0
+        "completed_total": _money(
+            Order.objects.filter(status="completed").aggregate(s=Sum("total"))["s"]
         ),
-        "reported_unpaid_total": str(
-            AffiliateProfile.objects.aggregate(s=Sum("reported_unpaid"))["s"] or 0
+        "reported_unpaid_total": _money(
+            AffiliateProfile.objects.aggregate(s=Sum("reported_unpaid"))["s"]
         ),
     }
 

@@ -8,6 +8,7 @@ Status changes are audited with the operator; per-row changes are linked to the 
 import hashlib
 import itertools
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -32,6 +33,8 @@ PERM_RUN = "imports.change_importjob"
 PERM_ROLLBACK = "imports.delete_importjob"
 PERM_REVIEW = "imports.review_importitem"
 SAMPLE_ROWS = 20
+# Seconds to wait after each committed batch: lets crash drills and demos watch a job run.
+BATCH_PAUSE = float(os.environ.get("IMPORTS_BATCH_PAUSE", "0") or 0)
 
 
 def _require(actor, perm: str, action: str) -> None:
@@ -290,6 +293,8 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
             )
         if progress:
             progress(job)
+        if BATCH_PAUSE:
+            time.sleep(BATCH_PAUSE)
     with transaction.atomic():
         job = _lock(job_id)
         if job.status != JobStatus.RUNNING:
