@@ -26,9 +26,10 @@ REPO = settings.BASE_DIR
 
 def start_worker() -> subprocess.Popen:
     db = connection.settings_dict
+    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
     env = {
         **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
         "OPSPORTAL_TESTING": "0",
         "Q_SYNC": "0",
         "Q_CLUSTER_NAME": settings.IMPORTS_CLUSTER,
