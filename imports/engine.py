@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, Sum
 from django.utils import timezone
 
@@ -101,6 +101,46 @@ class Result:
             self.samples.append({"row": row, "key": key, "outcome": what})
 
 
+def insert(model, objs: list) -> None:
+    """Insert new rows and set their primary keys.
+
+    On PostgreSQL: ids from the table's sequence, then one ``COPY``. ``bulk_create`` spends most
+    of its time compiling a parameterised INSERT (measured: ~3 s of ~9 s for 20k orders); COPY
+    streams the same rows in a fraction of that. Elsewhere: ``bulk_create``.
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=500)
+        return
+    from psycopg.types.json import Jsonb
+
+    meta = model._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+        columns = ", ".join(quote(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(
+                    [
+                        Jsonb(v) if f.attname in json_fields and v is not None else v
+                        for f in fields
+                        for v in (getattr(obj, f.attname),)
+                    ]
+                )
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
 class Writer:
     """Collects the objects a batch creates or updates, writes them, logs their before-images."""
 
@@ -126,7 +166,7 @@ class Writer:
             return
         for obj in objs:
             obj.job_id = self.job.pk
-        model.objects.bulk_create(objs, batch_size=1000)
+        insert(model, objs)
         for obj in objs:
             self.created[self._key(obj)] = obj
             self.touched[self._key(obj)] = obj
@@ -139,47 +179,64 @@ class Writer:
         """Write the change log: first before-image per row and job, latest after-hash."""
         if not self.touched:
             return
+        # Only rows this batch did not create can already have a change row of this job.
         existing = {}
         by_model: dict[str, list[int]] = {}
-        for label, pk in self.touched:
-            by_model.setdefault(label, []).append(pk)
+        for key in self.touched:
+            if key not in self.created:
+                by_model.setdefault(key[0], []).append(key[1])
         for label, pks in by_model.items():
             for change in ImportRowChange.objects.filter(
                 job=self.job, model=label, object_pk__in=pks
             ):
                 existing[(label, change.object_pk)] = change
         new, changed = [], []
+        job_id = self.job.pk
         for key, obj in self.touched.items():
             after = digest(snapshot(obj))
             if key in existing:
                 existing[key].after_hash = after
                 changed.append(existing[key])
             elif key in self.created:
-                new.append(
-                    ImportRowChange(
-                        job=self.job,
-                        model=key[0],
-                        object_pk=key[1],
-                        op=ChangeOp.CREATED,
-                        after_hash=after,
-                    )
-                )
+                new.append((job_id, key[0], key[1], ChangeOp.CREATED.value, None, after))
             else:
-                new.append(
-                    ImportRowChange(
-                        job=self.job,
-                        model=key[0],
-                        object_pk=key[1],
-                        op=ChangeOp.UPDATED,
-                        before=self.before[key],
-                        after_hash=after,
-                    )
-                )
-        ImportRowChange.objects.bulk_create(new, batch_size=1000)
+                before = self.before[key]
+                new.append((job_id, key[0], key[1], ChangeOp.UPDATED.value, before, after))
+        insert_values(ImportRowChange, CHANGE_COLUMNS, new)
         ImportRowChange.objects.bulk_update(changed, ["after_hash"], batch_size=1000)
         self.before.clear()
         self.created.clear()
         self.touched.clear()
+
+
+CHANGE_COLUMNS = ("job_id", "model", "object_pk", "op", "before", "after_hash")
+
+
+def insert_values(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert plain tuples (no model instances, no pks needed): COPY on PostgreSQL."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
+        )
+        return
+    from psycopg.types.json import Jsonb
+
+    meta = model._meta
+    json_at = [
+        i for i, name in enumerate(columns) if isinstance(meta.get_field(name), models.JSONField)
+    ]
+    quote = connection.ops.quote_name
+    cols = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    sql = f"COPY {quote(meta.db_table)} ({cols}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    row[i] = None if row[i] is None else Jsonb(row[i])
+            copy.write_row(row)
 
 
 def _apply_changes(obj, values: dict, w: Writer) -> list[str]:
@@ -358,7 +415,7 @@ def orders_batch(b: Batch, rows) -> None:
     emails = {p["email"] for _, p in parsed if p["email"]}
     phones = {p["phone"] for _, p in parsed if not p["email"]}
     aff_ids = {p["aff_id"] for _, p in parsed if p["aff_id"]}
-    members = {m.email: m for m in Member.objects.filter(email__in=emails)}
+    members = dict(Member.objects.filter(email__in=emails).values_list("email", "pk"))
     phone_owners: dict[str, list[int]] = {}
     for pk, ph in Member.objects.filter(phone__in=phones).values_list("pk", "phone"):
         phone_owners.setdefault(ph, []).append(pk)
@@ -574,7 +631,7 @@ HANDLERS = {
 }
 
 
-def apply_batch(job, rows: list, sample_limit: int = 0) -> Result:
+def apply_batch(job, rows: list, sample_limit: int = 0, dry_run: bool = False) -> Result:
     """Apply one batch of ``(row_number, raw)``; must run inside the caller's transaction."""
     b = Batch(job, sample_limit)
     good = []
@@ -588,7 +645,8 @@ def apply_batch(job, rows: list, sample_limit: int = 0) -> Result:
     except KeyError:
         raise NotImplementedError(f"{job.kind} files cannot be applied yet") from None
     handler(b, good)
-    b.w.flush()
+    if not dry_run:
+        b.w.flush()  # a preview is rolled back: no before-images needed
     return b.r
 
 

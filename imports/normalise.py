@@ -7,6 +7,7 @@ becomes the rejection reason of the row.
 import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 import phonenumbers
@@ -22,6 +23,7 @@ class Invalid(ValueError):
     """A value that cannot be normalised; ``str(exc)`` is the rejection reason."""
 
 
+@lru_cache(maxsize=65536)  # buyers repeat: 100k orders come from ~18k people
 def email(value: str | None) -> str:
     """Trimmed, lower-cased, validated; ``""`` when absent."""
     value = (value or "").strip().lower()
@@ -34,6 +36,7 @@ def email(value: str | None) -> str:
     return value
 
 
+@lru_cache(maxsize=65536)
 def phone(value: str | None, region: str = "ID") -> str:
     """E.164 (``+62812…``); ``""`` when absent or not a possible number."""
     value = (value or "").strip()

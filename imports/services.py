@@ -151,7 +151,9 @@ def job_validate(*, job_id: int) -> ImportJob:
     try:
         with transaction.atomic():
             for chunk in _batches(job):
-                result = engine.apply_batch(job, chunk, sample_limit=SAMPLE_ROWS - len(samples))
+                result = engine.apply_batch(
+                    job, chunk, sample_limit=SAMPLE_ROWS - len(samples), dry_run=True
+                )
                 counts["total"] += len(chunk)
                 for k in ("created", "updated", "unchanged"):
                     counts[k] += getattr(result, k)
