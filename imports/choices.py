@@ -15,9 +15,9 @@ class JobKind(models.TextChoices):
 # subscriptions (both refer to orders or the affiliates orders created).
 KIND_ORDER = [
     JobKind.USERS,
-    JobKind.SHEET_AFFILIATES,
     JobKind.ORDERS,
     JobKind.SHEET_ORDERS,
+    JobKind.SHEET_AFFILIATES,
     JobKind.COMMISSIONS,
     JobKind.SUBSCRIPTIONS,
     JobKind.SHEET_MEMBERSHIPS,

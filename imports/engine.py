@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from . import normalise as n
 from .catalogue import SEJOLI_PRODUCTS
-from .choices import ChangeOp, CommissionStatus, JobKind, MembershipStatus, ReviewKind
+from .choices import (
+    ChangeOp,
+    CommissionStatus,
+    JobKind,
+    MembershipStatus,
+    ReviewKind,
+    ReviewStatus,
+)
 from .models import (
     AffiliateProfile,
     Commission,
@@ -54,21 +61,47 @@ MODELS = {
 
 
 # --- before-images ------------------------------------------------------------------------------
-def _plain(f: models.Field, value):
-    if value is None:
-        return None
-    if isinstance(f, models.DecimalField):
-        return str(Decimal(value).quantize(Decimal(1).scaleb(-f.decimal_places)))
-    if isinstance(f, models.DateTimeField):
-        return value.astimezone(UTC).isoformat()
-    if isinstance(value, (dict, list, str, int, float, bool)):
-        return value
-    return str(value)
+def _decimal(places: int):
+    quantum = Decimal(1).scaleb(-places)
+    return lambda v: str(Decimal(v).quantize(quantum))
+
+
+def _datetime(v):
+    return v.astimezone(UTC).isoformat()
+
+
+def _other(v):
+    return v if isinstance(v, (dict, list, str, int, float, bool)) else str(v)
+
+
+_CONVERTERS: dict[type, list] = {}
+
+
+def _converters(model) -> list:
+    """(attname, converter) per concrete field, built once per model: snapshots are hot."""
+    if model not in _CONVERTERS:
+        out = []
+        for f in model._meta.concrete_fields:
+            if isinstance(f, models.DecimalField):
+                out.append((f.attname, _decimal(f.decimal_places)))
+            elif isinstance(f, models.DateTimeField):
+                out.append((f.attname, _datetime))
+            elif isinstance(f, (models.IntegerField, models.CharField, models.TextField)):
+                out.append((f.attname, None))
+            else:
+                out.append((f.attname, _other))
+        _CONVERTERS[model] = out
+    return _CONVERTERS[model]
 
 
 def snapshot(obj: models.Model) -> dict:
     """The row's stored values as JSON, independent of how Python happened to hold them."""
-    return {f.attname: _plain(f, getattr(obj, f.attname)) for f in obj._meta.concrete_fields}
+    values = obj.__dict__
+    return {
+        name: value if value is None or conv is None else conv(value)
+        for name, conv in _converters(type(obj))
+        for value in (values[name],)
+    }
 
 
 def digest(snap: dict) -> str:
@@ -623,7 +656,217 @@ def subscriptions_batch(b: Batch, rows) -> None:
     b.w.create(Membership, new)
 
 
+def _member_for(b: "Batch", email: str, phone: str, name: str, cache: dict):
+    """The member of a spreadsheet row: by email; else by a phone exactly one member has; a new
+    member otherwise. An email row claims an email-less member with its phone (contact gaps)."""
+    if email:
+        key = ("e", email)
+        if key in cache:
+            return cache[key]
+        member = Member.objects.filter(email=email).first()
+        if member is None and phone:
+            owners = list(Member.objects.filter(phone=phone)[:2])
+            if len(owners) == 1 and not owners[0].email:
+                member = owners[0]
+                _apply_changes(member, {"email": email}, b.w)
+                b.w.update(Member, [member], ["email"])
+        if member is None:
+            member = Member(email=email, phone=phone, name=name)
+            b.w.create(Member, [member])
+        cache[key] = member
+        return member
+    key = ("p", phone)
+    if key in cache:
+        return cache[key]
+    owners = list(Member.objects.filter(phone=phone)[:2])
+    if len(owners) > 1:
+        raise n.Invalid("phone_shared_by_members")
+    member = owners[0] if owners else None
+    if member is None:
+        member = Member(email=None, phone=phone, name=name)
+        b.w.create(Member, [member])
+    cache[key] = member
+    return member
+
+
+def _soft_email(value: str | None) -> str:
+    try:
+        return n.email(value)
+    except n.Invalid:
+        return ""
+
+
+def _parse_sheet_order(raw: dict) -> dict:
+    order_id = n.text(raw.get("order_id"), 32)
+    if not order_id:
+        raise n.Invalid("missing_order_id")
+    email = n.email(raw.get("buyer_email"))
+    phone = n.phone(raw.get("buyer_phone")) or n.phone(raw.get("buyer_whatsapp"))
+    if not email and not phone:
+        raise n.Invalid("no_contact")
+    amount = n.money(raw.get("amount"))
+    if amount is None:
+        raise n.Invalid("missing_amount")
+    if amount < 0:
+        raise n.Invalid("negative_amount")
+    status = n.status(raw.get("payment_status"))
+    created = n.date(raw.get("order_date"))
+    if not n.text(raw.get("product_id")) and not n.text(raw.get("product_name")):
+        raise n.Invalid("unknown_product")
+    rate = raw.get("affiliate_commission_rate", "").strip()
+    try:
+        rate = Decimal(rate) if rate else None
+    except ArithmeticError:
+        raise n.Invalid("bad_commission_rate") from None
+    return {
+        "order_id": order_id, "email": email, "phone": phone,
+        "name": n.text(raw.get("buyer_name")), "amount": amount, "status": status,
+        "created_at": created, "paid_at": n.date(raw.get("paid_date")),
+        "expires": n.date(raw.get("expiry_date")),
+        "product": n.text(raw.get("product_name")) or f"Product {raw.get('product_id')}",
+        "aff_code": n.text(raw.get("affiliate_code"), 32),
+        "aff_name": n.text(raw.get("affiliate_name")),
+        "aff_email": _soft_email(raw.get("affiliate_email")), "rate": rate,
+        "reported": n.money(raw.get("affiliate_commission_amount")),
+    }  # fmt: skip
+
+
+def sheet_orders_batch(b: Batch, rows) -> None:
+    cache: dict = {}
+    affiliates: dict[str, AffiliateProfile] = {}
+    for row, raw in rows:
+        try:
+            p = _parse_sheet_order(raw)
+            member = _member_for(b, p["email"], p["phone"], p["name"], cache)
+        except n.Invalid as exc:
+            _reject(b.r, row, raw.get("order_id", ""), str(exc))
+            continue
+        product = b.product(p["product"])
+        affiliate = None
+        if p["aff_code"]:
+            affiliate = (
+                affiliates.get(p["aff_code"])
+                or AffiliateProfile.objects.filter(code=p["aff_code"]).first()
+            )
+            if affiliate is None:
+                affiliate = AffiliateProfile(
+                    code=p["aff_code"], name=p["aff_name"], email=p["aff_email"],
+                    commission_rate=p["rate"],
+                )  # fmt: skip
+                b.w.create(AffiliateProfile, [affiliate])
+            affiliates[p["aff_code"]] = affiliate
+        values = {
+            "member_id": member.pk, "product_id": product.pk, "quantity": 1, "total": p["amount"],
+            "status": p["status"], "created_at": p["created_at"], "access_expires_at": p["expires"],
+            "affiliate_id": affiliate.pk if affiliate else None,
+        }  # fmt: skip
+        order = Order.objects.filter(inv=p["order_id"]).first()
+        if order is None:
+            order = Order(inv=p["order_id"], **values)
+            b.w.create(Order, [order])
+            outcome = "created"
+        else:
+            diff = _apply_changes(order, values, b.w)
+            if diff:
+                b.w.update(Order, [order], diff)
+            outcome = "updated" if diff else "unchanged"
+        # The checklist's rule: a commission is earned on a paid order, at the row's rate.
+        if (
+            affiliate is not None
+            and p["status"] == "completed"
+            and affiliate.member_id != member.pk
+        ):
+            rate = p["rate"] if p["rate"] is not None else affiliate.commission_rate
+            want = {"affiliate_id": affiliate.pk, "amount": _commission_amount(p["amount"], rate),
+                    "reported_amount": p["reported"], "status": CommissionStatus.ADDED}  # fmt: skip
+            current = Commission.objects.filter(order=order).first()
+            if current is None:
+                b.w.create(Commission, [Commission(order_id=order.pk, **want)])
+                outcome = "updated" if outcome == "unchanged" else outcome
+            else:
+                if current.status == CommissionStatus.PAID:
+                    want.pop("status")
+                diff = _apply_changes(current, want, b.w)
+                if diff:
+                    b.w.update(Commission, [current], diff)
+                    outcome = "updated" if outcome == "unchanged" else outcome
+        b.done(outcome, row, p["order_id"])
+
+
+def _fill_email(b: Batch, member_id: int, email: str) -> None:
+    """A member known by phone only learns its email from a membership row of its order."""
+    member = Member.objects.filter(pk=member_id, email__isnull=True).first()
+    if member is not None and not Member.objects.filter(email=email).exists():
+        _apply_changes(member, {"email": email}, b.w)
+        b.w.update(Member, [member], ["email"])
+
+
+def sheet_memberships_batch(b: Batch, rows) -> None:
+    for row, raw in rows:
+        ref = n.text(raw.get("membership_id"), 64)
+        try:
+            if not ref:
+                raise n.Invalid("missing_membership_id")
+            order = Order.objects.filter(inv=n.text(raw.get("order_id"), 32)).first()
+            email = n.email(raw.get("user_email"))
+            member_id = order.member_id if order else None
+            if order and email:
+                _fill_email(b, order.member_id, email)
+            if member_id is None and email:
+                member_id = Member.objects.filter(email=email).values_list("pk", flat=True).first()
+            if member_id is None:
+                raise n.Invalid("unknown_member")
+            product_id = order.product_id if order else b.product(n.text(raw["product_name"])).pk
+            status = n.text(raw.get("status"), 16).lower()
+            if status not in MembershipStatus.values:
+                raise n.Invalid("unknown_status")
+            values = {"member_id": member_id, "product_id": product_id,
+                      "order_id": order.pk if order else None,
+                      "started_at": n.date(raw.get("start_date")),
+                      "expires_at": n.date(raw.get("expiry_date")), "status": status}  # fmt: skip
+        except n.Invalid as exc:
+            _reject(b.r, row, ref, str(exc))
+            continue
+        current = Membership.objects.filter(ref=ref).first()
+        if current is None:
+            b.w.create(Membership, [Membership(ref=ref, **values)])
+            b.done("created", row, ref)
+        else:
+            diff = _apply_changes(current, values, b.w)
+            if diff:
+                b.w.update(Membership, [current], diff)
+            b.done("updated" if diff else "unchanged", row, ref)
+
+
+def sheet_affiliates_batch(b: Batch, rows) -> None:
+    for row, raw in rows:
+        code = n.text(raw.get("affiliate_code"), 32)
+        try:
+            if not code:
+                raise n.Invalid("missing_affiliate_code")
+            rate = raw.get("commission_rate", "").strip()
+            values = {"name": n.text(raw.get("affiliate_name")),
+                      "email": n.email(raw.get("affiliate_email")),
+                      "phone": n.phone(raw.get("affiliate_phone")),
+                      "commission_rate": Decimal(rate) if rate else None}  # fmt: skip
+        except (n.Invalid, ArithmeticError) as exc:
+            _reject(b.r, row, code, str(exc) if isinstance(exc, n.Invalid) else "bad_rate")
+            continue
+        current = AffiliateProfile.objects.filter(code=code).first()
+        if current is None:
+            b.w.create(AffiliateProfile, [AffiliateProfile(code=code, **values)])
+            b.done("created", row, code)
+        else:
+            diff = _apply_changes(current, values, b.w)
+            if diff:
+                b.w.update(AffiliateProfile, [current], diff)
+            b.done("updated" if diff else "unchanged", row, code)
+
+
 HANDLERS = {
+    JobKind.SHEET_ORDERS: sheet_orders_batch,
+    JobKind.SHEET_MEMBERSHIPS: sheet_memberships_batch,
+    JobKind.SHEET_AFFILIATES: sheet_affiliates_batch,
     JobKind.USERS: users_batch,
     JobKind.ORDERS: orders_batch,
     JobKind.COMMISSIONS: commissions_batch,
@@ -669,15 +912,15 @@ def finalise(job) -> dict:
             w.will_update(aff)
             aff.member_id = member_id
             aff.save(update_fields=["member", "job"])
-            if how != "user_id":
-                queue(
-                    ReviewKind.AFFILIATE_MAPPING,
-                    f"affiliate:{aff.pk}",
-                    f"{aff} mapped by {how}: verify",
-                    affiliate=aff,
-                    member_id=member_id,
-                    details={"how": how},
-                )
+            # a mapping queued by an earlier file is settled by this one's email or phone
+            for item in ReviewItem.objects.open().filter(
+                kind=ReviewKind.AFFILIATE_MAPPING, affiliate=aff
+            ):
+                w.will_update(item)
+                item.status = ReviewStatus.VERIFIED
+                item.note = f"mapped automatically by {how} in import #{job.pk}"
+                item.member_id = member_id
+                item.save(update_fields=["status", "note", "member", "job"])
         else:
             queue(
                 ReviewKind.AFFILIATE_MAPPING,
@@ -759,6 +1002,9 @@ def totals() -> dict:
             kind=ReviewKind.COMMISSION_MISMATCH
         ).count(),
         "affiliate_reviews": ReviewItem.objects.filter(kind=ReviewKind.AFFILIATE_MAPPING).count(),
+        "unmapped_affiliates": AffiliateProfile.objects.filter(member__isnull=True).count(),
+        "members_without_email": Member.objects.filter(email__isnull=True).count(),
+        "active_subscriptions": Membership.objects.filter(status=MembershipStatus.ACTIVE).count(),
         "sejoli_accounts": SejoliAccount.objects.count(),
         "orders_with_affiliate": Order.objects.filter(affiliate__isnull=False).count(),
         "completed_total": _money(

@@ -79,6 +79,10 @@ def job_create(
     if not 10 <= batch_size <= 50_000:
         raise ValidationError("Batch size must be between 10 and 50,000 rows.")
     source = parse_bytes(data, kind=kind, mapping=mapping)
+    if source.kind not in engine.HANDLERS:
+        raise ValidationError(
+            f"{JobKind(source.kind).label} files are recognised but cannot be imported yet."
+        )
     digest = hashlib.sha256(data).hexdigest()
     with transaction.atomic():
         job = ImportJob(

@@ -112,3 +112,59 @@ def table_state() -> dict:
         "memberships": rows(Membership.objects, "ref", "member__email", "expires_at", "status"),
         "reviews": rows(ReviewItem.objects, "kind", "summary", "status"),
     }  # fmt: skip
+
+
+SHEET_FILES = ("orders.csv", "affiliates.csv", "memberships.csv")
+SHEET_SETS = sorted(p.name for p in FIXTURES.iterdir() if (p / "memberships.csv").exists())
+NATIVE_SETS = [name for name in KEPT_SETS if name not in SHEET_SETS]
+
+
+def assert_sheet_matches_expected(result: list[dict], expected: dict) -> None:
+    """Every figure of the spreadsheet generator's expected.json the importer can compute."""
+    from imports.models import AffiliateProfile, ReviewItem
+
+    totals = result[-1]["totals"]
+    by_kind = {r["kind"]: r for r in result[:-1]}
+    orders = expected["orders"]
+    assert by_kind["sheet-orders"]["rows"] == orders["data_rows"]
+    assert totals["orders"] == orders["valid_distinct"]
+    assert by_kind["sheet-orders"]["unchanged"] == orders["duplicate_rows"]
+    assert [
+        {"row": r["row"], "order_id": r["key"], "reason": r["reason"]}
+        for r in by_kind["sheet-orders"]["rejected"]
+    ] == orders["rejected"]
+    assert totals["orders_by_status"]["completed"] == orders["paid"]
+    assert totals["orders_with_affiliate"] == orders["with_affiliate"]
+    assert totals["completed_total"] == orders["total_paid_amount"]
+    flagged = sorted(
+        i.order.inv
+        for i in ReviewItem.objects.filter(kind="commission_mismatch").select_related("order")
+    )
+    assert flagged == orders["commission_mismatches"]
+    assert totals["commission_mismatches"] == len(orders["commission_mismatches"])
+    assert totals["members"] == expected["members"]["distinct"]
+    # A buyer whose every valid row lost its email (contact gaps) can only be known by phone:
+    # the generator's truth still names the email, which no file carries.
+    assert totals["members_without_email"] >= expected["members"]["known_by_phone_only"]
+    assert totals["members_without_email"] <= expected["members"]["known_by_phone_only"] + 2
+    assert totals["subscriptions"] == expected["memberships"]["rows"]
+    assert totals["active_subscriptions"] == expected["memberships"]["active"]
+    assert totals["affiliates"] == expected["affiliates"]["rows"]
+    mapped = {
+        a.code: a.member.email or a.member.phone
+        for a in AffiliateProfile.objects.filter(member__isnull=False).select_related("member")
+    }
+    assert mapped == expected["affiliates"]["auto_mappable"]
+    unmapped = sorted(
+        AffiliateProfile.objects.filter(member__isnull=True).values_list("code", flat=True)
+    )
+    assert unmapped == expected["affiliates"]["unmapped"]
+    open_items = ReviewItem.objects.open().filter(kind="affiliate_mapping")
+    assert sorted(i.affiliate.code for i in open_items) == expected["affiliates"]["unmapped"]
+    for order_id, truth in expected["sample_orders"].items():
+        order = Order.objects.select_related("member").get(inv=order_id)
+        assert (order.member.email or order.member.phone) == truth["buyer"]
+        assert order.total == Decimal(truth["amount"])
+        assert (order.status == "completed") == truth["paid"]
+        comm = Commission.objects.filter(order=order).first()
+        assert (comm.amount if comm else Decimal("0")) == Decimal(truth["commission"])
