@@ -162,7 +162,13 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
         ctx = super().get_context_data(**kwargs)
         envs = drift.project_environments(self.object)
         ctx["environments"] = envs
-        ctx["matrix"] = drift.matrix(self.object, envs)
+        ctx["matrix"] = matrix = drift.matrix(self.object, envs)
+        ctx["drift_only"] = self.request.GET.get("drift") == "1"
+        ctx["rows"] = (
+            [r for r in matrix.rows if any(c.status != "present" or c.shared_with for c in r[2])]
+            if ctx["drift_only"]
+            else matrix.rows
+        )
         ctx["findings"] = hygiene.check_project(self.object, environments=envs)
         ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
         ctx["compare_form"] = CompareForm(project=self.object)

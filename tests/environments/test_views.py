@@ -286,3 +286,16 @@ def test_a_new_preview_replaces_the_abandoned_one(users, dev):
     client.post(second)
     assert list(dev.variables.values_list("key", flat=True)) == ["B"]
     assert AuditEvent.objects.filter(action="env.import.applied").count() == 1
+
+
+def test_matrix_drift_only_filter(users, dev, prod):
+    for env in (dev, prod):
+        ConfigVarFactory(environment=env, key="EVERYWHERE", raw=f"{env.name}-value")
+    ConfigVarFactory(environment=dev, key="DEV_ONLY", raw="x")
+    client = login(users["viewer"])
+    url = dev.project.get_absolute_url()
+    everything = client.get(url).content.decode()
+    assert 'data-key="EVERYWHERE"' in everything and 'data-key="DEV_ONLY"' in everything
+    drift_only = client.get(url, {"drift": "1"}).content.decode()
+    assert 'data-key="EVERYWHERE"' not in drift_only and 'data-key="DEV_ONLY"' in drift_only
+    assert "Drift only 1" in drift_only
