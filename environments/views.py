@@ -266,13 +266,14 @@ class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         env = self.object
-        ctx["variables"] = list(env.variables.all())
         findings = hygiene.check_environment(env)
-        ctx["findings"] = findings
-        by_key = {}
+        by_key: dict[str, list] = {}
         for f in findings:
             by_key.setdefault(f.key, []).append(f)
-        ctx["findings_by_key"] = by_key
+        variables = list(env.variables.all())
+        ctx["variables"] = variables
+        ctx["rows"] = [(v, by_key.get(v.key, [])) for v in variables]
+        ctx["findings"] = findings
         ctx["pending"] = env.change_requests.pending().select_related("author")
         ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk)[:15]
         return ctx

@@ -299,3 +299,11 @@ def test_matrix_drift_only_filter(users, dev, prod):
     drift_only = client.get(url, {"drift": "1"}).content.decode()
     assert 'data-key="EVERYWHERE"' not in drift_only and 'data-key="DEV_ONLY"' in drift_only
     assert "Drift only 1" in drift_only
+
+
+def test_environment_page_marks_variables_with_findings(users, dev, prod):
+    ConfigVarFactory(environment=prod, key="STRIPE_SECRET_KEY", raw="sk_test_abcdefgh12345")
+    page = login(users["viewer"]).get(prod.get_absolute_url()).content.decode()
+    row = page.split('data-key="STRIPE_SECRET_KEY"', 1)[1].split("</tr>", 1)[0]
+    assert "text-bg-danger" in row and "test-mode key" in row
+    assert "12345" not in page and "••••2345" in page
