@@ -152,10 +152,25 @@ class SubmitResult:
     counts: dict = field(default_factory=dict)
 
 
-def _perm_for(kind: str) -> tuple[str, str]:
-    if kind == ChangeKind.SETTINGS:
-        return "environments.change_environment", "change environment settings"
-    return "environments.change_configvar", "change variables"
+_OP_PERMS = {
+    "create": ("environments.add_configvar", "add variables"),
+    "update": ("environments.change_configvar", "change variables"),
+    "rotate": ("environments.change_configvar", "rotate variables"),
+    "delete": ("environments.delete_configvar", "delete variables"),
+}
+
+
+def _required_perms(kind: str, payload: dict) -> list[tuple[str, str]]:
+    """Every permission the payload needs, the same ones the pages ask for."""
+    perms = []
+    if kind == ChangeKind.SETTINGS or payload.get("settings") or payload.get("deployments"):
+        perms.append(("environments.change_environment", "change environment settings"))
+    if kind in (ChangeKind.IMPORT, ChangeKind.VARIABLES, ChangeKind.ROTATION):
+        perms.append(("environments.change_configvar", "change variables"))
+    for op in payload.get("vars", []):
+        if _OP_PERMS[op["op"]] not in perms:
+            perms.append(_OP_PERMS[op["op"]])
+    return perms
 
 
 def _check_fresh(environment: Environment, payload: dict) -> None:
@@ -293,8 +308,8 @@ def _submit(
     reason: str = "",
     audit_action: str = "",
 ) -> SubmitResult:
-    perm, what = _perm_for(kind)
-    require(actor, perm, action=what)
+    for perm, what in _required_perms(kind, payload):
+        require(actor, perm, action=what)
     if not (
         payload.get("vars")
         or payload.get("settings", {}).get("after")
