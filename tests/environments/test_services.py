@@ -461,3 +461,30 @@ def test_each_operation_needs_its_own_permission(dev):
     assert list(dev.variables.values_list("key", "value")) == [("A", "2"), ("Z", "9")]
     assert var.pk == dev.variables.get(key="A").pk
     assert actions() == ["configvar.updated"]
+
+
+def test_approval_is_all_or_nothing(users, prod, monkeypatch):
+    text = "FIRST=1\nSECOND=2\nTHIRD=3\n"
+    cr = services.env_import_apply(
+        actor=users["operator"], environment=prod, plan=plan_for(prod, text), reason="x"
+    ).change_request
+    real_record = services.record
+    calls = []
+
+    def failing_record(**kwargs):
+        calls.append(kwargs["action"])
+        if calls.count("configvar.created") == 2:
+            raise RuntimeError("disk full")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "record", failing_record)
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError):
+        services.changerequest_approve(actor=users["approver"], change_request=cr)
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequestStatus.PENDING and cr.decided_by is None
+    assert not prod.variables.exists()
+    assert AuditEvent.objects.count() == before
+    monkeypatch.setattr(services, "record", real_record)
+    services.changerequest_approve(actor=users["approver"], change_request=cr)
+    assert prod.variables.count() == 3
