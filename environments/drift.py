@@ -32,7 +32,11 @@ class Matrix:
 
     @property
     def drift_count(self) -> int:
-        return sum(1 for _, _, cells in self.rows if any(c.status != "present" for c in cells))
+        return sum(
+            1
+            for _, _, cells in self.rows
+            if any(c.status != "present" or c.shared_with for c in cells)
+        )
 
 
 def project_environments(project: Project) -> list[Environment]:

@@ -162,7 +162,13 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
         ctx = super().get_context_data(**kwargs)
         envs = drift.project_environments(self.object)
         ctx["environments"] = envs
-        ctx["matrix"] = drift.matrix(self.object, envs)
+        ctx["matrix"] = matrix = drift.matrix(self.object, envs)
+        ctx["drift_only"] = self.request.GET.get("drift") == "1"
+        ctx["rows"] = (
+            [r for r in matrix.rows if any(c.status != "present" or c.shared_with for c in r[2])]
+            if ctx["drift_only"]
+            else matrix.rows
+        )
         ctx["findings"] = hygiene.check_project(self.object, environments=envs)
         ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
         ctx["compare_form"] = CompareForm(project=self.object)
@@ -260,13 +266,14 @@ class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         env = self.object
-        ctx["variables"] = list(env.variables.all())
         findings = hygiene.check_environment(env)
-        ctx["findings"] = findings
-        by_key = {}
+        by_key: dict[str, list] = {}
         for f in findings:
             by_key.setdefault(f.key, []).append(f)
-        ctx["findings_by_key"] = by_key
+        variables = list(env.variables.all())
+        ctx["variables"] = variables
+        ctx["rows"] = [(v, by_key.get(v.key, [])) for v in variables]
+        ctx["findings"] = findings
         ctx["pending"] = env.change_requests.pending().select_related("author")
         ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk)[:15]
         return ctx

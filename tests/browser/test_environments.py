@@ -69,4 +69,8 @@ def test_import_into_production_needs_a_second_person(page, live_server, login, 
     assert statuses == ["missing", "present"]
     assert "basic-oriole-337.convex.cloud" in row.inner_text()
     assert "browserTestSecret" not in page.content()
+    # htmx swaps the matrix in place: both keys are missing in dev, so both are drift.
+    page.get_by_role("link", name="Drift only 2").click()
+    page.wait_for_url("**?drift=1")
+    assert page.locator('[data-testid="matrix"] tr[data-key]').count() == 2
     assert AuditEvent.objects.filter(action="changerequest.applied", actor=approver).exists()

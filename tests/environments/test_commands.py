@@ -224,3 +224,12 @@ def test_env_compare_on_demo(demo_loaded):
     assert "- [ ] **change** `NEXT_PUBLIC_CONVEX_URL` — still points at dev's deployment" in md
     with pytest.raises(CommandError, match="has no environment 'staging'"):
         run("env_compare", "--project", "makalah-ai", "--from", "staging", "--to", "prod")
+
+
+@pytest.mark.parametrize("fmt", ["env-example", "md", "csv"])
+def test_env_export(demo_loaded, fmt):
+    out = run("env_export", "--project", "makalah.ai", "--format", fmt)
+    assert "NEXT_PUBLIC_CONVEX_URL" in out and "CLERK_SECRET_KEY" in out
+    assert demo.MAKALAH_PROD["CLERK_SECRET_KEY"] not in out
+    assert demo.MAKALAH_DEV["CSRF_SECRET"] not in out
+    assert not AuditEvent.objects.filter(action__contains="export").exists()  # a read

@@ -434,3 +434,57 @@ def test_markdown_table_declares_inventory(users, dev):
         (f.rule, f.key) for f in check_environment(dev)
     }
     assert plan_for(dev, table).has_changes is False
+
+
+def test_each_operation_needs_its_own_permission(dev):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    editor = UserFactory(username="editor")
+    editor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="environments", codename__in=["change_configvar"]
+        )
+    )
+    var = ConfigVarFactory(environment=dev, key="A", raw="1")
+    services.configvar_save(actor=editor, environment=dev, key="A", value="2")
+    with pytest.raises(PermissionDenied, match="editor is not allowed to add variables"):
+        services.configvar_save(actor=editor, environment=dev, key="B", value="1")
+    with pytest.raises(PermissionDenied, match="editor is not allowed to delete variables"):
+        services.configvar_delete(actor=editor, environment=dev, key="A")
+    ConfigVarFactory(environment=dev, key="Z", raw="9")
+    with pytest.raises(PermissionDenied, match="not allowed to delete variables"):
+        services.env_import_apply(
+            actor=editor, environment=dev, plan=plan_for(dev, "A=3\n", remove_missing=True)
+        )
+    assert list(dev.variables.values_list("key", "value")) == [("A", "2"), ("Z", "9")]
+    assert var.pk == dev.variables.get(key="A").pk
+    assert actions() == ["configvar.updated"]
+
+
+def test_approval_is_all_or_nothing(users, prod, monkeypatch):
+    text = "FIRST=1\nSECOND=2\nTHIRD=3\n"
+    cr = services.env_import_apply(
+        actor=users["operator"], environment=prod, plan=plan_for(prod, text), reason="x"
+    ).change_request
+    real_record = services.record
+    calls = []
+
+    def failing_record(**kwargs):
+        calls.append(kwargs["action"])
+        if calls.count("configvar.created") == 2:
+            raise RuntimeError("disk full")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "record", failing_record)
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError):
+        services.changerequest_approve(actor=users["approver"], change_request=cr)
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequestStatus.PENDING and cr.decided_by is None
+    assert not prod.variables.exists()
+    assert AuditEvent.objects.count() == before
+    monkeypatch.setattr(services, "record", real_record)
+    services.changerequest_approve(actor=users["approver"], change_request=cr)
+    assert prod.variables.count() == 3

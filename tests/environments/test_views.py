@@ -286,3 +286,24 @@ def test_a_new_preview_replaces_the_abandoned_one(users, dev):
     client.post(second)
     assert list(dev.variables.values_list("key", flat=True)) == ["B"]
     assert AuditEvent.objects.filter(action="env.import.applied").count() == 1
+
+
+def test_matrix_drift_only_filter(users, dev, prod):
+    for env in (dev, prod):
+        ConfigVarFactory(environment=env, key="EVERYWHERE", raw=f"{env.name}-value")
+    ConfigVarFactory(environment=dev, key="DEV_ONLY", raw="x")
+    client = login(users["viewer"])
+    url = dev.project.get_absolute_url()
+    everything = client.get(url).content.decode()
+    assert 'data-key="EVERYWHERE"' in everything and 'data-key="DEV_ONLY"' in everything
+    drift_only = client.get(url, {"drift": "1"}).content.decode()
+    assert 'data-key="EVERYWHERE"' not in drift_only and 'data-key="DEV_ONLY"' in drift_only
+    assert "Drift only 1" in drift_only
+
+
+def test_environment_page_marks_variables_with_findings(users, dev, prod):
+    ConfigVarFactory(environment=prod, key="STRIPE_SECRET_KEY", raw="sk_test_abcdefgh12345")
+    page = login(users["viewer"]).get(prod.get_absolute_url()).content.decode()
+    row = page.split('data-key="STRIPE_SECRET_KEY"', 1)[1].split("</tr>", 1)[0]
+    assert "text-bg-danger" in row and "test-mode key" in row
+    assert "12345" not in page and "••••2345" in page
