@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 
 from .choices import Tier
-from .kinds import LIVE_KINDS, TEST_KINDS, deployment_names
+from .kinds import LIVE_KINDS, TEST_KINDS, deployment_names, mentions
 from .models import Environment, Project
 
 TIER_ORDER = {Tier.DEVELOPMENT: 0, Tier.PREVIEW: 1, Tier.STAGING: 2, Tier.PRODUCTION: 3}
@@ -32,7 +32,11 @@ class Matrix:
 
     @property
     def drift_count(self) -> int:
-        return sum(1 for _, _, cells in self.rows if any(c.status != "present" for c in cells))
+        return sum(
+            1
+            for _, _, cells in self.rows
+            if any(c.status != "present" or c.shared_with for c in cells)
+        )
 
 
 def project_environments(project: Project) -> list[Environment]:
@@ -120,7 +124,7 @@ def promotion_checklist(source: Environment, target: Environment) -> list[Checkl
         if target.tier != Tier.PRODUCTION and t.value_kind in LIVE_KINDS:
             problems.append("holds a live key outside production")
         haystack = f"{'' if t.is_secret else t.value} {t.detail}".lower()
-        hits = sorted(tok for tok in source_tokens if tok in haystack)
+        hits = sorted(tok for tok in source_tokens if mentions(haystack, tok))
         if hits and source.tier != target.tier:
             problems.append(f"still points at {source.name}'s deployment ({hits[0]})")
         if problems:
@@ -144,3 +148,17 @@ def promotion_checklist(source: Environment, target: Environment) -> list[Checkl
             )
         )
     return items
+
+
+def checklist_markdown(source: Environment, target: Environment, items: list[ChecklistItem]) -> str:
+    """The checklist as Markdown task items, to paste into a migration plan."""
+    lines = [
+        f"### Promote {source.project.name}: {source.name} → {target.name}",
+        "",
+    ]
+    for item in items:
+        secret = " (secret: take it from the secret manager)" if item.is_secret else ""
+        lines.append(f"- [ ] **{item.action}** `{item.key}`{secret} — {item.reason}")
+    if not items:
+        lines.append(f"- [x] nothing to do: {target.name} matches {source.name}")
+    return "\n".join(lines) + "\n"

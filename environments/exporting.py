@@ -7,16 +7,8 @@ or as an empty assignment.
 from .drift import project_environments
 from .models import Project
 
-INVENTORY_HEADER = [
-    "Variable",
-    "Required",
-    "Secret",
-    "Example",
-    "Present in",
-    "Missing in",
-    "Owner",
-    "Last rotated",
-]
+# Then one column per environment (present / empty / missing), then owner and last rotation.
+INVENTORY_HEADER = ["Variable", "Required", "Secret", "Example"]
 
 
 def _per_key(project: Project):
@@ -59,7 +51,7 @@ def env_example(project: Project) -> str:
 
 def inventory_rows(project: Project) -> tuple[list[str], list[list]]:
     envs, keys = _per_key(project)
-    header = INVENTORY_HEADER[:4] + [f"{e.name} ({e.get_tier_display()})" for e in envs]
+    header = INVENTORY_HEADER + [f"{e.name} ({e.get_tier_display()})" for e in envs]
     header += ["Owner", "Last rotated"]
     rows = []
     for key, by_env in keys.items():

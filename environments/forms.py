@@ -18,6 +18,13 @@ def _tri(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+class NoEchoTextarea(forms.Textarea):
+    """A textarea that never renders its value back: pasted text may hold secrets."""
+
+    def format_value(self, value):
+        return ""
+
+
 class ReasonMixin:
     """A reason is mandatory for anything touching a protected environment."""
 
@@ -157,10 +164,11 @@ class ImportForm(ReasonMixin, BootstrapFormMixin, forms.Form):
         required=False,
         strip=False,
         label="Paste",
-        widget=forms.Textarea(
+        widget=NoEchoTextarea(
             attrs={"rows": 10, "autocomplete": "off", "spellcheck": "false", "class": "font-mono"}
         ),
-        help_text=".env, `npx convex env list` output, `vercel env pull` file or a JSON object.",
+        help_text=".env, `npx convex env list` output, `vercel env pull` file or a JSON object. "
+        "After an error, paste again: the text is never shown back, it may hold secrets.",
     )
     upload = forms.FileField(required=False, label="…or upload a file")
     format = forms.ChoiceField(

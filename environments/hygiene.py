@@ -11,7 +11,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from .choices import Severity, Tier
-from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names
+from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names, mentions
 from .models import ConfigVar, Environment, Project
 
 SEVERITY_ORDER = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
@@ -45,12 +45,24 @@ def _kind_label(kind: str) -> str:
     return ValueKind(kind).label if kind in ValueKind.values else kind
 
 
-def _rules(env: Environment, siblings: list[Environment], now) -> list[Finding]:
+def _fingerprint_index(envs: list[Environment]) -> dict[str, list]:
+    """fingerprint → [(environment, key)] over every valued variable of the project."""
+    index: dict[str, list] = {}
+    for env in envs:
+        for var in env.variables.all():
+            if var.has_value and var.fingerprint:
+                index.setdefault(var.fingerprint, []).append((env, var.key))
+    return index
+
+
+def _rules(env: Environment, siblings: list[Environment], now, fingerprints=None) -> list[Finding]:
     findings: list[Finding] = []
     name = env.name
     variables = list(env.variables.all())
     mine = {v.key: v for v in variables}
     others = [e for e in siblings if e.pk != env.pk]
+    if fingerprints is None:
+        fingerprints = _fingerprint_index(siblings)
 
     def add(severity, rule, key, message):
         findings.append(Finding(severity, rule, key, message, name))
@@ -74,23 +86,19 @@ def _rules(env: Environment, siblings: list[Environment], now) -> list[Finding]:
                 f"({_kind_label(kind)}); live keys belong to production only.",
             )
         if var.is_secret and var.has_value and var.fingerprint:
-            for other in others:
-                if other.tier == env.tier:
-                    continue
-                same = [
-                    o.key
-                    for o in other.variables.all()
-                    if o.has_value and o.fingerprint == var.fingerprint
-                ]
-                if same:
-                    add(
-                        Severity.ERROR,
-                        "shared_secret_across_tiers",
-                        var.key,
-                        f"{var.key} has the same secret value as {', '.join(same)} in "
-                        f"{other.name} ({other.get_tier_display().lower()}): each tier needs "
-                        "its own secret.",
-                    )
+            elsewhere: dict[Environment, list[str]] = {}
+            for other, other_key in fingerprints.get(var.fingerprint, ()):
+                if other.pk != env.pk and other.tier != env.tier:
+                    elsewhere.setdefault(other, []).append(other_key)
+            for other, same in elsewhere.items():
+                add(
+                    Severity.ERROR,
+                    "shared_secret_across_tiers",
+                    var.key,
+                    f"{var.key} has the same secret value as {', '.join(same)} in "
+                    f"{other.name} ({other.get_tier_display().lower()}): each tier needs "
+                    "its own secret.",
+                )
         if var.required and not var.has_value:
             add(
                 Severity.ERROR,
@@ -120,7 +128,7 @@ def _rules(env: Environment, siblings: list[Environment], now) -> list[Finding]:
             for var in variables:
                 haystack = f"{var.value if not var.is_secret else ''} {var.detail}".lower()
                 for token, label in sorted(tokens):
-                    if token in haystack:
+                    if mentions(haystack, token):
                         add(
                             Severity.ERROR,
                             "production_points_at_non_production",
@@ -168,13 +176,18 @@ def check_environment(environment: Environment) -> list[Finding]:
     return _sorted(_rules(target, envs, timezone.now()))
 
 
-def check_project(project: Project) -> list[Finding]:
-    """Findings for every environment of a project."""
-    envs = _load(project)
+def check_project(project: Project, *, environments: list | None = None) -> list[Finding]:
+    """Findings for every environment of a project.
+
+    ``environments`` may pass the project's environments already loaded with their variables
+    and deployments prefetched (a page that shows the matrix too), saving the queries.
+    """
+    envs = environments if environments is not None else _load(project)
     now = timezone.now()
+    index = _fingerprint_index(envs)
     findings = []
     for env in envs:
-        findings.extend(_rules(env, envs, now))
+        findings.extend(_rules(env, envs, now, index))
     return _sorted(findings)
 
 

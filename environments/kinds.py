@@ -230,3 +230,9 @@ def deployment_names(identifier: str, url: str = "") -> set[str]:
             if m := CONVEX_HOST.match(host):
                 names.add(m["name"])
     return {n for n in names if len(n) >= 6}
+
+
+def mentions(haystack: str, token: str) -> bool:
+    """``token`` appears as a whole name: ``wary-ferret-59`` is not ``wary-ferret-590``."""
+    pattern = r"(?<![a-z0-9\-])" + re.escape(token.lower()) + r"(?![a-z0-9\-])"
+    return re.search(pattern, haystack.lower()) is not None

@@ -10,6 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from opsportal.audit.masking import scrub_text
+
 MAX_BYTES = 1024 * 1024
 KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ASSIGN = re.compile(r"^\s*(?:export\s+)?(?P<key>[^=\s#][^=]*?)\s*=(?P<rest>.*)$")
@@ -18,7 +20,7 @@ _ESCAPES = {"n": "\n", "r": "\r", "t": "\t", '"': '"', "\\": "\\", "$": "$"}
 # Variables `vercel env pull` adds on its own; they describe the deployment, not the app.
 VERCEL_SYSTEM = re.compile(r"^(VERCEL|VERCEL_[A-Z0-9_]+|TURBO_[A-Z0-9_]+|NX_DAEMON)$")
 
-FORMATS = ("auto", "dotenv", "convex", "vercel", "json")
+FORMATS = ("auto", "dotenv", "convex", "vercel", "json", "markdown")
 
 
 class ParseError(ValueError):
@@ -58,10 +60,20 @@ def decode(data: bytes, *, max_bytes: int = MAX_BYTES) -> str:
         raise ParseError("the file is not valid UTF-8 text", line) from None
 
 
+def looks_like_credential(text: str) -> bool:
+    return scrub_text(text) != text
+
+
 def _check_key(key: str, line: int) -> None:
-    if not KEY_RE.match(key):
+    if looks_like_credential(key):
         raise ParseError(
-            f"invalid variable name {key[:40]!r}: use letters, digits and underscores, "
+            "this variable name looks like a credential (a pasted key?); it is not shown", line
+        )
+    if not KEY_RE.match(key):
+        # A name is not a secret, but a mangled line may carry one: mask credential shapes.
+        shown = scrub_text(key[:40])
+        raise ParseError(
+            f"invalid variable name {shown!r}: use letters, digits and underscores, "
             "not starting with a digit",
             line,
         )
@@ -111,7 +123,8 @@ def parse_dotenv(text: str) -> list[Entry]:
             continue
         m = _ASSIGN.match(raw)
         if not m:
-            raise ParseError(f"expected KEY=value, got {stripped[:40]!r}", lineno)
+            # Never echo the line: it may be a pasted secret.
+            raise ParseError("expected KEY=value (this line has no '=')", lineno)
         key = m["key"].strip()
         _check_key(key, lineno)
         rest = m["rest"].lstrip()
@@ -156,7 +169,7 @@ def parse_convex(text: str) -> list[Entry]:
         elif current is not None and raw != "":
             current[1] += "\n" + raw
         elif raw.strip():
-            raise ParseError(f"expected NAME=value, got {raw.strip()[:40]!r}", lineno)
+            raise ParseError("expected NAME=value before any continuation line", lineno)
     if current:
         entries.append(Entry(*current))
     return _check_duplicates(entries)
@@ -200,8 +213,103 @@ def parse_json(text: str) -> list[Entry]:
     return _check_duplicates(entries)
 
 
+@dataclass(frozen=True)
+class Declaration:
+    """A row of a Markdown inventory table: a variable's metadata, never its value."""
+
+    key: str
+    line: int
+    required: bool | None = None
+    example: str = ""
+    description: str = ""
+
+
+_YES = {"yes", "y", "true", "required", "x", "✓", "✔", "✅", "must"}
+_NO = {"no", "n", "false", "optional", "-", "", "—", "❌"}
+_KEY_HEADERS = {"variable", "name", "key", "env var", "environment variable", "var"}
+_CELL_CODE = re.compile(r"^`([^`]*)`$")
+
+
+def _cells(line: str) -> list[str]:
+    body = line.strip()
+    body = body[1:] if body.startswith("|") else body
+    body = body[:-1] if body.endswith("|") and not body.endswith("\\|") else body
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", body)]
+
+
+def parse_markdown_table(text: str) -> list[Declaration]:
+    """Rows of the first Markdown table whose header has a Variable (or Name / Key) column.
+
+    Understood columns: Variable, Required, Example, Description (or Notes / Purpose).
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if "|" not in line or not re.match(r"^\s*\|?\s*:?-{3,}", lines[i + 1]):
+            continue
+        header = [c.lower().strip("* ") for c in _cells(line)]
+        key_col = next((n for n, h in enumerate(header) if h in _KEY_HEADERS), None)
+        if key_col is None:
+            continue
+
+        def col(*names, header=header):
+            return next((n for n, h in enumerate(header) if h in names), None)
+
+        req_col = col("required", "required?", "mandatory")
+        ex_col = col("example", "example value", "examples", "default")
+        desc_col = col("description", "notes", "purpose", "what", "comment")
+        out = []
+        for lineno in range(i + 3, len(lines) + 1):
+            row = lines[lineno - 1]
+            if "|" not in row:
+                break
+            cells = _cells(row)
+
+            def cell(n, cells=cells):
+                return cells[n].strip() if n is not None and n < len(cells) else ""
+
+            key = cell(key_col)
+            if m := _CELL_CODE.match(key):
+                key = m.group(1)
+            key = key.strip()
+            if not key:
+                continue
+            _check_key(key, lineno)
+            flag = cell(req_col).lower().strip("*` ")
+            if req_col is None:
+                required = None
+            elif flag in _YES:
+                required = True
+            elif flag in _NO:
+                required = False
+            else:
+                raise ParseError(
+                    f"the Required column of {key} says {flag[:20]!r}; use yes or no", lineno
+                )
+            example = cell(ex_col)
+            if m := _CELL_CODE.match(example):
+                example = m.group(1)
+            if looks_like_credential(example):
+                raise ParseError(
+                    f"the example of {key} looks like a real credential; use a placeholder", lineno
+                )
+            out.append(Declaration(key, lineno, required, example[:300], cell(desc_col)[:300]))
+        if not out:
+            raise ParseError("the table has no rows", i + 1)
+        seen: dict[str, int] = {}
+        for d in out:
+            if d.key in seen:
+                raise ParseError(
+                    f"duplicate variable {d.key} (first listed on line {seen[d.key]})", d.line
+                )
+            seen[d.key] = d.line
+        return out
+    raise ParseError("no Markdown table with a Variable (or Name / Key) column found")
+
+
 def detect_format(text: str, filename: str = "") -> str:
     stripped = text.lstrip()
+    if filename.endswith(".md") or re.search(r"^\s*\|.*\|\s*$\n^\s*\|?\s*:?-{3,}", text, re.M):
+        return "markdown"
     if filename.endswith(".json") or stripped.startswith("{"):
         return "json"
     if "Created by Vercel CLI" in text[:300]:
@@ -214,10 +322,12 @@ PARSERS = {
     "convex": parse_convex,
     "vercel": parse_vercel,
     "json": parse_json,
+    "markdown": parse_markdown_table,
 }
 
 
-def parse(text: str, fmt: str = "auto", filename: str = "") -> list[Entry]:
+def parse(text: str, fmt: str = "auto", filename: str = "") -> list[Entry] | list[Declaration]:
+    """Entries (values) for env formats; declarations (metadata only) for a Markdown table."""
     if fmt not in FORMATS:
         raise ParseError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "auto":

@@ -19,19 +19,18 @@ from opsportal.audit.services import record
 
 from . import parsers
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
-from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe
+from .importing import ImportPlan, import_plan  # noqa: F401 (re-exported: services is the API)
 from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
-
-STATE_FIELDS = ("is_secret", "has_value", "value", "fingerprint", "value_kind", "hint", "detail")
-META_FIELDS = (
-    "required",
-    "description",
-    "example",
-    "owner",
-    "source",
-    "rotation_period_days",
+from .payloads import (  # noqa: F401 (re-exported for callers and tests)
+    META_FIELDS,
+    SNAPSHOT_FIELDS,
+    STATE_FIELDS,
+    _same_value,
+    public_change,
+    snapshot,
+    value_state,
 )
-SNAPSHOT_FIELDS = STATE_FIELDS + META_FIELDS
+
 SETTINGS_FIELDS = ("name", "tier", "branch", "url", "protected", "maintenance_window", "notes")
 
 
@@ -145,67 +144,6 @@ def environment_create(
     return env
 
 
-# --- Payloads ------------------------------------------------------------------------------------
-def snapshot(var: ConfigVar | None) -> dict | None:
-    if var is None:
-        return None
-    return {f: getattr(var, f) for f in SNAPSHOT_FIELDS}
-
-
-def value_state(key: str, value: str, *, is_secret: bool | None = None) -> dict:
-    """The storable form of a value: the clear value only when it is not secret."""
-    info = describe(key, value)
-    secret = info.secret if is_secret is None else is_secret
-    if not secret and info.kind in SECRET_KINDS and info.kind not in PUBLISHABLE_KINDS:
-        # A credential-shaped value is never stored in the clear, whatever the key says.
-        secret = True
-    return {
-        "is_secret": secret,
-        "has_value": True,
-        "value": "" if secret else value,
-        "fingerprint": info.fingerprint,
-        "value_kind": info.kind,
-        "hint": info.hint if secret else "",
-        "detail": info.detail,
-    }
-
-
-def _same_value(a: dict | None, b: dict | None) -> bool:
-    if a is None or b is None:
-        return a is b
-    return (a["has_value"], a["fingerprint"], a["is_secret"]) == (
-        b["has_value"],
-        b["fingerprint"],
-        b["is_secret"],
-    )
-
-
-def public_change(op: dict) -> dict:
-    """An op as pages and audit rows may show it: no value of a secret, ever."""
-
-    def side(state):
-        if state is None:
-            return None
-        shown = {k: state.get(k) for k in ("is_secret", "value_kind", "hint", "detail", "required")}
-        shown["fingerprint"] = (state.get("fingerprint") or "")[:16]
-        if not state.get("is_secret"):
-            shown["value"] = state.get("value", "")
-        return shown
-
-    out = {"op": op["op"], "key": op["key"], "before": side(op.get("before"))}
-    out["after"] = side(op.get("after"))
-    if op["op"] in ("update", "rotate") and op.get("before") and op.get("after"):
-        changed_value = op["before"]["fingerprint"] != op["after"]["fingerprint"]
-        out["value_changed"] = changed_value
-        out["fingerprint_changed"] = changed_value and (
-            op["before"]["is_secret"] or op["after"]["is_secret"]
-        )
-        out["fields"] = sorted(
-            f for f in (*META_FIELDS, "is_secret") if op["before"].get(f) != op["after"].get(f)
-        )
-    return out
-
-
 @dataclass
 class SubmitResult:
     applied: bool
@@ -214,10 +152,25 @@ class SubmitResult:
     counts: dict = field(default_factory=dict)
 
 
-def _perm_for(kind: str) -> tuple[str, str]:
-    if kind == ChangeKind.SETTINGS:
-        return "environments.change_environment", "change environment settings"
-    return "environments.change_configvar", "change variables"
+_OP_PERMS = {
+    "create": ("environments.add_configvar", "add variables"),
+    "update": ("environments.change_configvar", "change variables"),
+    "rotate": ("environments.change_configvar", "rotate variables"),
+    "delete": ("environments.delete_configvar", "delete variables"),
+}
+
+
+def _required_perms(kind: str, payload: dict) -> list[tuple[str, str]]:
+    """Every permission the payload needs, the same ones the pages ask for."""
+    perms = []
+    if kind == ChangeKind.SETTINGS or payload.get("settings") or payload.get("deployments"):
+        perms.append(("environments.change_environment", "change environment settings"))
+    if kind in (ChangeKind.IMPORT, ChangeKind.VARIABLES, ChangeKind.ROTATION):
+        perms.append(("environments.change_configvar", "change variables"))
+    for op in payload.get("vars", []):
+        if _OP_PERMS[op["op"]] not in perms:
+            perms.append(_OP_PERMS[op["op"]])
+    return perms
 
 
 def _check_fresh(environment: Environment, payload: dict) -> None:
@@ -253,6 +206,7 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         key = op["key"]
         var = existing.get(key)
         after = op.get("after")
+        var_id = var.pk if var is not None else None
         if after is None:
             if var is not None:
                 var.delete()
@@ -277,9 +231,9 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
         record(
             actor=actor,
             action=action,
-            target=var if var.pk else None,
+            target=None,
             target_type="environments.configvar",
-            target_id=var.pk or "",
+            target_id=var.pk or var_id or "",
             target_repr=f"{environment} / {key}",
             environment=environment,
             changes=public_change(op),
@@ -354,8 +308,8 @@ def _submit(
     reason: str = "",
     audit_action: str = "",
 ) -> SubmitResult:
-    perm, what = _perm_for(kind)
-    require(actor, perm, action=what)
+    for perm, what in _required_perms(kind, payload):
+        require(actor, perm, action=what)
     if not (
         payload.get("vars")
         or payload.get("settings", {}).get("after")
@@ -492,6 +446,8 @@ def deployment_remove(*, actor, deployment: ProviderDeployment, reason: str = ""
 # --- Variables -----------------------------------------------------------------------------------
 def _validate_key(key: str) -> str:
     key = key.strip()
+    if parsers.looks_like_credential(key):
+        raise ValidationError({"key": "This name looks like a credential: enter the name."})
     if not parsers.KEY_RE.match(key):
         raise ValidationError(
             {"key": f"Invalid variable name {key!r}: letters, digits and underscores only."}
@@ -592,96 +548,7 @@ def configvar_rotate(
     )
 
 
-# --- Import --------------------------------------------------------------------------------------
-@dataclass
-class ImportPlan:
-    """What an import would do, in public form (safe to render and to keep in a session)."""
-
-    environment_id: int
-    fmt: str
-    payload: dict
-    added: list = field(default_factory=list)
-    changed: list = field(default_factory=list)
-    removed: list = field(default_factory=list)
-    unchanged: list = field(default_factory=list)
-    remove_missing: bool = False
-
-    def as_dict(self) -> dict:
-        return {
-            "environment": self.environment_id,
-            "format": self.fmt,
-            "added": self.added,
-            "changed": self.changed,
-            "removed": self.removed,
-            "unchanged": self.unchanged,
-            "remove_missing": self.remove_missing,
-        }
-
-    @property
-    def has_changes(self) -> bool:
-        return bool(self.payload.get("vars"))
-
-
-def import_plan(
-    *,
-    environment: Environment,
-    text: str,
-    fmt: str = "auto",
-    filename: str = "",
-    remove_missing: bool = False,
-    secret_keys=(),
-    public_keys=(),
-) -> ImportPlan:
-    """Parse and compare; writes nothing. Raises ``ValidationError`` naming the bad line."""
-    if len(text.encode("utf-8")) > parsers.MAX_BYTES:
-        raise ValidationError(f"The text is larger than {parsers.MAX_BYTES // 1024} KB.")
-    try:
-        entries = parsers.parse(text, fmt, filename)
-    except parsers.ParseError as exc:
-        raise ValidationError(str(exc)) from None
-    if not entries:
-        raise ValidationError("No variables found in the input.")
-    secret_keys, public_keys = set(secret_keys), set(public_keys)
-    # An environment not created yet (a dry run of the command) compares against nothing.
-    existing = {v.key: v for v in environment.variables.all()} if environment.pk else {}
-    plan = ImportPlan(
-        environment_id=environment.pk,
-        fmt=fmt if fmt != "auto" else parsers.detect_format(text, filename),
-        payload={"vars": []},
-        remove_missing=remove_missing,
-    )
-    seen = set()
-    for entry in entries:
-        seen.add(entry.key)
-        var = existing.get(entry.key)
-        if entry.key in secret_keys:
-            forced = True
-        elif entry.key in public_keys:
-            forced = False
-        else:
-            forced = var.is_secret if var is not None else None
-        state = value_state(entry.key, entry.value, is_secret=forced)
-        before = snapshot(var)
-        if var is None:
-            after = {f: ConfigVar._meta.get_field(f).get_default() for f in META_FIELDS}
-            after.update(state)
-            op = {"op": "create", "key": entry.key, "before": None, "after": after}
-            plan.added.append(public_change(op))
-        elif _same_value(before, state) and before["value"] == state["value"]:
-            plan.unchanged.append({"key": entry.key, "is_secret": var.is_secret})
-            continue
-        else:
-            op = {"op": "update", "key": entry.key, "before": before, "after": {**before, **state}}
-            plan.changed.append(public_change(op))
-        plan.payload["vars"].append(op)
-    for key in sorted(set(existing) - seen):
-        op = {"op": "delete", "key": key, "before": snapshot(existing[key]), "after": None}
-        plan.removed.append(public_change(op))
-        if remove_missing:
-            plan.payload["vars"].append(op)
-    return plan
-
-
+# --- Import -------------------------------------------------------------------------------------
 def env_import_apply(
     *, actor, environment: Environment, plan: ImportPlan, reason: str = ""
 ) -> SubmitResult:

@@ -20,7 +20,7 @@ from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 
 from . import drift, exporting, hygiene, services
-from .choices import ChangeRequestStatus
+from .choices import ChangeRequestStatus, Tier
 from .forms import (
     CompareForm,
     ConfigVarForm,
@@ -162,8 +162,14 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
         ctx = super().get_context_data(**kwargs)
         envs = drift.project_environments(self.object)
         ctx["environments"] = envs
-        ctx["matrix"] = drift.matrix(self.object, envs)
-        ctx["findings"] = hygiene.check_project(self.object)
+        ctx["matrix"] = matrix = drift.matrix(self.object, envs)
+        ctx["drift_only"] = self.request.GET.get("drift") == "1"
+        ctx["rows"] = (
+            [r for r in matrix.rows if any(c.status != "present" or c.shared_with for c in r[2])]
+            if ctx["drift_only"]
+            else matrix.rows
+        )
+        ctx["findings"] = hygiene.check_project(self.object, environments=envs)
         ctx["error_count"] = sum(f.severity == "error" for f in ctx["findings"])
         ctx["compare_form"] = CompareForm(project=self.object)
         ctx["pending"] = (
@@ -175,11 +181,18 @@ class ProjectDetailView(PermissionRequiredMixin, DetailView):
 
 
 class ProjectCompareView(PermissionRequiredMixin, DetailView):
-    """Promotion checklist: what to set, change or remove in the target."""
+    """Promotion checklist: what to set, change or remove in the target (``?format=md``: as
+    Markdown task items)."""
 
     permission_required = "environments.view_project"
     queryset = Project.objects.all()
     template_name = "environments/project_compare.html"
+
+    def render_to_response(self, context, **kwargs):
+        if self.request.GET.get("format") == "md" and "items" in context:
+            text = drift.checklist_markdown(context["source"], context["target"], context["items"])
+            return HttpResponse(text, content_type="text/markdown; charset=utf-8")
+        return super().render_to_response(context, **kwargs)
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -253,13 +266,14 @@ class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         env = self.object
-        ctx["variables"] = list(env.variables.all())
         findings = hygiene.check_environment(env)
-        ctx["findings"] = findings
-        by_key = {}
+        by_key: dict[str, list] = {}
         for f in findings:
             by_key.setdefault(f.key, []).append(f)
-        ctx["findings_by_key"] = by_key
+        variables = list(env.variables.all())
+        ctx["variables"] = variables
+        ctx["rows"] = [(v, by_key.get(v.key, [])) for v in variables]
+        ctx["findings"] = findings
         ctx["pending"] = env.change_requests.pending().select_related("author")
         ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk)[:15]
         return ctx
@@ -498,6 +512,11 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
         )
 
     def after_service(self, plan):
+        session = self.request.session
+        # One pending preview per environment: an abandoned one is replaced, not accumulated.
+        for key in [k for k in session.keys() if k.startswith(IMPORT_SESSION_PREFIX)]:  # noqa: SIM118 (SessionBase has no __iter__)
+            if session[key].get("environment") == self.environment.pk:
+                del session[key]
         token = uuid.uuid4().hex
         self.request.session[IMPORT_SESSION_PREFIX + token] = {
             "environment": self.environment.pk,
@@ -634,6 +653,20 @@ class ChangeRequestDecisionView(PermissionRequiredMixin, View):
             messages.error(request, "Give a reason to reject the change.")
             return redirect(cr)
         reason = form.cleaned_data.get("reason", "")
+        env = cr.environment
+        if decision == "approve" and (
+            not request.user.has_perm("environments.approve_changerequest")
+            or cr.author_id == request.user.pk
+        ):
+            # Refuse before asking for a confirmation the user could never give.
+            raise PermissionDenied("You cannot approve this change request.")
+        if (
+            decision == "approve"
+            and env.tier == Tier.PRODUCTION
+            and request.POST.get("confirm", "").strip() != env.name
+        ):
+            messages.error(request, f"Type {env.name} to confirm a change to production.")
+            return redirect(cr)
         action = {
             "approve": services.changerequest_approve,
             "reject": services.changerequest_reject,

@@ -1,0 +1,369 @@
+"""Member data moved out of Sejoli, and the import jobs that move it.
+
+Every domain row carries ``job`` (the last import that created or changed it); the per-row
+before-images live in ``ImportRowChange`` so a job can be rolled back exactly.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from .choices import (
+    ACTIVE_STATUSES,
+    ChangeOp,
+    CommissionStatus,
+    JobKind,
+    JobStatus,
+    MembershipStatus,
+    OrderStatus,
+    ReviewKind,
+    ReviewStatus,
+)
+
+
+class ImportJobQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(status__in=ACTIVE_STATUSES)
+
+    def needing_attention(self):
+        return self.filter(
+            status__in=[*ACTIVE_STATUSES, JobStatus.READY, JobStatus.VALIDATING, JobStatus.FAILED]
+        )
+
+
+class ImportJob(models.Model):
+    """One uploaded file on its way into the member tables: validate → preview → apply."""
+
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.UPLOADED)
+    file = models.FileField(upload_to="imports/%Y/%m/")
+    original_name = models.CharField(max_length=255)
+    sha256 = models.CharField(max_length=64, db_index=True)
+    size = models.BigIntegerField(default=0)
+    encoding = models.CharField(max_length=16, blank=True)
+    delimiter = models.CharField(max_length=4, blank=True)
+    batch_size = models.PositiveIntegerField(default=1000)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="followups"
+    )
+    # Counters: validation fills the preview_* ones, apply the others.
+    total_rows = models.PositiveIntegerField(default=0)
+    processed_rows = models.PositiveIntegerField(default=0)
+    created_count = models.PositiveIntegerField(default=0)
+    updated_count = models.PositiveIntegerField(default=0)
+    unchanged_count = models.PositiveIntegerField(default=0)
+    rejected_count = models.PositiveIntegerField(default=0)
+    preview = models.JSONField(default=dict, blank=True)
+    # Number of batches committed; resume starts at this batch.
+    checkpoint = models.PositiveIntegerField(default=0)
+    rollback_checkpoint = models.PositiveIntegerField(default=0)
+    rollback_conflicts = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    seconds = models.FloatField(default=0)
+
+    objects = ImportJobQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            # The same file is never applied (or rolled back) twice at once.
+            models.UniqueConstraint(
+                fields=["sha256", "kind"],
+                condition=Q(status__in=[s.value for s in ACTIVE_STATUSES]),
+                name="imports_one_active_job_per_file",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Import #{self.pk} {self.kind} {self.original_name}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:job_detail", args=[self.pk])
+
+    @property
+    def percent(self) -> int:
+        if self.status in (JobStatus.COMPLETED, JobStatus.ROLLED_BACK):
+            return 100
+        if not self.total_rows:
+            return 0
+        return min(100, int(self.processed_rows * 100 / self.total_rows))
+
+    @property
+    def rows_per_second(self) -> float:
+        return round(self.processed_rows / self.seconds, 1) if self.seconds else 0.0
+
+    @property
+    def batches(self) -> int:
+        return -(-self.total_rows // self.batch_size) if self.batch_size else 0
+
+
+class ImportRowError(models.Model):
+    """A row the job rejected, with its row number (1 = first data row), key and reason."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
+    row = models.PositiveIntegerField()
+    key = models.CharField(max_length=100, blank=True)
+    reason = models.CharField(max_length=200)
+    raw = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["row", "pk"]
+
+    def __str__(self) -> str:
+        return f"row {self.row}: {self.reason}"
+
+    def get_absolute_url(self) -> str:
+        return self.job.get_absolute_url()
+
+
+class ImportRowChange(models.Model):
+    """The before-image of a row a job created or updated, and a hash of what the job left."""
+
+    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    model = models.CharField(max_length=64)
+    object_pk = models.BigIntegerField()
+    op = models.CharField(max_length=8, choices=ChangeOp.choices)
+    before = models.JSONField(null=True, blank=True)
+    after_hash = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "model", "object_pk"])]
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.model}#{self.object_pk}"
+
+    def get_absolute_url(self) -> str:
+        return self.job.get_absolute_url()
+
+
+class ColumnPreset(models.Model):
+    """A saved mapping of a file's column names to the fields of a known layout."""
+
+    name = models.CharField(max_length=100, unique=True)
+    kind = models.CharField(max_length=32, choices=JobKind.choices)
+    mapping = models.JSONField(default=dict)
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:job_list")
+
+
+class Member(models.Model):
+    """A person, deduplicated by normalised email (then phone when the email is missing)."""
+
+    email = models.CharField(max_length=254, unique=True, null=True, blank=True)
+    phone = models.CharField(max_length=20, blank=True, db_index=True)
+    name = models.CharField(max_length=255, blank=True)
+    address = models.TextField(blank=True)
+    group = models.CharField(max_length=100, blank=True)
+    referrer_name = models.CharField(max_length=255, blank=True)
+    referrer = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
+    )
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.email or self.phone or f"member #{self.pk}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:member_list") + f"?q={self.email or self.phone}"
+
+
+class SejoliAccount(models.Model):
+    """A WordPress user id of a member (several when twin accounts were merged)."""
+
+    user_id = models.BigIntegerField(unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="accounts")
+    email = models.CharField(max_length=254, blank=True)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"Sejoli user {self.user_id}"
+
+    def get_absolute_url(self) -> str:
+        return self.member.get_absolute_url()
+
+
+class Product(models.Model):
+    """A Sejoli product; its commission rate and access period come from the shop's catalogue."""
+
+    name = models.CharField(max_length=255, unique=True)
+    sejoli_id = models.IntegerField(null=True, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    commission_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    subscription_days = models.PositiveIntegerField(null=True, blank=True)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:order_list") + f"?product={self.pk}"
+
+
+class AffiliateProfile(models.Model):
+    """An affiliate: a Sejoli user (or a spreadsheet code) mapped to a member."""
+
+    sejoli_user_id = models.BigIntegerField(unique=True, null=True, blank=True)
+    code = models.CharField(max_length=32, unique=True, null=True, blank=True)
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="affiliate_profiles"
+    )
+    name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=254, blank=True)
+    phone = models.CharField(max_length=20, blank=True)
+    bank_info = models.CharField(max_length=255, blank=True)
+    commission_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
+    reported_unpaid = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return self.name or self.code or f"affiliate {self.sejoli_user_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:review_list")
+
+
+class Order(models.Model):
+    """A Sejoli order (INV)."""
+
+    inv = models.CharField(max_length=32, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="orders")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="orders")
+    quantity = models.PositiveIntegerField(default=1)
+    total = models.DecimalField(max_digits=14, decimal_places=2)
+    status = models.CharField(max_length=20, choices=OrderStatus.choices)
+    payment = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(null=True, blank=True)
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    affiliate = models.ForeignKey(
+        AffiliateProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
+    )
+    notes = models.TextField(blank=True)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"INV {self.inv}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:order_list") + f"?q={self.inv}"
+
+
+class Membership(models.Model):
+    """A subscription (Sejoli's subscription export or the spreadsheet's memberships)."""
+
+    ref = models.CharField(max_length=64, unique=True)
+    member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="memberships")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="memberships")
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=MembershipStatus.choices)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.ref} {self.status}"
+
+    def get_absolute_url(self) -> str:
+        return self.member.get_absolute_url()
+
+
+class Commission(models.Model):
+    """An affiliate's commission on one order, computed by Sejoli's rules."""
+
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="commission")
+    affiliate = models.ForeignKey(
+        AffiliateProfile, on_delete=models.PROTECT, related_name="commissions"
+    )
+    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    reported_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=CommissionStatus.choices)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.affiliate} on {self.order}"
+
+    def get_absolute_url(self) -> str:
+        return self.order.get_absolute_url()
+
+
+class ReviewItemQuerySet(models.QuerySet):
+    def open(self):
+        return self.filter(status=ReviewStatus.OPEN)
+
+
+class ReviewItem(models.Model):
+    """Something an import would not decide alone: an affiliate mapping, two members sharing a
+    phone, a commission whose reported amount differs from the computed one."""
+
+    kind = models.CharField(max_length=32, choices=ReviewKind.choices)
+    key = models.CharField(max_length=200)
+    status = models.CharField(
+        max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.OPEN
+    )
+    summary = models.CharField(max_length=300)
+    details = models.JSONField(default=dict, blank=True)
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    other_member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    affiliate = models.ForeignKey(
+        AffiliateProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    order = models.ForeignKey(
+        Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    job = models.ForeignKey(
+        ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = ReviewItemQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["pk"]
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="imports_review_once")]
+        permissions = [("review_importitem", "Can verify or reject import review items")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.summary}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:review_list") + f"?kind={self.kind}"

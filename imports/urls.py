@@ -1,8 +1,25 @@
 from django.urls import path
-from django.views.generic import TemplateView
+
+from . import views
 
 app_name = "imports"
 
 urlpatterns = [
-    path("", TemplateView.as_view(template_name="imports/job_list.html"), name="job_list"),
+    path("", views.ImportJobListView.as_view(), name="job_list"),
+    path("upload/", views.ImportJobUploadView.as_view(), name="job_upload"),
+    path("jobs/<int:pk>/", views.ImportJobDetailView.as_view(), name="job_detail"),
+    path("jobs/<int:pk>/confirm/", views.ImportJobConfirmView.as_view(), name="job_confirm"),
+    path("jobs/<int:pk>/cancel/", views.ImportJobCancelView.as_view(), name="job_cancel"),
+    path("jobs/<int:pk>/resume/", views.ImportJobResumeView.as_view(), name="job_resume"),
+    path("jobs/<int:pk>/rollback/", views.ImportJobRollbackView.as_view(), name="job_rollback"),
+    path("jobs/<int:pk>/errors.csv", views.ImportJobErrorsView.as_view(), name="job_errors"),
+    path(
+        "jobs/<int:pk>/report.<str:fmt>",
+        views.ImportJobReportView.as_view(),
+        name="job_report",
+    ),
+    path("reviews/", views.ReviewListView.as_view(), name="review_list"),
+    path("reviews/<int:pk>/decide/", views.ReviewDecideView.as_view(), name="review_decide"),
+    path("members/", views.MemberListView.as_view(), name="member_list"),
+    path("orders/", views.OrderListView.as_view(), name="order_list"),
 ]

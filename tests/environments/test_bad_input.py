@@ -53,11 +53,12 @@ def test_pasted_text_rejected_with_line(users, dev, case):
     assert message in str(info.value)
     client = Client()
     client.force_login(users["operator"])
-    response = client.post(
-        reverse("environments:env_import", args=[dev.pk]), {"text": data.decode()}
-    )
+    text = "API_SECRET=never-echo-0042-xyzzy\n" + data.decode()
+    response = client.post(reverse("environments:env_import", args=[dev.pk]), {"text": text})
     assert response.status_code == 200
     assert "line " in response.content.decode()
+    # The pasted text (which may hold secrets) is not rendered back into the form.
+    assert "never-echo-0042" not in response.content.decode()
     assert_nothing_happened(dev)
 
 

@@ -65,6 +65,8 @@ def test_env_import_tier(users, envfile, name, tier, flag):
     run(*args)
     env = Environment.objects.get(name=name)
     assert env.tier == tier
+    created = AuditEvent.objects.get(action="environment.created")
+    assert (created.environment_id, created.tier) == (env.pk, tier)
     if tier == "production":
         # Created protected: the import itself became a change request.
         assert env.protected and not env.variables.exists()
@@ -126,6 +128,8 @@ def test_env_import_on_protected_prints_change_request(demo_loaded, envfile):
     )
     cr = ChangeRequest.objects.order_by("-pk").first()
     assert f"change request #{cr.pk} created" in out
+    event = AuditEvent.objects.filter(action="changerequest.created").order_by("-seq").first()
+    assert event.target_id == str(cr.pk) and event.tier == "production"
 
 
 def test_env_import_errors(users, tmp_path):
@@ -205,3 +209,27 @@ def test_demo_is_idempotent(demo_loaded, users):
     prod = Environment.objects.get(project__slug="makalah-ai", name="prod")
     assert prod.protected and prod.tier == Tier.PRODUCTION
     assert {d.identifier for d in prod.deployments.all()} >= {"prod:basic-oriole-337"}
+
+
+def test_env_compare_on_demo(demo_loaded):
+    data = json.loads(
+        run("env_compare", "--project", "makalah.ai", "--from", "dev", "--to", "prod", "--json")
+    )
+    actions = {(i["action"], i["key"]) for i in data["items"]}
+    assert ("change", "NEXT_PUBLIC_CONVEX_URL") in actions
+    assert ("change", "CSRF_SECRET") in actions
+    assert ("set", "DEBUG_PROMPTS") in actions
+    assert data["key_drift"] == {"only_in_a": ["DEBUG_PROMPTS"], "only_in_b": []}
+    md = run("env_compare", "--project", "makalah-ai", "--from", "dev", "--to", "prod")
+    assert "- [ ] **change** `NEXT_PUBLIC_CONVEX_URL` — still points at dev's deployment" in md
+    with pytest.raises(CommandError, match="has no environment 'staging'"):
+        run("env_compare", "--project", "makalah-ai", "--from", "staging", "--to", "prod")
+
+
+@pytest.mark.parametrize("fmt", ["env-example", "md", "csv"])
+def test_env_export(demo_loaded, fmt):
+    out = run("env_export", "--project", "makalah.ai", "--format", fmt)
+    assert "NEXT_PUBLIC_CONVEX_URL" in out and "CLERK_SECRET_KEY" in out
+    assert demo.MAKALAH_PROD["CLERK_SECRET_KEY"] not in out
+    assert demo.MAKALAH_DEV["CSRF_SECRET"] not in out
+    assert not AuditEvent.objects.filter(action__contains="export").exists()  # a read

@@ -92,3 +92,19 @@ def test_deployment_names():
         "wary-ferret-59",
         "wary-ferret-59.convex.cloud",
     }
+
+
+@pytest.mark.parametrize(
+    ("haystack", "found"),
+    [
+        ("https://wary-ferret-59.convex.cloud", True),
+        ("dev:wary-ferret-59", True),
+        ("https://wary-ferret-590.convex.cloud", False),
+        ("https://not-wary-ferret-59.convex.cloud", False),
+        ("WARY-FERRET-59", True),
+    ],
+)
+def test_mentions_whole_names_only(haystack, found):
+    from environments.kinds import mentions
+
+    assert mentions(haystack, "wary-ferret-59") is found

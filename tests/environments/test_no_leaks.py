@@ -98,7 +98,9 @@ def test_no_secret_appears_anywhere(users, dev, prod, caplog, capsys, tmp_path):
     assert dev.variables.count() == len(SENTINELS) + len(PUBLIC)
     cr = ChangeRequest.objects.get()
     cr_page = approver.get(cr.get_absolute_url()).content.decode()
-    approver.post(reverse("environments:changerequest_decide", args=[cr.pk, "approve"]))
+    approver.post(
+        reverse("environments:changerequest_decide", args=[cr.pk, "approve"]), {"confirm": "prod"}
+    )
     cr.refresh_from_db()
     assert cr.status == "applied"
     assert prod.variables.count() == len(SENTINELS) + len(PUBLIC)
@@ -134,7 +136,10 @@ def test_no_secret_appears_anywhere(users, dev, prod, caplog, capsys, tmp_path):
         + f"?source={dev.pk}&target={prod.pk}",
         reverse("environments:changerequest_list") + "?status=applied",
         cr.get_absolute_url(),
+        reverse("environments:changerequest_list"),
+        reverse("environments:env_import", args=[prod.pk]),
         reverse("audit:event_list"),
+        reverse("audit:operator_timeline", args=["otto"]),
         reverse("audit:export_csv"),
         reverse("audit:export_json"),
     ]

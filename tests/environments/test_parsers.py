@@ -154,3 +154,70 @@ def test_decode_refuses_large_files():
 def test_unknown_format():
     with pytest.raises(ParseError, match="unknown format"):
         parsers.parse("A=1", "yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A=1\nsk_live_PASTEDbyMISTAKE0123456789\n",
+        "A=1\nexport sk_live_PASTEDbyMISTAKE0123456789 =x\n",
+        "A=1\nTOKEN sk_live_PASTEDbyMISTAKE0123456789\n",
+    ],
+)
+def test_errors_never_echo_a_pasted_secret(text):
+    with pytest.raises(ParseError) as info:
+        parsers.parse_dotenv(text)
+    assert info.value.line == 2
+    assert "PASTEDbyMISTAKE" not in str(info.value)
+
+
+TEAM_TABLE = """# Environment variables
+
+Some prose before the table.
+
+| Variable | Required | Example | Description |
+|----------|:--------:|---------|-------------|
+| `NEXT_PUBLIC_CONVEX_URL` | ✅ | `https://your-deployment.convex.cloud` | Convex client URL |
+| `CLERK_SECRET_KEY` | Yes | `sk_test_...` | Clerk backend key |
+| CSRF_SECRET | no |  | 32 random bytes, pipe \\| escaped |
+
+After the table.
+"""
+
+
+def test_markdown_inventory_table():
+    assert parsers.detect_format(TEAM_TABLE) == "markdown"
+    rows = parsers.parse(TEAM_TABLE)
+    assert [(d.key, d.required, d.example, d.line) for d in rows] == [
+        ("NEXT_PUBLIC_CONVEX_URL", True, "https://your-deployment.convex.cloud", 7),
+        ("CLERK_SECRET_KEY", True, "sk_test_...", 8),
+        ("CSRF_SECRET", False, "", 9),
+    ]
+    assert rows[2].description == "32 random bytes, pipe | escaped"
+
+
+@pytest.mark.parametrize(
+    ("table", "line", "fragment"),
+    [
+        (
+            "| Variable | Required |\n|---|---|\n| A | yes |\n| A | no |\n",
+            4,
+            "duplicate variable A",
+        ),
+        ("| Variable | Required |\n|---|---|\n| BAD-NAME | yes |\n", 3, "invalid variable name"),
+        ("| Variable | Required |\n|---|---|\n| A | perhaps |\n", 3, "use yes or no"),
+        (
+            "| Variable | Example |\n|---|---|\n| K | sk_live_REALkey0123456789 |\n",
+            3,
+            "looks like a real credential",
+        ),
+        ("| Name | Age |\n|---|---|\n", 1, "the table has no rows"),
+        ("| Col | Other |\n|---|---|\n| a | b |\n", 0, "no Markdown table with a Variable"),
+    ],
+)
+def test_markdown_table_errors(table, line, fragment):
+    with pytest.raises(ParseError) as info:
+        parsers.parse(table, "markdown")
+    assert info.value.line == line
+    assert fragment in str(info.value)
+    assert "REALkey" not in str(info.value)

@@ -43,6 +43,7 @@ def test_production_can_be_created_unprotected_explicitly(users, project):
         actor=users["operator"], project=project, name="live", protected=False
     )
     assert env.tier == Tier.PRODUCTION and not env.protected
+    assert AuditEvent.objects.get().changes["protected"] is False
 
 
 @pytest.mark.parametrize(
@@ -127,6 +128,10 @@ def test_operator_applies_directly_on_unprotected(users, dev, write):
     event = AuditEvent.objects.get(action=expected)
     assert event.environment_id == dev.pk
     assert event.actor == users["operator"]
+    if write.startswith("var_") or write == "rotate":
+        assert event.target_type == "environments.configvar"
+        if write != "var_create":
+            assert event.target_id == str(var.pk)
 
 
 @pytest.mark.parametrize("write", WRITES)
@@ -282,6 +287,8 @@ def test_credential_is_secret_even_when_marked_public(users, dev):
     )
     var = ConfigVar.objects.get()
     assert var.is_secret and var.value == ""
+    assert actions() == ["configvar.created"]
+    assert "0123456789abcdef" not in str(AuditEvent.objects.get().changes)
 
 
 def test_invalid_key_and_no_change(users, dev):
@@ -352,6 +359,7 @@ def test_import_keeps_operator_secret_choice(users, dev):
     services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
     var = dev.variables.get(key="SITE_NAME")
     assert var.is_secret and var.value == ""
+    assert actions() == ["configvar.updated", "env.import.applied"]
 
 
 def test_import_overrides(users, dev):
@@ -361,6 +369,7 @@ def test_import_overrides(users, dev):
     services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
     assert dev.variables.get(key="SITE_TOKEN").value == "abc"
     assert dev.variables.get(key="PLAIN").is_secret
+    assert actions() == ["configvar.created", "configvar.created", "env.import.applied"]
 
 
 def test_import_nothing_to_do(users, dev):
@@ -389,3 +398,93 @@ def test_import_into_protected_is_one_change_request_applied_atomically(users, p
         "changerequest.applied",
         "env.import.applied",
     ]
+
+
+def test_markdown_table_declares_inventory(users, dev):
+    ConfigVarFactory(environment=dev, key="CLERK_SECRET_KEY", raw="sk_test_abcdefghijkl")
+    table = (
+        "| Variable | Required | Example | Description |\n"
+        "|---|---|---|---|\n"
+        "| `CLERK_SECRET_KEY` | yes | `sk_test_...` | Clerk backend key |\n"
+        "| `NEXT_PUBLIC_CONVEX_URL` | yes | https://x.convex.cloud | Convex URL |\n"
+        "| `WEBHOOK_SECRET` | no | | |\n"
+    )
+    plan = plan_for(dev, table)
+    assert plan.fmt == "markdown"
+    assert [c["key"] for c in plan.added] == ["NEXT_PUBLIC_CONVEX_URL", "WEBHOOK_SECRET"]
+    assert plan.changed[0]["fields"] == ["description", "example", "required"]
+    assert plan.changed[0]["value_changed"] is False
+    services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
+    clerk = dev.variables.get(key="CLERK_SECRET_KEY")
+    assert clerk.required and clerk.example == "sk_test_..." and clerk.has_value
+    assert clerk.fingerprint == fingerprint("sk_test_abcdefghijkl")  # the value is untouched
+    url = dev.variables.get(key="NEXT_PUBLIC_CONVEX_URL")
+    assert (url.has_value, url.is_secret, url.required) == (False, False, True)
+    assert dev.variables.get(key="WEBHOOK_SECRET").is_secret
+    assert actions() == [
+        "configvar.updated",
+        "configvar.created",
+        "configvar.created",
+        "env.import.applied",
+    ]
+    # A declared-but-empty required variable is a hygiene error until its value is recorded.
+    from environments.hygiene import check_environment
+
+    assert ("required_missing", "NEXT_PUBLIC_CONVEX_URL") in {
+        (f.rule, f.key) for f in check_environment(dev)
+    }
+    assert plan_for(dev, table).has_changes is False
+
+
+def test_each_operation_needs_its_own_permission(dev):
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    editor = UserFactory(username="editor")
+    editor.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="environments", codename__in=["change_configvar"]
+        )
+    )
+    var = ConfigVarFactory(environment=dev, key="A", raw="1")
+    services.configvar_save(actor=editor, environment=dev, key="A", value="2")
+    with pytest.raises(PermissionDenied, match="editor is not allowed to add variables"):
+        services.configvar_save(actor=editor, environment=dev, key="B", value="1")
+    with pytest.raises(PermissionDenied, match="editor is not allowed to delete variables"):
+        services.configvar_delete(actor=editor, environment=dev, key="A")
+    ConfigVarFactory(environment=dev, key="Z", raw="9")
+    with pytest.raises(PermissionDenied, match="not allowed to delete variables"):
+        services.env_import_apply(
+            actor=editor, environment=dev, plan=plan_for(dev, "A=3\n", remove_missing=True)
+        )
+    assert list(dev.variables.values_list("key", "value")) == [("A", "2"), ("Z", "9")]
+    assert var.pk == dev.variables.get(key="A").pk
+    assert actions() == ["configvar.updated"]
+
+
+def test_approval_is_all_or_nothing(users, prod, monkeypatch):
+    text = "FIRST=1\nSECOND=2\nTHIRD=3\n"
+    cr = services.env_import_apply(
+        actor=users["operator"], environment=prod, plan=plan_for(prod, text), reason="x"
+    ).change_request
+    real_record = services.record
+    calls = []
+
+    def failing_record(**kwargs):
+        calls.append(kwargs["action"])
+        if calls.count("configvar.created") == 2:
+            raise RuntimeError("disk full")
+        return real_record(**kwargs)
+
+    monkeypatch.setattr(services, "record", failing_record)
+    before = AuditEvent.objects.count()
+    with pytest.raises(RuntimeError):
+        services.changerequest_approve(actor=users["approver"], change_request=cr)
+    cr.refresh_from_db()
+    assert cr.status == ChangeRequestStatus.PENDING and cr.decided_by is None
+    assert not prod.variables.exists()
+    assert AuditEvent.objects.count() == before
+    monkeypatch.setattr(services, "record", real_record)
+    services.changerequest_approve(actor=users["approver"], change_request=cr)
+    assert prod.variables.count() == 3

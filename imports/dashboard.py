@@ -1,0 +1,25 @@
+"""Dashboard panel: imports running or waiting for a decision, and open review items."""
+
+from django.db.models import Count
+
+from .choices import ReviewStatus
+from .models import ImportJob, ReviewItem
+
+
+def panels(request) -> list[dict]:
+    if not request.user.has_perm("imports.view_importjob"):
+        return []
+    jobs = list(ImportJob.objects.needing_attention().select_related("created_by")[:10])
+    reviews = dict(
+        ReviewItem.objects.filter(status=ReviewStatus.OPEN)
+        .values("kind")
+        .annotate(n=Count("pk"))
+        .values_list("kind", "n")
+    )
+    return [
+        {
+            "template": "imports/_dashboard_panel.html",
+            "import_jobs": jobs,
+            "import_reviews": reviews,
+        }
+    ]

@@ -1,0 +1,49 @@
+from django import forms
+
+from opsportal.forms import BootstrapFormMixin
+
+from .choices import JobKind, ReviewStatus
+from .formats import MAX_BYTES
+
+
+class UploadForm(BootstrapFormMixin, forms.Form):
+    file = forms.FileField(help_text=f"CSV or XLSX, up to {MAX_BYTES // 1_048_576} MB.")
+    kind = forms.ChoiceField(
+        choices=[("auto", "Recognise from the header"), *JobKind.choices], initial="auto"
+    )
+    batch_size = forms.IntegerField(min_value=10, max_value=50_000, initial=1000)
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size / 1_048_576:.0f} MB; the limit is "
+                f"{MAX_BYTES // 1_048_576} MB."
+            )
+        return upload
+
+
+class ReasonForm(BootstrapFormMixin, forms.Form):
+    reason = forms.CharField(max_length=500, required=False)
+
+
+class RollbackForm(BootstrapFormMixin, forms.Form):
+    confirm = forms.CharField(help_text="Type the job number to confirm.")
+    reason = forms.CharField(max_length=500)
+
+    def __init__(self, *args, job=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.job = job
+
+    def clean_confirm(self):
+        value = self.cleaned_data["confirm"].strip().lstrip("#")
+        if self.job is None or value != str(self.job.pk):
+            raise forms.ValidationError("Type the job number exactly.")
+        return value
+
+
+class ReviewForm(BootstrapFormMixin, forms.Form):
+    decision = forms.ChoiceField(
+        choices=[(ReviewStatus.VERIFIED, "Verify"), (ReviewStatus.REJECTED, "Reject")]
+    )
+    note = forms.CharField(max_length=1000, required=False)

@@ -1,0 +1,549 @@
+"""Every write of the imports app: jobs (upload, validate, confirm, apply, cancel, resume,
+rollback), review decisions and column presets.
+
+Status changes are audited with the operator; per-row changes are linked to the job through
+``ImportRowChange`` and each row's ``job`` instead of an audit row each.
+"""
+
+import hashlib
+import itertools
+import logging
+import os
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from opsportal.accounts.permissions import require
+from opsportal.audit.services import record
+
+from . import engine
+from .choices import ChangeOp, JobKind, JobStatus, ReviewStatus
+from .formats import MAX_BYTES, parse_bytes
+from .models import ColumnPreset, ImportJob, ImportRowChange, ImportRowError, ReviewItem
+
+logger = logging.getLogger(__name__)
+
+PERM_START = "imports.add_importjob"
+PERM_RUN = "imports.change_importjob"
+PERM_ROLLBACK = "imports.delete_importjob"
+PERM_REVIEW = "imports.review_importitem"
+SAMPLE_ROWS = 20
+# Seconds to wait after each committed batch: lets crash drills and demos watch a job run.
+BATCH_PAUSE = float(os.environ.get("IMPORTS_BATCH_PAUSE", "0") or 0)
+
+
+def _require(actor, perm: str, action: str) -> None:
+    # actor None is the system itself (a worker, or the CLI run by someone with shell access).
+    if actor is not None:
+        require(actor, perm, action=action)
+
+
+def _enqueue(func: str, job: ImportJob) -> None:
+    from django_q.tasks import async_task
+
+    cluster = settings.IMPORTS_CLUSTER
+    transaction.on_commit(lambda: async_task(func, job.pk, cluster=cluster))
+
+
+def _lock(job_id: int) -> ImportJob:
+    return ImportJob.objects.select_for_update().get(pk=job_id)
+
+
+# --- upload -------------------------------------------------------------------------------------
+def job_create(
+    *,
+    actor,
+    data: bytes,
+    name: str,
+    kind: str = "auto",
+    batch_size: int = 1000,
+    mapping: dict | None = None,
+    parent: ImportJob | None = None,
+    validate: str = "background",
+) -> ImportJob:
+    """Store an uploaded file (with its sha256) as a job; validation runs next.
+
+    ``validate`` is ``"background"`` (a task), ``"now"`` (in this process, e.g. the CLI) or
+    ``"no"``. File-level problems raise ``ValidationError`` and store nothing.
+    """
+    _require(actor, PERM_START, "start imports")
+    if len(data) > MAX_BYTES:
+        raise ValidationError(
+            f"The file is {len(data) / 1_048_576:.0f} MB; the limit is {MAX_BYTES // 1_048_576} MB."
+        )
+    if not 10 <= batch_size <= 50_000:
+        raise ValidationError("Batch size must be between 10 and 50,000 rows.")
+    source = parse_bytes(data, kind=kind, mapping=mapping)
+    if source.kind not in engine.HANDLERS:
+        raise ValidationError(
+            f"{JobKind(source.kind).label} files are recognised but cannot be imported yet."
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    with transaction.atomic():
+        job = ImportJob(
+            kind=source.kind,
+            original_name=Path(name).name[:255],
+            sha256=digest,
+            size=len(data),
+            encoding=source.encoding,
+            delimiter=source.delimiter,
+            batch_size=batch_size,
+            parent=parent,
+            created_by=actor,
+            preview={"mapping": source.mapping} if mapping else {},
+        )
+        job.file.save(f"{digest[:16]}-{job.original_name}", ContentFile(data), save=False)
+        job.save()
+        record(
+            actor=actor,
+            action="import.job.uploaded",
+            target=job,
+            job_id=job.pk,
+            changes={
+                "kind": job.kind,
+                "sha256": digest,
+                "size": len(data),
+                "name": job.original_name,
+            },
+        )
+        if validate == "background":
+            transaction.on_commit(lambda: _async("imports.tasks.validate_job", job.pk))
+    if validate == "now":
+        job_validate(job_id=job.pk)
+        job.refresh_from_db()
+    return job
+
+
+def _async(func: str, job_id: int) -> None:
+    from django_q.tasks import async_task
+
+    async_task(func, job_id, cluster=settings.IMPORTS_CLUSTER)
+
+
+def _source(job: ImportJob):
+    with job.file.open("rb") as fh:
+        data = fh.read()
+    return parse_bytes(data, kind=job.kind, mapping=job.preview.get("mapping") or None)
+
+
+def _batches(job: ImportJob):
+    rows = _source(job).rows()
+    while chunk := list(itertools.islice(rows, job.batch_size)):
+        yield chunk
+
+
+class _DryRun(Exception):
+    pass
+
+
+def job_validate(*, job_id: int) -> ImportJob:
+    """Dry-run the whole file in one transaction that is rolled back: exact preview counts."""
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status not in (JobStatus.UPLOADED, JobStatus.VALIDATING):
+            return job
+        job.status = JobStatus.VALIDATING
+        job.save(update_fields=["status"])
+    started = time.monotonic()
+    counts = {"created": 0, "updated": 0, "unchanged": 0, "total": 0}
+    rejected, samples = [], []
+    try:
+        with transaction.atomic():
+            for chunk in _batches(job):
+                result = engine.apply_batch(
+                    job, chunk, sample_limit=SAMPLE_ROWS - len(samples), dry_run=True
+                )
+                counts["total"] += len(chunk)
+                for k in ("created", "updated", "unchanged"):
+                    counts[k] += getattr(result, k)
+                rejected += result.rejected
+                samples += result.samples
+            raise _DryRun
+    except _DryRun:
+        pass
+    except ValidationError as exc:
+        with transaction.atomic():
+            job = _lock(job_id)
+            job.status, job.error = JobStatus.FAILED, "; ".join(exc.messages)
+            job.save(update_fields=["status", "error"])
+            record(
+                actor=None, action="import.job.failed", target=job, job_id=job.pk, message=job.error
+            )
+        return job
+    with transaction.atomic():
+        job = _lock(job_id)
+        job.row_errors.all().delete()
+        ImportRowError.objects.bulk_create(
+            [
+                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
+                for r, k, reason in rejected
+            ],
+            batch_size=1000,
+        )
+        job.total_rows = counts["total"]
+        job.rejected_count = len(rejected)
+        job.preview = {
+            **job.preview,
+            "created": counts["created"],
+            "updated": counts["updated"],
+            "unchanged": counts["unchanged"],
+            "rejected": len(rejected),
+            "samples": samples,
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        if counts["total"] == 0:
+            job.status, job.error = JobStatus.FAILED, "The file has a header but no data rows."
+        else:
+            job.status = JobStatus.READY
+        job.save(update_fields=["total_rows", "rejected_count", "preview", "status", "error"])
+        record(
+            actor=None,
+            action="import.job.validated",
+            target=job,
+            job_id=job.pk,
+            changes={k: job.preview[k] for k in ("created", "updated", "unchanged", "rejected")}
+            if job.status == JobStatus.READY
+            else {},
+            message=job.error,
+        )
+    return job
+
+
+# --- apply --------------------------------------------------------------------------------------
+def job_confirm(*, actor, job: ImportJob, enqueue: bool = True) -> ImportJob:
+    """Queue a validated job for applying on the imports cluster."""
+    _require(actor, PERM_RUN, "confirm imports")
+    try:
+        with transaction.atomic():
+            job = _lock(job.pk)
+            if job.status != JobStatus.READY:
+                raise ValidationError(f"Job #{job.pk} is {job.get_status_display()}, not ready.")
+            job.status = JobStatus.QUEUED
+            job.save(update_fields=["status"])
+            record(
+                actor=actor,
+                action="import.job.confirmed",
+                target=job,
+                job_id=job.pk,
+                changes={"status": [JobStatus.READY, JobStatus.QUEUED]},
+            )
+            if enqueue:
+                _enqueue("imports.tasks.apply_job", job)
+    except IntegrityError:
+        busy = ImportJob.objects.active().filter(sha256=job.sha256, kind=job.kind).first()
+        raise ValidationError(
+            f"This file is already being applied by job #{busy.pk if busy else '?'}."
+        ) from None
+    return job
+
+
+def job_apply(*, job_id: int, progress=None) -> ImportJob:
+    """Apply the job batch by batch from its checkpoint. Safe to call twice concurrently or
+    after a crash: each batch locks the job row and skips batches already committed."""
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
+            return job
+        first = job.started_at is None
+        job.status = JobStatus.RUNNING
+        job.started_at = job.started_at or timezone.now()
+        job.save(update_fields=["status", "started_at"])
+        if first:
+            record(
+                actor=None,
+                on_behalf_of=job.created_by,
+                action="import.job.started",
+                target=job,
+                job_id=job.pk,
+            )
+    for number, chunk in enumerate(_batches(job)):
+        if number < job.checkpoint:
+            continue
+        started = time.monotonic()
+        with transaction.atomic():
+            job = _lock(job_id)
+            if job.status != JobStatus.RUNNING:
+                return job  # cancelled, or finished by a duplicate delivery
+            if number < job.checkpoint:
+                continue
+            result = engine.apply_batch(job, chunk)
+            ImportRowError.objects.filter(
+                job=job, row__gte=chunk[0][0], row__lte=chunk[-1][0]
+            ).delete()
+            ImportRowError.objects.bulk_create(
+                [
+                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
+                    for r, k, reason in result.rejected
+                ]
+            )
+            job.checkpoint = number + 1
+            job.processed_rows += len(chunk)
+            job.created_count += result.created
+            job.updated_count += result.updated
+            job.unchanged_count += result.unchanged
+            job.seconds += time.monotonic() - started
+            job.save(
+                update_fields=[
+                    "checkpoint",
+                    "processed_rows",
+                    "created_count",
+                    "updated_count",
+                    "unchanged_count",
+                    "seconds",
+                ]
+            )
+        if progress:
+            progress(job)
+        if BATCH_PAUSE:
+            time.sleep(BATCH_PAUSE)
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status != JobStatus.RUNNING:
+            return job
+        started = time.monotonic()
+        reviews = engine.finalise(job)
+        job.rejected_count = job.row_errors.count()
+        job.total_rows = job.processed_rows
+        job.status = JobStatus.COMPLETED
+        job.finished_at = timezone.now()
+        job.seconds += time.monotonic() - started
+        job.preview = {**job.preview, "reviews": reviews}
+        job.save(
+            update_fields=[
+                "rejected_count",
+                "total_rows",
+                "status",
+                "finished_at",
+                "seconds",
+                "preview",
+            ]
+        )
+        record(
+            actor=None,
+            on_behalf_of=job.created_by,
+            action="import.job.completed",
+            target=job,
+            job_id=job.pk,
+            changes=job_figures(job),
+        )
+    return job
+
+
+def job_figures(job: ImportJob) -> dict:
+    return {
+        "total": job.total_rows,
+        "processed": job.processed_rows,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": job.unchanged_count,
+        "rejected": job.rejected_count,
+        "seconds": round(job.seconds, 2),
+        "rows_per_second": job.rows_per_second,
+    }
+
+
+def job_cancel(*, actor, job: ImportJob, reason: str = "") -> ImportJob:
+    """Stop a job before or while it applies; committed batches stay (roll them back after)."""
+    _require(actor, PERM_RUN, "cancel imports")
+    with transaction.atomic():
+        job = _lock(job.pk)
+        allowed = (
+            JobStatus.UPLOADED,
+            JobStatus.VALIDATING,
+            JobStatus.READY,
+            JobStatus.QUEUED,
+            JobStatus.RUNNING,
+            JobStatus.FAILED,
+        )
+        if job.status not in allowed:
+            raise ValidationError(
+                f"Job #{job.pk} is {job.get_status_display()}: nothing to cancel."
+            )
+        before = job.status
+        job.status = JobStatus.CANCELLED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        record(
+            actor=actor,
+            action="import.job.cancelled",
+            target=job,
+            job_id=job.pk,
+            changes={"status": [before, job.status]},
+            message=reason,
+        )
+    return job
+
+
+def job_resume(*, actor, job: ImportJob, enqueue: bool = True) -> ImportJob:
+    """Continue an interrupted apply (or rollback) from its checkpoint."""
+    _require(actor, PERM_RUN, "resume imports")
+    with transaction.atomic():
+        job = _lock(job.pk)
+        if job.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED) and job.checkpoint:
+            func, job.status = "imports.tasks.apply_job", JobStatus.RUNNING
+        elif job.status in (JobStatus.RUNNING, JobStatus.QUEUED):
+            func, job.status = "imports.tasks.apply_job", JobStatus.QUEUED
+        elif job.status == JobStatus.ROLLING_BACK:
+            func = "imports.tasks.rollback_job"
+        else:
+            raise ValidationError(
+                f"Job #{job.pk} is {job.get_status_display()}: nothing to resume."
+            )
+        job.save(update_fields=["status"])
+        record(
+            actor=actor,
+            action="import.job.resumed",
+            target=job,
+            job_id=job.pk,
+            changes={"checkpoint": job.checkpoint, "rollback_checkpoint": job.rollback_checkpoint},
+        )
+        if enqueue:
+            _enqueue(func, job)
+    return job
+
+
+# --- rollback -----------------------------------------------------------------------------------
+def job_rollback(*, actor, job: ImportJob, reason: str, enqueue: bool = True) -> ImportJob:
+    """Undo a job: delete the rows it created, restore the before-image of rows it updated."""
+    _require(actor, PERM_ROLLBACK, "roll back imports")
+    if not reason.strip():
+        raise ValidationError("Give a reason for the rollback.")
+    try:
+        with transaction.atomic():
+            job = _lock(job.pk)
+            if job.status not in (JobStatus.COMPLETED, JobStatus.CANCELLED, JobStatus.FAILED):
+                raise ValidationError(
+                    f"Job #{job.pk} is {job.get_status_display()}: only finished jobs roll back."
+                )
+            before = job.status
+            job.status = JobStatus.ROLLING_BACK
+            job.save(update_fields=["status"])
+            record(
+                actor=actor,
+                action="import.job.rollback_started",
+                target=job,
+                job_id=job.pk,
+                changes={"status": [before, job.status]},
+                message=reason,
+            )
+            if enqueue:
+                _enqueue("imports.tasks.rollback_job", job)
+    except IntegrityError:
+        raise ValidationError("The same file is being applied by another job right now.") from None
+    return job
+
+
+def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
+    """The rollback worker: newest changes first, one batch per transaction, resumable."""
+    from .engine import MODELS, digest, restore, snapshot
+
+    while True:
+        with transaction.atomic():
+            job = _lock(job_id)
+            if job.status != JobStatus.ROLLING_BACK:
+                return job
+            changes = list(
+                job.changes.order_by("-pk")[
+                    job.rollback_checkpoint : job.rollback_checkpoint + batch_size
+                ]
+            )
+            if not changes:
+                break
+            conflicts = []
+            for change in changes:
+                model = MODELS[change.model]
+                obj = model.objects.filter(pk=change.object_pk).first()
+                if obj is None:
+                    if change.op == ChangeOp.UPDATED:
+                        conflicts.append(_conflict(change, "deleted since"))
+                    continue
+                if digest(snapshot(obj)) != change.after_hash:
+                    conflicts.append(_conflict(change, "changed since the import"))
+                    continue
+                try:
+                    with transaction.atomic():
+                        if change.op == ChangeOp.CREATED:
+                            obj.delete()
+                        else:
+                            obj.save(update_fields=restore(obj, change.before))
+                except IntegrityError:
+                    conflicts.append(_conflict(change, "still referenced by other rows"))
+            job.rollback_checkpoint += len(changes)
+            job.rollback_conflicts = [*job.rollback_conflicts, *conflicts][:1000]
+            job.save(update_fields=["rollback_checkpoint", "rollback_conflicts"])
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status != JobStatus.ROLLING_BACK:
+            return job
+        job.status = JobStatus.ROLLED_BACK
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "finished_at"])
+        record(
+            actor=None,
+            on_behalf_of=job.created_by,
+            action="import.job.rolled_back",
+            target=job,
+            job_id=job.pk,
+            changes={
+                "reverted": job.rollback_checkpoint - len(job.rollback_conflicts),
+                "conflicts": len(job.rollback_conflicts),
+            },
+        )
+    return job
+
+
+def _conflict(change: ImportRowChange, why: str) -> dict:
+    return {"model": change.model, "pk": change.object_pk, "op": change.op, "reason": why}
+
+
+# --- review queues ------------------------------------------------------------------------------
+def review_decide(*, actor, item: ReviewItem, decision: str, note: str = "") -> ReviewItem:
+    """Verify or reject a review item, with a note; approvers only."""
+    if actor is None:
+        raise PermissionDenied("Review decisions need a person.")
+    require(actor, PERM_REVIEW, action="decide import reviews")
+    if decision not in (ReviewStatus.VERIFIED, ReviewStatus.REJECTED):
+        raise ValidationError("Decide verified or rejected.")
+    if decision == ReviewStatus.REJECTED and not note.strip():
+        raise ValidationError("Say why in a note when you reject.")
+    with transaction.atomic():
+        item = ReviewItem.objects.select_for_update().get(pk=item.pk)
+        if item.status != ReviewStatus.OPEN:
+            raise ValidationError(f"This item was already {item.get_status_display().lower()}.")
+        item.status, item.note = decision, note.strip()
+        item.decided_by, item.decided_at = actor, timezone.now()
+        item.save(update_fields=["status", "note", "decided_by", "decided_at"])
+        record(
+            actor=actor,
+            action=f"import.review.{decision}",
+            target=item,
+            job_id=item.job_id,
+            changes={"status": [ReviewStatus.OPEN, decision], "kind": item.kind},
+            message=item.note,
+        )
+    return item
+
+
+def preset_save(*, actor, name: str, kind: str, mapping: dict) -> ColumnPreset:
+    """Save a column mapping (field → file column) for files of an unknown layout."""
+    _require(actor, PERM_START, "save column presets")
+    if kind not in JobKind.values:
+        raise ValidationError(f"Unknown kind {kind!r}.")
+    if not name.strip() or not any(mapping.values()):
+        raise ValidationError("Name the preset and map at least one column.")
+    with transaction.atomic():
+        preset, created = ColumnPreset.objects.update_or_create(
+            name=name.strip(), defaults={"kind": kind, "mapping": mapping}
+        )
+        record(
+            actor=actor,
+            action="import.preset.saved",
+            target=preset,
+            changes={"kind": kind, "mapping": mapping, "created": created},
+        )
+    return preset

@@ -1,0 +1,276 @@
+import json
+
+import tablib
+from django.contrib import messages
+from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.views import View
+from django.views.generic import DetailView, ListView
+
+from opsportal.exports import escape_row, stream_csv
+
+from . import services
+from .choices import ReviewKind, ReviewStatus
+from .forms import ReasonForm, ReviewForm, RollbackForm, UploadForm
+from .models import ImportJob, Member, Order, ReviewItem
+
+
+class ImportJobListView(PermissionRequiredMixin, ListView):
+    permission_required = "imports.view_importjob"
+    queryset = ImportJob.objects.select_related("created_by")
+    template_name = "imports/job_list.html"
+    paginate_by = 25
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["form"] = kwargs.get("form") or UploadForm()
+        ctx["open_reviews"] = ReviewItem.objects.open().count()
+        return ctx
+
+
+class ImportJobUploadView(PermissionRequiredMixin, View):
+    permission_required = "imports.add_importjob"
+
+    def post(self, request):
+        form = UploadForm(request.POST, request.FILES)
+        parent = None
+        if request.POST.get("parent"):
+            parent = get_object_or_404(ImportJob, pk=request.POST["parent"])
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.job_create(
+                    actor=request.user,
+                    data=upload.read(),
+                    name=upload.name,
+                    kind=form.cleaned_data["kind"],
+                    batch_size=form.cleaned_data["batch_size"],
+                    parent=parent,
+                )
+            except ValidationError as exc:
+                form.add_error("file", exc)
+            else:
+                messages.info(request, f"Uploaded; validating {job.original_name}.")
+                return redirect(job)
+        view = ImportJobListView()
+        view.setup(request)
+        view.object_list = view.get_queryset()
+        ctx = view.get_context_data(form=form)
+        return view.render_to_response(ctx, status=400)
+
+
+class ImportJobDetailView(PermissionRequiredMixin, DetailView):
+    permission_required = "imports.view_importjob"
+    queryset = ImportJob.objects.select_related("created_by", "parent")
+    template_name = "imports/job_detail.html"
+    context_object_name = "job"
+
+    def get_template_names(self):
+        if self.request.headers.get("HX-Request") and self.request.GET.get("part") == "progress":
+            return ["imports/_job_progress.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        job = self.object
+        ctx["errors"] = job.row_errors.all()[:100]
+        ctx["error_count"] = job.row_errors.count()
+        ctx["reviews"] = ReviewItem.objects.filter(job=job).order_by("pk")[:50]
+        ctx["figures"] = services.job_figures(job)
+        ctx["rollback_form"] = kwargs.get("rollback_form") or RollbackForm(job=job)
+        ctx["upload_form"] = UploadForm(initial={"kind": job.kind})
+        ctx["conflicts"] = job.rollback_conflicts[:100]
+        return ctx
+
+
+class _JobAction(PermissionRequiredMixin, View):
+    """POST-only: call one service and go back to the job page."""
+
+    def post(self, request, pk):
+        job = get_object_or_404(ImportJob, pk=pk)
+        try:
+            result = self.act(request, job)
+        except (ValidationError, PermissionDenied) as exc:
+            messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            return redirect(job)
+        if isinstance(result, HttpResponse):
+            return result
+        return redirect(job)
+
+
+class ImportJobConfirmView(_JobAction):
+    permission_required = "imports.change_importjob"
+
+    def act(self, request, job):
+        services.job_confirm(actor=request.user, job=job)
+        messages.success(request, f"Job #{job.pk} queued.")
+
+
+class ImportJobCancelView(_JobAction):
+    permission_required = "imports.change_importjob"
+
+    def act(self, request, job):
+        form = ReasonForm(request.POST)
+        form.is_valid()
+        services.job_cancel(actor=request.user, job=job, reason=form.cleaned_data.get("reason", ""))
+        messages.success(request, f"Job #{job.pk} cancelled.")
+
+
+class ImportJobResumeView(_JobAction):
+    permission_required = "imports.change_importjob"
+
+    def act(self, request, job):
+        services.job_resume(actor=request.user, job=job)
+        messages.success(request, f"Job #{job.pk} resumes from batch {job.checkpoint + 1}.")
+
+
+class ImportJobRollbackView(_JobAction):
+    permission_required = "imports.delete_importjob"
+
+    def act(self, request, job):
+        form = RollbackForm(request.POST, job=job)
+        if not form.is_valid():
+            view = ImportJobDetailView()
+            view.setup(request, pk=job.pk)
+            view.object = ImportJob.objects.get(pk=job.pk)
+            return view.render_to_response(view.get_context_data(rollback_form=form), status=400)
+        services.job_rollback(actor=request.user, job=job, reason=form.cleaned_data["reason"])
+        messages.success(request, f"Job #{job.pk} is rolling back.")
+
+
+class ImportJobErrorsView(PermissionRequiredMixin, View):
+    """The rejected rows as CSV, to fix and upload again as a follow-up job."""
+
+    permission_required = "imports.view_importjob"
+
+    def get(self, request, pk):
+        job = get_object_or_404(ImportJob, pk=pk)
+
+        def rows():
+            yield ["row", "key", "reason"]
+            for e in job.row_errors.iterator():
+                yield [e.row, e.key, e.reason]
+
+        response = StreamingHttpResponse(stream_csv(rows()), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
+        return response
+
+
+class ImportJobReportView(PermissionRequiredMixin, View):
+    """The job summary and its errors as CSV, XLSX or JSON (cells formula-escaped)."""
+
+    permission_required = "imports.view_importjob"
+
+    def get(self, request, pk, fmt):
+        job = get_object_or_404(ImportJob, pk=pk)
+        figures = services.job_figures(job)
+        errors = list(job.row_errors.values_list("row", "key", "reason"))
+        if fmt == "json":
+            body = {
+                "job": job.pk, "kind": job.kind, "file": job.original_name,
+                "sha256": job.sha256, "status": job.status, **figures,
+                "rejected": [{"row": r, "key": k, "reason": why} for r, k, why in errors],
+            }  # fmt: skip
+            response = HttpResponse(json.dumps(body, indent=2), content_type="application/json")
+        else:
+            data = tablib.Dataset(headers=["section", "row", "key", "value"])
+            for name, value in figures.items():
+                data.append(escape_row(["summary", "", name, value]))
+            for r, k, why in errors:
+                data.append(escape_row(["rejected", r, k, why]))
+            if fmt == "xlsx":
+                response = HttpResponse(
+                    data.export("xlsx"),
+                    content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                )
+            else:
+                response = HttpResponse(data.export("csv"), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}.{fmt}"'
+        return response
+
+
+class ReviewListView(PermissionRequiredMixin, ListView):
+    permission_required = "imports.view_reviewitem"
+    template_name = "imports/review_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        qs = ReviewItem.objects.select_related(
+            "member", "other_member", "affiliate", "order", "decided_by"
+        )
+        self.kind = self.request.GET.get("kind", "")
+        self.status = self.request.GET.get("status", ReviewStatus.OPEN)
+        if self.kind in ReviewKind.values:
+            qs = qs.filter(kind=self.kind)
+        if self.status in ReviewStatus.values:
+            qs = qs.filter(status=self.status)
+        return qs
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx.update(
+            kinds=ReviewKind.choices, statuses=ReviewStatus.choices, kind=self.kind,
+            status=self.status, form=ReviewForm(),
+            can_review=self.request.user.has_perm("imports.review_importitem"),
+            query=f"kind={self.kind}&status={self.status}",
+        )  # fmt: skip
+        return ctx
+
+
+class ReviewDecideView(PermissionRequiredMixin, View):
+    permission_required = "imports.review_importitem"
+
+    def post(self, request, pk):
+        item = get_object_or_404(ReviewItem, pk=pk)
+        form = ReviewForm(request.POST)
+        if form.is_valid():
+            try:
+                services.review_decide(
+                    actor=request.user, item=item, decision=form.cleaned_data["decision"],
+                    note=form.cleaned_data["note"],
+                )  # fmt: skip
+                messages.success(request, f"{item.summary}: {form.cleaned_data['decision']}.")
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+        else:
+            messages.error(request, "Choose verify or reject.")
+        return redirect(request.POST.get("next") or "imports:review_list")
+
+
+class MemberListView(PermissionRequiredMixin, ListView):
+    permission_required = "imports.view_member"
+    template_name = "imports/member_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        qs = Member.objects.all()
+        self.q = self.request.GET.get("q", "").strip()
+        if self.q:
+            qs = qs.filter(
+                Q(email__icontains=self.q) | Q(phone__contains=self.q) | Q(name__icontains=self.q)
+            )
+        return qs
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(q=self.q, query=f"q={self.q}", **kwargs)
+
+
+class OrderListView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
+    permission_required = "imports.view_order"
+    template_name = "imports/order_list.html"
+    paginate_by = 50
+
+    def get_queryset(self):
+        qs = Order.objects.select_related("member", "product", "affiliate")
+        self.q = self.request.GET.get("q", "").strip()
+        if self.q:
+            qs = qs.filter(Q(inv=self.q) | Q(member__email__icontains=self.q))
+        if self.request.GET.get("product", "").isdigit():
+            qs = qs.filter(product_id=self.request.GET["product"])
+        return qs
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(q=self.q, query=f"q={self.q}", **kwargs)

@@ -1,0 +1,60 @@
+"""Real browser: upload, preview, confirm, progress to 100 %, download the rejected rows."""
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from imports.models import ImportJob, Order
+from opsportal.audit.models import AuditEvent
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports" / "sejoli_en_seed7"
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_upload_preview_confirm_progress_and_errors(page, live_server, login, user_factory):
+    from imports import services
+
+    operator = user_factory("operator")
+    users = services.job_create(
+        actor=operator, data=(FIXTURES / "users.csv").read_bytes(), name="users.csv",
+        validate="now",
+    )  # fmt: skip
+    services.job_confirm(actor=operator, job=users, enqueue=False)
+    services.job_apply(job_id=users.pk)
+
+    login(operator)
+    page.goto(f"{live_server.url}/imports/")
+    page.set_input_files("#id_file", str(FIXTURES / "orders.csv"))
+    page.fill("#id_batch_size", "100")
+    page.click("button:has-text('Upload and validate')")
+    page.wait_for_url("**/imports/jobs/*/")
+    job = ImportJob.objects.get(original_name="orders.csv")
+    assert page.inner_text("#preview-created") == "597"
+    assert page.inner_text("#preview-rejected") == "3"
+    assert "no_contact" in page.inner_text("#errors")
+    assert Order.objects.count() == 0  # nothing written before confirming
+
+    page.click("button:has-text('Confirm and apply')")
+    page.wait_for_selector("#job-progress[data-status='completed']")
+    bar = page.locator("#job-progress .progress")
+    assert bar.get_attribute("aria-valuenow") == "100"
+    assert "100 %" in page.inner_text("#job-progress")
+    assert Order.objects.count() == 597
+    assert (
+        AuditEvent.objects.filter(action="import.job.confirmed", job_id=job.pk).get().actor
+        == operator
+    )
+
+    with page.expect_download() as info:
+        page.click("#download-errors")
+    rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text())))
+    assert rows[0] == ["row", "key", "reason"]
+    assert sorted(r[1] for r in rows[1:]) == ["5222", "5314", "5432"]

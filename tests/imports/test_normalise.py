@@ -1,0 +1,80 @@
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+
+from imports import normalise as n
+
+
+@pytest.mark.parametrize(
+    ("raw", "value"),
+    [
+        ("150000", "150000"), ("150.000", "150000"), ("Rp 150.000", "150000"),
+        ("Rp150.000,00", "150000"), ("150000.00", "150000"), ("Rp. 1.250.000", "1250000"),
+        ("- Rp. 9.900", "-9900"), ("1,250,000.50", "1250000.50"), ("99.5", "99.50"), ("", None),
+    ],
+)  # fmt: skip
+def test_money(raw, value):
+    assert n.money(raw) == (Decimal(value) if value else None)
+
+
+def test_money_rejects_text():
+    with pytest.raises(n.Invalid, match="bad_amount"):
+        n.money("seratus ribu")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["081234567890", "6281234567890", "+6281234567890", "+62 812-3456-7890", "0812 3456 7890",
+     "(0812) 3456 7890"],
+)  # fmt: skip
+def test_phone_e164(raw):
+    assert n.phone(raw) == "+6281234567890"
+
+
+@pytest.mark.parametrize("raw", ["", "-", "0", "12"])
+def test_phone_absent(raw):
+    assert n.phone(raw) == ""
+
+
+def test_email():
+    assert n.email("  Budi.Santoso@Gmail.COM ") == "budi.santoso@gmail.com"
+    assert n.email("") == ""
+    with pytest.raises(n.Invalid, match="bad_email"):
+        n.email("budi@")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("2025-02-12 02:03:00", (2025, 2, 12, 2, 3)), ("12/06/2024 08:00", (2024, 6, 12, 8, 0)),
+        ("9 Desember 2025 14:03", (2025, 12, 9, 14, 3)), ("1 Agustus 2024", (2024, 8, 1, 0, 0)),
+        ("2024-01-30T08:00:00", (2024, 1, 30, 8, 0)),
+    ],
+)  # fmt: skip
+def test_dates_are_aware_jakarta(raw, expected):
+    value = n.date(raw)
+    assert value.tzinfo == n.JAKARTA
+    assert value == datetime(*expected, tzinfo=n.JAKARTA)
+
+
+def test_zero_and_impossible_dates():
+    assert n.date("0000-00-00 00:00:00") is None
+    with pytest.raises(n.Invalid, match="bad_date"):
+        n.date("31/02/2024 10:00")
+
+
+@pytest.mark.parametrize(
+    ("label", "code"),
+    [("Selesai", "completed"), ("Menunggu pembayaran", "on-hold"), ("Batal", "cancelled"),
+     ("Delivery process", "shipping"), ("Refund", "refunded"),
+     ("payment-confirm", "payment-confirm"),
+     ("PAID", "completed"), ("expired", "cancelled"), ("  pesanan   diproses ", "in-progress")],
+)  # fmt: skip
+def test_status_labels(label, code):
+    assert n.status(label) == code
+
+
+def test_unknown_status():
+    with pytest.raises(n.Invalid, match="unknown_status"):
+        n.status("lunas?")

@@ -1,0 +1,206 @@
+"""Pages: upload, preview, confirm, job page, errors CSV, reports, review queues, authorization."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from imports.choices import JobStatus, ReviewStatus
+from imports.models import ImportJob, Member, ReviewItem
+from opsportal.audit.models import AuditEvent
+
+from .factories import CLEAN, MESSY, apply_file, committed, make_job
+
+pytestmark = pytest.mark.django_db
+
+
+def post_file(client, path, **extra):
+    upload = SimpleUploadedFile(path.name, path.read_bytes(), content_type="text/csv")
+    return client.post(
+        reverse("imports:job_upload"), {"file": upload, "kind": "auto", "batch_size": 100, **extra}
+    )
+
+
+def test_upload_preview_confirm_flow(client_for):
+    client, op = client_for("operator")
+    with committed():
+        response = post_file(client, CLEAN / "users.csv")
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    job.refresh_from_db()
+    assert job.status == JobStatus.READY
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert 'id="preview-created">60<' in page
+    assert "Confirm and apply" in page
+    with committed():
+        client.post(reverse("imports:job_confirm", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert Member.objects.count() == 60
+    assert AuditEvent.objects.get(action="import.job.confirmed", job_id=job.pk).actor == op
+    page = client.get(job.get_absolute_url()).content.decode()
+    assert 'aria-valuenow="100"' in page
+
+
+def test_progress_partial_for_htmx_polling(client_for):
+    client, op = client_for("operator")
+    job = make_job(op, CLEAN / "users.csv")
+    job.status, job.processed_rows = JobStatus.RUNNING, 30
+    job.save(update_fields=["status", "processed_rows"])
+    response = client.get(job.get_absolute_url() + "?part=progress", HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="job-progress"')
+    assert 'aria-valuenow="50"' in body and 'hx-trigger="every 1s"' in body
+
+
+def test_upload_errors_show_next_to_the_field(client_for):
+    client, _ = client_for("operator")
+    upload = SimpleUploadedFile("x.csv", b"\x00\x01binary", content_type="text/csv")
+    response = client.post(reverse("imports:job_upload"), {"file": upload, "kind": "auto",
+                                                           "batch_size": 1000})  # fmt: skip
+    assert response.status_code == 400
+    assert "NUL bytes" in response.content.decode()
+    assert not ImportJob.objects.exists()
+
+
+def test_errors_download_as_escaped_csv(client_for):
+    client, op = client_for("operator")
+    apply_file(op, MESSY / "users.csv")
+    job = make_job(op, MESSY / "orders.csv")
+    ImportJob.objects.filter(pk=job.pk)  # errors were stored at validation
+    job.row_errors.create(row=999, key="=cmd|' /C calc'!A0", reason="bad")
+    response = client.get(reverse("imports:job_errors", args=[job.pk]))
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["row", "key", "reason"]
+    assert ["1", "5222", "no_contact"] not in rows  # row numbers are data rows
+    assert [r[1] for r in rows[1:4]] == ["5222", "5314", "5432"]
+    assert rows[-1][1] == "'=cmd|' /C calc'!A0"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx", "json"])
+def test_job_report_exports(client_for, fmt):
+    client, op = client_for("operator")
+    apply_file(op, MESSY / "users.csv")
+    job = apply_file(op, MESSY / "orders.csv")
+    response = client.get(reverse("imports:job_report", args=[job.pk, fmt]))
+    assert response.status_code == 200
+    if fmt == "json":
+        body = json.loads(response.content)
+        assert body["created"] == 597 and len(body["rejected"]) == 3
+    elif fmt == "csv":
+        assert "rows_per_second" in response.content.decode()
+    else:
+        assert response.content[:2] == b"PK"
+
+
+def test_viewer_cannot_upload_confirm_or_roll_back(client_for, user_factory):
+    client, viewer = client_for("viewer")
+    op = user_factory("operator")
+    job = make_job(op, CLEAN / "users.csv")
+    assert client.get(reverse("imports:job_list")).status_code == 200
+    assert "Upload a file" not in client.get(reverse("imports:job_list")).content.decode()
+    assert post_file(client, CLEAN / "users.csv").status_code == 403
+    assert client.post(reverse("imports:job_confirm", args=[job.pk])).status_code == 403
+    assert client.post(reverse("imports:job_cancel", args=[job.pk])).status_code == 403
+    job = apply_file(op, CLEAN / "commissions.csv")
+    response = client.post(reverse("imports:job_rollback", args=[job.pk]),
+                           {"confirm": job.pk, "reason": "x"})  # fmt: skip
+    assert response.status_code == 403
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert not AuditEvent.objects.filter(actor=viewer, action__startswith="import.").exists()
+
+
+def test_rollback_needs_typed_confirmation(client_for):
+    client, op = client_for("operator")
+    job = apply_file(op, CLEAN / "users.csv")
+    response = client.post(reverse("imports:job_rollback", args=[job.pk]),
+                           {"confirm": "yes", "reason": "wrong file"})  # fmt: skip
+    assert response.status_code == 400
+    assert "Type the job number exactly" in response.content.decode()
+    with committed():
+        client.post(reverse("imports:job_rollback", args=[job.pk]),
+                    {"confirm": str(job.pk), "reason": "wrong file"})  # fmt: skip
+    job.refresh_from_db()
+    assert job.status == JobStatus.ROLLED_BACK
+    assert not Member.objects.exists()
+    event = AuditEvent.objects.get(action="import.job.rollback_started", job_id=job.pk)
+    assert event.actor == op and event.message == "wrong file"
+
+
+def test_job_list_query_count(client_for, django_assert_max_num_queries):
+    client, op = client_for("operator")
+    for _ in range(5):
+        make_job(op, CLEAN / "commissions.csv")
+    with django_assert_max_num_queries(12):
+        response = client.get(reverse("imports:job_list"))
+    assert response.content.decode().count("commissions.csv") == 5
+
+
+def test_review_queue_decisions(client_for):
+    client, op = client_for("operator")
+    apply_file(op, MESSY / "users.csv")
+    item = ReviewItem.objects.get(kind="duplicate_member")
+    approver_client, approver = client_for("approver")
+    page = approver_client.get(reverse("imports:review_list")).content.decode()
+    assert item.summary in page and "Verify" in page
+    # operators see the queue but cannot decide
+    assert "Verify</button>" not in client.get(reverse("imports:review_list")).content.decode()
+    url = reverse("imports:review_decide", args=[item.pk])
+    assert client.post(url, {"decision": "verified"}).status_code == 403
+    approver_client.post(url, {"decision": "rejected", "note": ""})
+    item.refresh_from_db()
+    assert item.status == ReviewStatus.OPEN  # rejecting needs a note
+    approver_client.post(url, {"decision": "verified", "note": "two siblings, one phone"})
+    item.refresh_from_db()
+    assert item.status == ReviewStatus.VERIFIED and item.decided_by == approver
+    event = AuditEvent.objects.get(action="import.review.verified")
+    assert event.actor == approver and event.message == "two siblings, one phone"
+
+
+def test_review_list_query_count(client_for, django_assert_max_num_queries):
+    client, op = client_for("approver")
+    apply_file(op, MESSY / "users.csv")
+    apply_file(op, CLEAN / "users.csv")
+    with django_assert_max_num_queries(12):
+        assert client.get(reverse("imports:review_list")).status_code == 200
+
+
+def test_member_and_order_lists(client_for, user_factory, django_assert_max_num_queries):
+    client, _ = client_for("viewer")
+    op = user_factory("operator")
+    apply_file(op, CLEAN / "users.csv")
+    apply_file(op, CLEAN / "orders.csv")
+    with django_assert_max_num_queries(10):
+        page = client.get(reverse("imports:order_list")).content.decode()
+    assert "5000" in page
+    with django_assert_max_num_queries(10):
+        page = client.get(reverse("imports:member_list") + "?q=gmail").content.decode()
+    assert "gmail.com" in page
+
+
+def test_dashboard_panel_lists_jobs_needing_attention(client_for):
+    client, op = client_for("operator")
+    make_job(op, CLEAN / "users.csv")
+    page = client.get("/").content.decode()
+    assert "users.csv" in page and "Ready to apply" in page
+
+
+def test_admin_export_escapes_formulae(client_for):
+    _, admin = client_for("admin")
+    Member.objects.create(email="x@example.com", name="=HYPERLINK(1)")
+    Member.objects.create(email="y@example.com", name="+Budi")
+    from django.contrib import admin as django_admin
+    from django.test import RequestFactory
+
+    from imports.admin import MemberAdmin
+
+    request = RequestFactory().get("/")
+    request.user = admin
+    model_admin = MemberAdmin(Member, django_admin.site)
+    data = model_admin.get_data_for_export(request, Member.objects.all())
+    names = [row[data.headers.index("name")] for row in data]
+    assert names == ["'=HYPERLINK(1)", "'+Budi"]
