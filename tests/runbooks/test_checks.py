@@ -373,3 +373,23 @@ def test_credentials_in_check_urls_never_reach_results_or_audit(
     assert "s3cr3t-pass" not in sr.check_result["summary"]
     for event in AuditEvent.objects.filter(action__startswith="runbook."):
         assert "s3cr3t-pass" not in str(event.changes) + event.message
+
+
+def test_import_job_check_with_real_job_status(
+    check_run, operator, django_capture_on_commit_callbacks
+):
+    from tests.imports.factories import CLEAN, apply_file
+
+    missing = run_check(
+        check_run("import_job", {"job_id": 999_999}), operator, django_capture_on_commit_callbacks
+    )
+    assert missing.check_status == CheckStatus.FAILED
+    assert "does not exist" in missing.check_result["summary"]
+    job = apply_file(operator, CLEAN / "users.csv")
+    sr = run_check(
+        check_run("import_job", {"job_id": job.pk}), operator, django_capture_on_commit_callbacks
+    )
+    assert sr.check_result["figures"]["processed"] == job.processed_rows > 0
+    # The clean fixture imports without rejections or reviews: the check passes and signs.
+    assert sr.check_status == CheckStatus.PASSED and sr.status == StepStatus.DONE
+    assert "completed" in sr.check_result["summary"]
