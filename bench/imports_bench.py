@@ -81,9 +81,10 @@ def run(folder: Path, args) -> None:
         job = services.job_apply(job_id=job.pk)
         t2 = time.perf_counter()
         figures[name] = (job.total_rows, t1 - t0, t2 - t1)
-        print(f"{name:18} rows={job.total_rows:7} validate={t1 - t0:6.2f}s apply={t2 - t1:6.2f}s "
-              f"({job.total_rows / (t2 - t1):8.0f} rows/s apply, "
-              f"{job.total_rows / (t2 - t0):8.0f} rows/s upload→done) status={job.status}")  # fmt: skip
+        n = job.total_rows
+        print(f"{name:18} rows={n:7} validate={t1 - t0:6.2f}s apply={t2 - t1:6.2f}s "
+              f"({n / (t2 - t1):8.0f} rows/s apply, {n / (t2 - t0):8.0f} rows/s upload→done) "
+              f"status={job.status}")  # fmt: skip
     total = time.perf_counter() - start_all
     rows, validate, apply = figures["orders.csv"]
     print(

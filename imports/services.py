@@ -152,11 +152,16 @@ def job_validate(*, job_id: int) -> ImportJob:
     started = time.monotonic()
     counts = {"created": 0, "updated": 0, "unchanged": 0, "total": 0}
     rejected, samples = [], []
+    state: dict = {}
     try:
         with transaction.atomic():
             for chunk in _batches(job):
                 result = engine.apply_batch(
-                    job, chunk, sample_limit=SAMPLE_ROWS - len(samples), dry_run=True
+                    job,
+                    chunk,
+                    sample_limit=SAMPLE_ROWS - len(samples),
+                    dry_run=True,
+                    state=state,
                 )
                 counts["total"] += len(chunk)
                 for k in ("created", "updated", "unchanged"):
@@ -166,10 +171,15 @@ def job_validate(*, job_id: int) -> ImportJob:
             raise _DryRun
     except _DryRun:
         pass
-    except ValidationError as exc:
+    except Exception as exc:  # a bad file must not leave the job "validating"
+        if isinstance(exc, ValidationError):
+            message = "; ".join(exc.messages)
+        else:
+            logger.exception("validation of import job %s stopped", job_id)
+            message = f"Validation stopped: {exc.__class__.__name__}: {exc}"[:1000]
         with transaction.atomic():
             job = _lock(job_id)
-            job.status, job.error = JobStatus.FAILED, "; ".join(exc.messages)
+            job.status, job.error = JobStatus.FAILED, message
             job.save(update_fields=["status", "error"])
             record(
                 actor=None, action="import.job.failed", target=job, job_id=job.pk, message=job.error

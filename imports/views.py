@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
@@ -237,7 +238,10 @@ class ReviewDecideView(PermissionRequiredMixin, View):
                 messages.error(request, " ".join(exc.messages))
         else:
             messages.error(request, "Choose verify or reject.")
-        return redirect(request.POST.get("next") or "imports:review_list")
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = "imports:review_list"
+        return redirect(target or "imports:review_list")
 
 
 class MemberListView(PermissionRequiredMixin, ListView):

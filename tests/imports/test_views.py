@@ -204,3 +204,34 @@ def test_admin_export_escapes_formulae(client_for):
     data = model_admin.get_data_for_export(request, Member.objects.all())
     names = [row[data.headers.index("name")] for row in data]
     assert names == ["'=HYPERLINK(1)", "'+Budi"]
+
+
+def test_review_redirect_stays_on_site(client_for, user_factory):
+    op = user_factory("operator")
+    apply_file(op, MESSY / "users.csv")
+    item = ReviewItem.objects.get(kind="duplicate_member")
+    client, _ = client_for("approver")
+    response = client.post(
+        reverse("imports:review_decide", args=[item.pk]),
+        {"decision": "verified", "note": "ok", "next": "https://evil.example/"},
+    )
+    assert response["Location"] == reverse("imports:review_list")
+
+
+def test_demo_load_is_idempotent_and_audited(user_factory):
+    from imports import demo
+    from imports.models import Order
+
+    users = {"operator": user_factory("operator")}
+    out = io.StringIO()
+    demo.load(users=users, stdout=out)
+    orders = Order.objects.count()
+    assert orders > 100
+    assert "completed" in out.getvalue()
+    demo.load(users=users, stdout=out)
+    assert Order.objects.count() == orders
+    assert ImportJob.objects.filter(status=JobStatus.COMPLETED).count() == 4
+    assert (
+        AuditEvent.objects.filter(action="import.job.confirmed", actor=users["operator"]).count()
+        == 4
+    )
