@@ -137,6 +137,12 @@ def _batches(job: ImportJob):
         yield chunk
 
 
+def _with_raw(rejected: list, chunk: list) -> list:
+    """Keep each rejected row's original cells, so it can be fixed and uploaded again."""
+    raws = {number: raw for number, raw in chunk if "__error__" not in raw}
+    return [(r, k, why, raws.get(r, {})) for r, k, why in rejected]
+
+
 class _DryRun(Exception):
     pass
 
@@ -155,7 +161,8 @@ def job_validate(*, job_id: int) -> ImportJob:
     state: dict = {}
     try:
         with transaction.atomic():
-            for chunk in _batches(job):
+            for number, chunk in enumerate(_batches(job)):
+                engine.refresh_statistics(number)
                 result = engine.apply_batch(
                     job,
                     chunk,
@@ -166,7 +173,7 @@ def job_validate(*, job_id: int) -> ImportJob:
                 counts["total"] += len(chunk)
                 for k in ("created", "updated", "unchanged"):
                     counts[k] += getattr(result, k)
-                rejected += result.rejected
+                rejected += _with_raw(result.rejected, chunk)
                 samples += result.samples
             raise _DryRun
     except _DryRun:
@@ -190,8 +197,8 @@ def job_validate(*, job_id: int) -> ImportJob:
         job.row_errors.all().delete()
         ImportRowError.objects.bulk_create(
             [
-                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
-                for r, k, reason in rejected
+                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
+                for r, k, reason, raw in rejected
             ],
             batch_size=1000,
         )
@@ -281,14 +288,15 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
                 return job  # cancelled, or finished by a duplicate delivery
             if number < job.checkpoint:
                 continue
+            engine.refresh_statistics(number)
             result = engine.apply_batch(job, chunk)
             ImportRowError.objects.filter(
                 job=job, row__gte=chunk[0][0], row__lte=chunk[-1][0]
             ).delete()
             ImportRowError.objects.bulk_create(
                 [
-                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
-                    for r, k, reason in result.rejected
+                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
+                    for r, k, reason, raw in _with_raw(result.rejected, chunk)
                 ]
             )
             job.checkpoint = number + 1
