@@ -95,7 +95,9 @@ def job_create(
             batch_size=batch_size,
             parent=parent,
             created_by=actor,
-            preview={"mapping": source.mapping} if mapping else {},
+            preview={"mapping": source.mapping, "columns": list(source.mapping)}
+            if mapping
+            else {"columns": source.columns},
         )
         job.file.save(f"{digest[:16]}-{job.original_name}", ContentFile(data), save=False)
         job.save()

@@ -170,7 +170,8 @@ class ImportJobRejectedRowsView(PermissionRequiredMixin, View):
     def get(self, request, pk):
         job = get_object_or_404(ImportJob, pk=pk)
         errors = list(job.row_errors.exclude(raw={}).values_list("raw", flat=True))
-        header = list(errors[0]) if errors else []
+        # the file's own column order (JSONB does not keep key order)
+        header = job.preview.get("columns") or (sorted(errors[0]) if errors else [])
 
         def rows():
             yield header
