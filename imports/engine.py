@@ -174,18 +174,31 @@ def insert(model, objs: list) -> None:
         obj._state.db = connection.alias
 
 
+_LABELS: dict[type, str] = {}
+
+
+def _label(model) -> str:
+    _LABELS[model] = model._meta.label_lower
+    return _LABELS[model]
+
+
 class Writer:
     """Collects the objects a batch creates or updates, writes them, logs their before-images."""
 
-    def __init__(self, job):
+    # Rows nothing else in a batch looks up again: a preview counts them without writing them.
+    DRY_LEAVES = ("imports.order", "imports.commission")
+
+    def __init__(self, job, dry_run: bool = False):
         self.job = job
+        self.dry_run = dry_run
+        self._fake_pk = 0
         self.before: dict[tuple[str, int], dict] = {}
         self.created: dict[tuple[str, int], models.Model] = {}
         self.touched: dict[tuple[str, int], models.Model] = {}
 
     @staticmethod
     def _key(obj):
-        return (obj._meta.label_lower, obj.pk)
+        return (_LABELS.get(type(obj)) or _label(type(obj)), obj.pk)
 
     def will_update(self, obj: models.Model) -> None:
         key = self._key(obj)
@@ -199,6 +212,11 @@ class Writer:
             return
         for obj in objs:
             obj.job_id = self.job.pk
+        if self.dry_run and model._meta.label_lower in self.DRY_LEAVES:
+            for obj in objs:
+                self._fake_pk -= 1
+                obj.pk = self._fake_pk
+            return
         insert(model, objs)
         for obj in objs:
             self.created[self._key(obj)] = obj
@@ -296,9 +314,11 @@ def _commission_amount(total: Decimal, rate: Decimal | None) -> Decimal:
 class Batch:
     """State shared by the handlers of one batch."""
 
-    def __init__(self, job, sample_limit: int = 0):
+    def __init__(self, job, sample_limit: int = 0, dry_run: bool = False, state=None):
         self.job = job
-        self.w = Writer(job)
+        self.dry_run = dry_run
+        self.state = state if state is not None else {}
+        self.w = Writer(job, dry_run)
         self.r = Result()
         self.sample_limit = sample_limit
         self._products: dict[str, Product] | None = None
@@ -515,7 +535,12 @@ def orders_batch(b: Batch, rows) -> None:
             "notes": p["notes"],
         }
         order = orders.get(p["inv"])
+        if order is None and b.dry_run and p["inv"] in b.state.setdefault("invs", set()):
+            b.done("unchanged", row, p["inv"])  # created by an earlier batch of this preview
+            continue
         if order is None:
+            if b.dry_run:
+                b.state["invs"].add(p["inv"])
             order = Order(inv=p["inv"], **values)
             orders[p["inv"]] = order
             new_orders.append(order)
@@ -874,9 +899,30 @@ HANDLERS = {
 }
 
 
-def apply_batch(job, rows: list, sample_limit: int = 0, dry_run: bool = False) -> Result:
-    """Apply one batch of ``(row_number, raw)``; must run inside the caller's transaction."""
-    b = Batch(job, sample_limit)
+ANALYZED_TABLES = (Member, SejoliAccount, AffiliateProfile, Order, Commission, Membership)
+
+
+def refresh_statistics(number: int) -> None:
+    """ANALYZE the member tables now and then while they fill up.
+
+    Autovacuum lags behind a bulk load: without fresh statistics PostgreSQL keeps planning the
+    per-batch ``WHERE inv IN (...)`` lookups for the empty tables it last saw (sequential scans),
+    and each batch gets slower than the one before."""
+    if connection.vendor != "postgresql" or number % 8 != 1:
+        return
+    with connection.cursor() as cursor:
+        for model in ANALYZED_TABLES:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+def apply_batch(
+    job, rows: list, sample_limit: int = 0, dry_run: bool = False, state: dict | None = None
+) -> Result:
+    """Apply one batch of ``(row_number, raw)``; must run inside the caller's transaction.
+
+    ``dry_run`` (the preview, rolled back by the caller) skips writing leaf rows and the change
+    log; ``state`` carries what earlier batches of the same preview created."""
+    b = Batch(job, sample_limit, dry_run, state)
     good = []
     for row, raw in rows:
         if "__error__" in raw:

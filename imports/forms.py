@@ -3,7 +3,8 @@ from django import forms
 from opsportal.forms import BootstrapFormMixin
 
 from .choices import JobKind, ReviewStatus
-from .formats import MAX_BYTES
+from .formats import LAYOUTS, MAX_BYTES
+from .models import ColumnPreset
 
 
 class UploadForm(BootstrapFormMixin, forms.Form):
@@ -12,6 +13,10 @@ class UploadForm(BootstrapFormMixin, forms.Form):
         choices=[("auto", "Recognise from the header"), *JobKind.choices], initial="auto"
     )
     batch_size = forms.IntegerField(min_value=10, max_value=50_000, initial=1000)
+    preset = forms.ModelChoiceField(
+        ColumnPreset.objects.all(), required=False,
+        help_text="For files in another layout: a saved column mapping.",
+    )  # fmt: skip
 
     def clean_file(self):
         upload = self.cleaned_data["file"]
@@ -47,3 +52,24 @@ class ReviewForm(BootstrapFormMixin, forms.Form):
         choices=[(ReviewStatus.VERIFIED, "Verify"), (ReviewStatus.REJECTED, "Reject")]
     )
     note = forms.CharField(max_length=1000, required=False)
+
+
+class PresetForm(BootstrapFormMixin, forms.Form):
+    """Name a mapping and give, for each field of the layout, the file's column that holds it."""
+
+    name = forms.CharField(max_length=100)
+
+    def __init__(self, *args, kind: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        for name in LAYOUTS[kind][0]:
+            self.fields[f"col_{name}"] = forms.CharField(
+                label=f"Column for “{name}”", required=False, max_length=200
+            )
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("class", "form-control")
+
+    def mapping(self) -> dict[str, str]:
+        return {
+            name: self.cleaned_data.get(f"col_{name}", "").strip() for name in LAYOUTS[self.kind][0]
+        }

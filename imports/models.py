@@ -100,6 +100,11 @@ class ImportJob(models.Model):
         return round(self.processed_rows / self.seconds, 1) if self.seconds else 0.0
 
     @property
+    def eta_seconds(self) -> int:
+        rate = self.rows_per_second
+        return int((self.total_rows - self.processed_rows) / rate) if rate else 0
+
+    @property
     def batches(self) -> int:
         return -(-self.total_rows // self.batch_size) if self.batch_size else 0
 
@@ -126,7 +131,10 @@ class ImportRowError(models.Model):
 class ImportRowChange(models.Model):
     """The before-image of a row a job created or updated, and a hash of what the job left."""
 
-    job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="changes")
+    # the (job, model, object_pk) index below serves job lookups: no second index to maintain
+    job = models.ForeignKey(
+        ImportJob, on_delete=models.CASCADE, related_name="changes", db_index=False
+    )
     model = models.CharField(max_length=64)
     object_pk = models.BigIntegerField()
     op = models.CharField(max_length=8, choices=ChangeOp.choices)

@@ -95,7 +95,9 @@ def job_create(
             batch_size=batch_size,
             parent=parent,
             created_by=actor,
-            preview={"mapping": source.mapping} if mapping else {},
+            preview={"mapping": source.mapping, "columns": list(source.mapping)}
+            if mapping
+            else {"columns": source.columns},
         )
         job.file.save(f"{digest[:16]}-{job.original_name}", ContentFile(data), save=False)
         job.save()
@@ -137,6 +139,12 @@ def _batches(job: ImportJob):
         yield chunk
 
 
+def _with_raw(rejected: list, chunk: list) -> list:
+    """Keep each rejected row's original cells, so it can be fixed and uploaded again."""
+    raws = {number: raw for number, raw in chunk if "__error__" not in raw}
+    return [(r, k, why, raws.get(r, {})) for r, k, why in rejected]
+
+
 class _DryRun(Exception):
     pass
 
@@ -152,24 +160,35 @@ def job_validate(*, job_id: int) -> ImportJob:
     started = time.monotonic()
     counts = {"created": 0, "updated": 0, "unchanged": 0, "total": 0}
     rejected, samples = [], []
+    state: dict = {}
     try:
         with transaction.atomic():
-            for chunk in _batches(job):
+            for number, chunk in enumerate(_batches(job)):
+                engine.refresh_statistics(number)
                 result = engine.apply_batch(
-                    job, chunk, sample_limit=SAMPLE_ROWS - len(samples), dry_run=True
+                    job,
+                    chunk,
+                    sample_limit=SAMPLE_ROWS - len(samples),
+                    dry_run=True,
+                    state=state,
                 )
                 counts["total"] += len(chunk)
                 for k in ("created", "updated", "unchanged"):
                     counts[k] += getattr(result, k)
-                rejected += result.rejected
+                rejected += _with_raw(result.rejected, chunk)
                 samples += result.samples
             raise _DryRun
     except _DryRun:
         pass
-    except ValidationError as exc:
+    except Exception as exc:  # a bad file must not leave the job "validating"
+        if isinstance(exc, ValidationError):
+            message = "; ".join(exc.messages)
+        else:
+            logger.exception("validation of import job %s stopped", job_id)
+            message = f"Validation stopped: {exc.__class__.__name__}: {exc}"[:1000]
         with transaction.atomic():
             job = _lock(job_id)
-            job.status, job.error = JobStatus.FAILED, "; ".join(exc.messages)
+            job.status, job.error = JobStatus.FAILED, message
             job.save(update_fields=["status", "error"])
             record(
                 actor=None, action="import.job.failed", target=job, job_id=job.pk, message=job.error
@@ -180,8 +199,8 @@ def job_validate(*, job_id: int) -> ImportJob:
         job.row_errors.all().delete()
         ImportRowError.objects.bulk_create(
             [
-                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
-                for r, k, reason in rejected
+                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
+                for r, k, reason, raw in rejected
             ],
             batch_size=1000,
         )
@@ -271,14 +290,15 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
                 return job  # cancelled, or finished by a duplicate delivery
             if number < job.checkpoint:
                 continue
+            engine.refresh_statistics(number)
             result = engine.apply_batch(job, chunk)
             ImportRowError.objects.filter(
                 job=job, row__gte=chunk[0][0], row__lte=chunk[-1][0]
             ).delete()
             ImportRowError.objects.bulk_create(
                 [
-                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200])
-                    for r, k, reason in result.rejected
+                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
+                    for r, k, reason, raw in _with_raw(result.rejected, chunk)
                 ]
             )
             job.checkpoint = number + 1

@@ -14,10 +14,16 @@ urlpatterns = [
     path("jobs/<int:pk>/rollback/", views.ImportJobRollbackView.as_view(), name="job_rollback"),
     path("jobs/<int:pk>/errors.csv", views.ImportJobErrorsView.as_view(), name="job_errors"),
     path(
+        "jobs/<int:pk>/rejected.csv",
+        views.ImportJobRejectedRowsView.as_view(),
+        name="job_rejected_rows",
+    ),
+    path(
         "jobs/<int:pk>/report.<str:fmt>",
         views.ImportJobReportView.as_view(),
         name="job_report",
     ),
+    path("presets/new/", views.PresetCreateView.as_view(), name="preset_create"),
     path("reviews/", views.ReviewListView.as_view(), name="review_list"),
     path("reviews/<int:pk>/decide/", views.ReviewDecideView.as_view(), name="review_decide"),
     path("members/", views.MemberListView.as_view(), name="member_list"),

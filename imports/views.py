@@ -7,14 +7,15 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.exports import escape_row, stream_csv
 
 from . import services
-from .choices import ReviewKind, ReviewStatus
-from .forms import ReasonForm, ReviewForm, RollbackForm, UploadForm
+from .choices import JobKind, ReviewKind, ReviewStatus
+from .forms import PresetForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
 from .models import ImportJob, Member, Order, ReviewItem
 
 
@@ -41,13 +42,15 @@ class ImportJobUploadView(PermissionRequiredMixin, View):
             parent = get_object_or_404(ImportJob, pk=request.POST["parent"])
         if form.is_valid():
             upload = form.cleaned_data["file"]
+            preset = form.cleaned_data.get("preset")
             try:
                 job = services.job_create(
                     actor=request.user,
                     data=upload.read(),
                     name=upload.name,
-                    kind=form.cleaned_data["kind"],
+                    kind=preset.kind if preset else form.cleaned_data["kind"],
                     batch_size=form.cleaned_data["batch_size"],
+                    mapping=preset.mapping if preset else None,
                     parent=parent,
                 )
             except ValidationError as exc:
@@ -159,6 +162,27 @@ class ImportJobErrorsView(PermissionRequiredMixin, View):
         return response
 
 
+class ImportJobRejectedRowsView(PermissionRequiredMixin, View):
+    """The rejected rows in the file's own layout: fix them, upload them as a follow-up job."""
+
+    permission_required = "imports.view_importjob"
+
+    def get(self, request, pk):
+        job = get_object_or_404(ImportJob, pk=pk)
+        errors = list(job.row_errors.exclude(raw={}).values_list("raw", flat=True))
+        # the file's own column order (JSONB does not keep key order)
+        header = job.preview.get("columns") or (sorted(errors[0]) if errors else [])
+
+        def rows():
+            yield header
+            for raw in errors:
+                yield [raw.get(column, "") for column in header]
+
+        response = StreamingHttpResponse(stream_csv(rows()), content_type="text/csv")
+        response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected.csv"'
+        return response
+
+
 class ImportJobReportView(PermissionRequiredMixin, View):
     """The job summary and its errors as CSV, XLSX or JSON (cells formula-escaped)."""
 
@@ -237,7 +261,10 @@ class ReviewDecideView(PermissionRequiredMixin, View):
                 messages.error(request, " ".join(exc.messages))
         else:
             messages.error(request, "Choose verify or reject.")
-        return redirect(request.POST.get("next") or "imports:review_list")
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = "imports:review_list"
+        return redirect(target or "imports:review_list")
 
 
 class MemberListView(PermissionRequiredMixin, ListView):
@@ -274,3 +301,42 @@ class OrderListView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(q=self.q, query=f"q={self.q}", **kwargs)
+
+
+class PresetCreateView(PermissionRequiredMixin, View):
+    """Map the columns of a file in another layout to a known layout's fields; save as preset."""
+
+    permission_required = "imports.add_importjob"
+    template_name = "imports/preset_form.html"
+
+    def _kind(self, request) -> str:
+        kind = request.POST.get("kind") or request.GET.get("kind") or JobKind.ORDERS
+        return kind if kind in JobKind.values else JobKind.ORDERS
+
+    def get(self, request):
+        kind = self._kind(request)
+        return self._render(request, PresetForm(kind=kind), kind)
+
+    def post(self, request):
+        kind = self._kind(request)
+        form = PresetForm(request.POST, kind=kind)
+        if form.is_valid():
+            try:
+                preset = services.preset_save(
+                    actor=request.user, name=form.cleaned_data["name"], kind=kind,
+                    mapping=form.mapping(),
+                )  # fmt: skip
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            else:
+                messages.success(
+                    request, f"Preset “{preset.name}” saved; choose it when uploading."
+                )
+                return redirect("imports:job_list")
+        return self._render(request, form, kind, status=400)
+
+    def _render(self, request, form, kind, status=200):
+        from django.shortcuts import render
+
+        ctx = {"form": form, "kind": kind, "kinds": JobKind.choices}
+        return render(request, self.template_name, ctx, status=status)

@@ -204,3 +204,85 @@ def test_admin_export_escapes_formulae(client_for):
     data = model_admin.get_data_for_export(request, Member.objects.all())
     names = [row[data.headers.index("name")] for row in data]
     assert names == ["'=HYPERLINK(1)", "'+Budi"]
+
+
+def test_review_redirect_stays_on_site(client_for, user_factory):
+    op = user_factory("operator")
+    apply_file(op, MESSY / "users.csv")
+    item = ReviewItem.objects.get(kind="duplicate_member")
+    client, _ = client_for("approver")
+    response = client.post(
+        reverse("imports:review_decide", args=[item.pk]),
+        {"decision": "verified", "note": "ok", "next": "https://evil.example/"},
+    )
+    assert response["Location"] == reverse("imports:review_list")
+
+
+def test_demo_load_is_idempotent_and_audited(user_factory):
+    from imports import demo
+    from imports.models import Order
+
+    users = {"operator": user_factory("operator")}
+    out = io.StringIO()
+    demo.load(users=users, stdout=out)
+    orders = Order.objects.count()
+    assert orders > 100
+    assert "completed" in out.getvalue()
+    demo.load(users=users, stdout=out)
+    assert Order.objects.count() == orders
+    assert ImportJob.objects.filter(status=JobStatus.COMPLETED).count() == 4
+    assert (
+        AuditEvent.objects.filter(action="import.job.confirmed", actor=users["operator"]).count()
+        == 4
+    )
+
+
+def test_rejected_rows_download_in_the_files_layout_for_a_followup(client_for):
+    client, op = client_for("operator")
+    apply_file(op, MESSY / "users.csv")
+    job = apply_file(op, MESSY / "orders.csv")
+    response = client.get(reverse("imports:job_rejected_rows", args=[job.pk]))
+    body = b"".join(response.streaming_content)
+    rows = list(csv.reader(io.StringIO(body.decode())))
+    assert rows[0][:3] == ["INV", "product", "created_at"]
+    assert [r[0] for r in rows[1:]] == ["5222", "5314", "5432"]
+    # fixed (a phone added) and uploaded again as a follow-up job
+    fixed = body.decode().replace(",,,1,", ",,081299990001,1,", 1)
+    assert fixed != body.decode()
+    with committed():
+        response = client.post(
+            reverse("imports:job_upload"),
+            {"file": SimpleUploadedFile("fixed.csv", fixed.encode()), "kind": "auto",
+             "batch_size": 100, "parent": job.pk},
+        )  # fmt: skip
+    followup = ImportJob.objects.get(original_name="fixed.csv")
+    assert followup.parent == job and followup.kind == "orders"
+    assert followup.total_rows == 3
+
+
+def test_column_mapping_preset_page_then_upload_with_it(client_for):
+    client, op = client_for("operator")
+    url = reverse("imports:preset_create")
+    assert "Column for “User ID”" in client.get(url + "?kind=users").content.decode()
+    columns = {"col_User ID": "Kode", "col_name": "Nama", "col_email": "Surel", "col_phone": "HP"}
+    response = client.post(url, {"kind": "users", "name": "CRM export", **columns})
+    assert response.status_code == 302
+    from imports.models import ColumnPreset
+
+    preset = ColumnPreset.objects.get(name="CRM export")
+    assert preset.mapping["email"] == "Surel" and preset.mapping["group"] == ""
+    assert AuditEvent.objects.get(action="import.preset.saved").actor == op
+    data = b"Kode;Nama;Surel;HP\n7;Budi;BUDI@example.com;0812345678\n"
+    with committed():
+        client.post(reverse("imports:job_upload"), {
+            "file": SimpleUploadedFile("crm.csv", data), "kind": "auto", "batch_size": 100,
+            "preset": preset.pk,
+        })  # fmt: skip
+    job = ImportJob.objects.get(original_name="crm.csv")
+    assert job.kind == "users" and job.preview["created"] == 1
+
+
+def test_viewer_cannot_save_presets(client_for):
+    client, _ = client_for("viewer")
+    response = client.post(reverse("imports:preset_create"), {"kind": "users", "name": "x"})
+    assert response.status_code == 403
