@@ -162,7 +162,7 @@ def job_validate(*, job_id: int) -> ImportJob:
     rejected, samples = [], []
     state: dict = {}
     try:
-        with transaction.atomic():
+        with transaction.atomic(), engine.fewer_collections():
             for number, chunk in enumerate(_batches(job)):
                 engine.refresh_statistics(number)
                 result = engine.apply_batch(
@@ -280,6 +280,14 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
                 target=job,
                 job_id=job.pk,
             )
+    with engine.fewer_collections():
+        job = _apply_batches(job_id, job, progress)
+    if job.status != JobStatus.RUNNING:
+        return job
+    return _complete(job_id)
+
+
+def _apply_batches(job_id: int, job: ImportJob, progress) -> ImportJob:
     for number, chunk in enumerate(_batches(job)):
         if number < job.checkpoint:
             continue
@@ -321,6 +329,10 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
             progress(job)
         if BATCH_PAUSE:
             time.sleep(BATCH_PAUSE)
+    return job
+
+
+def _complete(job_id: int) -> ImportJob:
     with transaction.atomic():
         job = _lock(job_id)
         if job.status != JobStatus.RUNNING:

@@ -18,6 +18,8 @@ from .choices import JobKind, ReviewKind, ReviewStatus
 from .forms import PresetForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
 from .models import ImportJob, Member, Order, ReviewItem
 
+FIGURE_LABELS = {"seconds": "Duration (s)", "rows_per_second": "Rows/s"}
+
 
 class ImportJobListView(PermissionRequiredMixin, ListView):
     permission_required = "imports.view_importjob"
@@ -82,7 +84,7 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
         ctx["errors"] = job.row_errors.all()[:100]
         ctx["error_count"] = job.row_errors.count()
         ctx["reviews"] = ReviewItem.objects.filter(job=job).order_by("pk")[:50]
-        ctx["figures"] = services.job_figures(job)
+        ctx["figures"] = {FIGURE_LABELS.get(k, k): v for k, v in services.job_figures(job).items()}
         ctx["rollback_form"] = kwargs.get("rollback_form") or RollbackForm(job=job)
         ctx["upload_form"] = UploadForm(initial={"kind": job.kind})
         ctx["conflicts"] = job.rollback_conflicts[:100]

@@ -222,3 +222,44 @@ def test_job_status_check_for_runbooks(user_factory):
     assert checks.job_status(999999)["ok"] is False
     pending = make_job(op, CLEAN / "orders.csv")
     assert checks.job_status(pending.pk)["ok"] is False
+
+
+def test_rollback_is_resumable_after_a_crash(user_factory, monkeypatch):
+    op = user_factory("operator")
+    before = table_state()
+    job = apply_file(op, CLEAN / "users.csv")
+    services.job_rollback(actor=op, job=job, reason="wrong shop", enqueue=False)
+    calls = {"n": 0}
+    from imports import services as svc
+
+    real_lock = svc._lock
+
+    def dying_lock(job_id):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("worker killed")
+        return real_lock(job_id)
+
+    monkeypatch.setattr(svc, "_lock", dying_lock)
+    with pytest.raises(RuntimeError):
+        svc.job_rollback_run(job_id=job.pk, batch_size=50)
+    monkeypatch.setattr(svc, "_lock", real_lock)
+    job.refresh_from_db()
+    assert job.status == JobStatus.ROLLING_BACK
+    assert job.rollback_checkpoint == 100  # two batches of 50 committed
+    with committed():
+        services.job_resume(actor=op, job=job)
+    job.refresh_from_db()
+    assert job.status == JobStatus.ROLLED_BACK
+    assert table_state() == before
+    assert actions(job)[-2:] == ["import.job.resumed", "import.job.rolled_back"]
+
+
+def test_job_page_query_count(client_for, django_assert_max_num_queries):
+    client, op = client_for("operator")
+    apply_file(op, MESSY / "users.csv")
+    job = apply_file(op, MESSY / "orders.csv")
+    with django_assert_max_num_queries(15):
+        response = client.get(job.get_absolute_url())
+    assert response.status_code == 200
+    assert "5222" in response.content.decode()

@@ -1,7 +1,6 @@
 """Import Sejoli exports (or the team's spreadsheet) from the command line."""
 
 import json
-import sys
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -88,11 +87,12 @@ class Command(BaseCommand):
         def show(job):
             width = 30
             done = int(width * job.percent / 100)
-            sys.stderr.write(
+            self.stderr.write(
                 f"\r[{'#' * done}{'.' * (width - done)}] {job.percent:3d}% "
-                f"{job.processed_rows}/{job.total_rows} rows {job.rows_per_second:.0f} rows/s"
+                f"{job.processed_rows}/{job.total_rows} rows {job.rows_per_second:.0f} rows/s",
+                ending="",
             )
-            sys.stderr.flush()
+            self.stderr.flush()
 
         return show
 
