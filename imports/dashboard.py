@@ -2,7 +2,7 @@
 
 from django.db.models import Count
 
-from .choices import ReviewStatus
+from .choices import ReviewKind, ReviewStatus
 from .models import ImportJob, ReviewItem
 
 
@@ -10,12 +10,13 @@ def panels(request) -> list[dict]:
     if not request.user.has_perm("imports.view_importjob"):
         return []
     jobs = list(ImportJob.objects.needing_attention().select_related("created_by")[:10])
-    reviews = dict(
+    open_by_kind = (
         ReviewItem.objects.filter(status=ReviewStatus.OPEN)
         .values("kind")
         .annotate(n=Count("pk"))
         .values_list("kind", "n")
     )
+    reviews = {ReviewKind(kind).label: n for kind, n in open_by_kind}
     return [
         {
             "template": "imports/_dashboard_panel.html",

@@ -15,5 +15,5 @@ class DashboardView(TemplateView):
             panel for module in app_hooks("dashboard") for panel in module.panels(self.request)
         ]
         if self.request.user.has_perm("audit.view_auditevent"):
-            context["recent_events"] = AuditEvent.objects.all()[:15]
+            context["recent_events"] = AuditEvent.objects.select_related("actor")[:15]
         return context

@@ -53,7 +53,7 @@ class AuditEventListView(AuditListBase):
 
     def get_queryset(self):
         self.filter_form = AuditFilterForm(_filter_params(self.request.GET) or None)
-        queryset = AuditEvent.objects.all()
+        queryset = AuditEvent.objects.select_related("actor")
         if self.filter_form.is_bound:
             queryset = self.filter_form.filter(queryset)
         return queryset
@@ -72,7 +72,7 @@ class OperatorTimelineView(AuditListBase):
 
     def get_queryset(self):
         self.operator = get_object_or_404(get_user_model(), username=self.kwargs["username"])
-        return AuditEvent.objects.for_operator(self.operator)
+        return AuditEvent.objects.for_operator(self.operator).select_related("actor")
 
     def get_context_data(self, **kwargs):
         return super().get_context_data(operator=self.operator, **kwargs)

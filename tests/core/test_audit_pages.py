@@ -193,3 +193,15 @@ def test_secrets_never_reach_the_audit_row_or_pages(client_for):
         response = client.get(url)
         body = _body(response) if response.streaming else response.content.decode()
         assert sentinel not in body
+
+
+@pytest.mark.django_db
+def test_work_done_on_behalf_of_an_operator_links_to_that_operator(client_for, user_factory):
+    client, _ = client_for("viewer")
+    olga = user_factory("operator", username="olga")
+    _record(actor=None, on_behalf_of=olga, action="runbook.check.passed", target_repr="HTTP 200")
+    page = client.get(reverse("audit:event_list")).content.decode()
+    assert "system on behalf of olga" in page
+    assert reverse("audit:operator_timeline", args=["olga"]) in page
+    timeline = client.get(reverse("audit:operator_timeline", args=["olga"])).content.decode()
+    assert "HTTP 200" in timeline

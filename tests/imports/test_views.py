@@ -286,3 +286,12 @@ def test_viewer_cannot_save_presets(client_for):
     client, _ = client_for("viewer")
     response = client.post(reverse("imports:preset_create"), {"kind": "users", "name": "x"})
     assert response.status_code == 403
+
+
+def test_dashboard_panel_names_open_review_kinds(client_for):
+    client, _ = client_for("approver")
+    ReviewItem.objects.create(kind="duplicate_member", key="+6281200000001", summary="shared phone")
+    ReviewItem.objects.create(kind="commission_mismatch", key="INV1", summary="differs")
+    page = client.get("/").content.decode()
+    assert "Possible duplicate members: 1" in page
+    assert "Commission mismatch: 1" in page
