@@ -49,24 +49,38 @@ def operator_create(
     return user
 
 
-def operator_set_role(*, actor, user, role: str):
-    """Replace a user's role."""
-    require(actor, "auth.change_user", action="change roles")
-    if role not in ROLES:
-        raise ValidationError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}.")
+# Fields of a user whose values never enter an audit row.
+_USER_AUDIT_EXCLUDED = {"password", "last_login"}
+
+
+def user_admin_save(*, actor, user, changed_fields: list[str], created: bool, groups=None) -> None:
+    """Save a user edited in the Django admin, with its audit event (roles included).
+
+    The admin's change form runs in one transaction; this is called for the user row and again
+    after its many-to-many fields (``groups``) were saved, so both land in the audit trail.
+    """
+    require(actor, "auth.add_user" if created else "auth.change_user", action="edit users")
     with transaction.atomic():
-        before = list(user.groups.values_list("name", flat=True))
-        user.groups.set([Group.objects.get_or_create(name=role)[0]])
-        user.is_superuser = role == "admin"
-        user.is_staff = role == "admin"
-        user.save(update_fields=["is_superuser", "is_staff"])
-        record(
-            actor=actor,
-            action="auth.user.role_changed",
-            target=user,
-            changes={"role": {"before": before, "after": role}},
-        )
-    return user
+        if groups is None:
+            user.save()
+            fields = [f for f in changed_fields if f not in _USER_AUDIT_EXCLUDED]
+            changes = {f: str(getattr(user, f, "")) for f in fields if f != "groups"}
+            if "password" in changed_fields:
+                changes["password"] = "changed"  # noqa: S105 (a marker, not a value)
+            action = "auth.user.created" if created else "auth.user.updated"
+        else:
+            changes = {"roles": sorted(g.name for g in groups)}
+            action = "auth.user.roles_changed"
+        if changes:
+            record(actor=actor, action=action, target=user, changes=changes)
+
+
+def user_admin_delete(*, actor, user) -> None:
+    """Delete a login from the admin; its audit history stays (the label is kept)."""
+    require(actor, "auth.delete_user", action="delete users")
+    with transaction.atomic():
+        record(actor=actor, action="auth.user.deleted", target=user)
+        user.delete()
 
 
 def operator_password_change(*, actor, new_password: str) -> None:

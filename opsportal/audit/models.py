@@ -10,15 +10,6 @@ class AuditEventQuerySet(models.QuerySet):
     def for_operator(self, user) -> "AuditEventQuerySet":
         return self.filter(actor=user)
 
-    def for_tier(self, tier: str) -> "AuditEventQuerySet":
-        return self.filter(tier=tier)
-
-    def for_target(self, obj) -> "AuditEventQuerySet":
-        return self.filter(target_type=obj._meta.label_lower, target_id=str(obj.pk))
-
-    def chain_order(self) -> "AuditEventQuerySet":
-        return self.order_by("seq")
-
     def update(self, **kwargs):
         raise ValidationError("Audit events are append-only and cannot be changed.")
 

@@ -117,3 +117,35 @@ def test_session_ends_after_inactivity(client_for, settings):
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
     assert AuditEvent.objects.filter(action="auth.login.succeeded").count() == 1
+
+
+@pytest.mark.django_db
+def test_admin_user_edits_are_audited(client_for, user_factory):
+    from django.contrib.auth.models import Group
+
+    client, admin_user = client_for("admin")
+    target = user_factory("viewer", username="ulla")
+    operator_group = Group.objects.get(name="operator")
+    response = client.post(
+        f"/admin/auth/user/{target.pk}/change/",
+        {
+            "username": "ulla",
+            "email": "ulla@example.org",
+            "is_active": "on",
+            "groups": [operator_group.pk],
+            "date_joined_0": "2026-01-01",
+            "date_joined_1": "00:00:00",
+        },
+    )
+    assert response.status_code == 302, response.content[:2000]
+    target.refresh_from_db()
+    assert list(target.groups.values_list("name", flat=True)) == ["operator"]
+    updated = AuditEvent.objects.get(action="auth.user.updated", target_id=str(target.pk))
+    assert updated.actor == admin_user and updated.changes["email"] == "ulla@example.org"
+    roles = AuditEvent.objects.get(action="auth.user.roles_changed", target_id=str(target.pk))
+    assert roles.changes == {"roles": ["operator"]}
+
+    response = client.post(f"/admin/auth/user/{target.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    deleted = AuditEvent.objects.get(action="auth.user.deleted")
+    assert deleted.target_repr == "ulla"
