@@ -3,18 +3,9 @@ change requests), so the admin only lets staff look."""
 
 from django.contrib import admin
 
+from opsportal.admin import ReadOnlyAdmin
+
 from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Project)

@@ -2,6 +2,7 @@ import tablib
 from django.contrib import admin
 from import_export.admin import ExportMixin
 
+from opsportal.admin import ReadOnlyAdmin
 from opsportal.exports import escape_formula
 
 from .models import (
@@ -26,19 +27,6 @@ class EscapingExportMixin(ExportMixin):
         for row in dataset:
             escaped.append([escape_formula(v) for v in row])
         return escaped
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Member data changes through import jobs and their services only."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Member)

@@ -1,19 +1,8 @@
 from django.contrib import admin
 
+from opsportal.admin import ReadOnlyAdmin
+
 from .models import Run, Runbook, RunbookVersion
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Runbooks change only through their services (and audit); the admin reads."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Runbook)
