@@ -114,6 +114,21 @@ def test_operator_timeline_shows_only_that_operator(client_for, user_factory):
 
 
 @pytest.mark.django_db
+def test_work_done_on_behalf_of_an_operator_links_to_their_timeline(client_for, user_factory):
+    client, _ = client_for("viewer")
+    alice = user_factory("operator", username="alice")
+    event = _record(actor=None, on_behalf_of=alice, action="runbook.check.passed", target_repr="hc")
+    assert event.actor_label == "system on behalf of alice"
+    timeline = reverse("audit:operator_timeline", args=["alice"])
+    body = client.get(reverse("audit:event_list")).content.decode()
+    assert f'href="{timeline}"' in body
+    assert "/audit/operators/system" not in body
+    response = client.get(timeline)
+    assert response.status_code == 200
+    assert "runbook.check.passed" in response.content.decode()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
 def test_csv_and_json_exports_escape_formula_cells(client_for, prefix):
     client, _ = client_for("viewer")
