@@ -307,3 +307,25 @@ def test_environment_page_marks_variables_with_findings(users, dev, prod):
     row = page.split('data-key="STRIPE_SECRET_KEY"', 1)[1].split("</tr>", 1)[0]
     assert "text-bg-danger" in row and "test-mode key" in row
     assert "12345" not in page and "••••2345" in page
+
+
+@pytest.mark.parametrize("tier", ["dev", "prod"])
+def test_new_variable_page_refuses_an_existing_key(users, dev, prod, tier):
+    env = {"dev": dev, "prod": prod}[tier]
+    var = ConfigVarFactory(
+        environment=env, key="STRIPE_SECRET_KEY", raw="sk_test_" + "a" * 24, owner="billing"
+    )
+    var.required = True
+    var.save(update_fields=["required"])
+    client = login(users["operator"])
+    events = AuditEvent.objects.count()
+    response = client.post(
+        reverse("environments:configvar_create", args=[env.pk]),
+        {"key": "STRIPE_SECRET_KEY", "value": "", "secret": "auto", "reason": "why"},
+    )
+    assert response.status_code == 200
+    assert "STRIPE_SECRET_KEY already exists" in response.content.decode()
+    var.refresh_from_db()
+    assert (var.required, var.owner, var.hint) == (True, "billing", "…aaaa")
+    assert not ChangeRequest.objects.exists()
+    assert AuditEvent.objects.count() == events
