@@ -39,8 +39,12 @@ def project_create(*, actor, name: str, slug: str = "", description: str = "") -
     require(actor, "environments.add_project", action="create projects")
     name = name.strip()
     slug = (slug or slugify(name.replace(".", "-"))).strip()
-    if not name or not slug:
+    if not name:
         raise ValidationError("A project needs a name.")
+    if not slug:
+        raise ValidationError(
+            {"slug": f"No URL slug can be made from {name!r}: give one (letters, digits, -)."}
+        )
     if Project.objects.filter(name__iexact=name).exists():
         raise ValidationError(f"A project named {name!r} already exists.")
     if Project.objects.filter(slug=slug).exists():

@@ -329,3 +329,20 @@ def test_new_variable_page_refuses_an_existing_key(users, dev, prod, tier):
     assert (var.required, var.owner, var.hint) == (True, "billing", "…aaaa")
     assert not ChangeRequest.objects.exists()
     assert AuditEvent.objects.count() == events
+
+
+def test_new_project_without_a_usable_slug_asks_for_one(users):
+    from environments.models import Project
+
+    client = login(users["operator"])
+    url = reverse("environments:project_create")
+    response = client.post(url, {"name": "Проект !!!"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "No URL slug can be made" in body and "needs a name" not in body
+    assert not Project.objects.exists()
+    response = client.post(url, {"name": "Проект !!!", "slug": "proekt"})
+    assert response.status_code == 302
+    project = Project.objects.get(slug="proekt")
+    assert project.name == "Проект !!!"
+    assert AuditEvent.objects.get(action="project.created").target_id == str(project.pk)
