@@ -263,6 +263,23 @@ def test_compare_page_and_markdown(users, dev, prod):
     assert "0123456789ab" not in text
 
 
+def test_compare_page_says_why_it_shows_no_checklist(users, dev, prod):
+    other = EnvironmentFactory(name="elsewhere")
+    client = login(users["viewer"])
+    url = reverse("environments:project_compare", args=[dev.project.slug])
+
+    def errors(**params) -> str:
+        page = client.get(url, params).content.decode()
+        assert 'data-testid="checklist"' not in page
+        return page.split('data-testid="compare-errors">', 1)[1].split("</div>", 1)[0]
+
+    assert "Pick two different environments" in errors(source=dev.pk, target=dev.pk)
+    assert "From: Select a valid choice" in errors(source=other.pk, target=prod.pk)
+    assert "To: This field is required." in errors(source=dev.pk, target="")
+    page = client.get(url, {"source": dev.pk, "target": prod.pk}).content.decode()
+    assert 'data-testid="compare-errors"' not in page and 'data-testid="checklist"' in page
+
+
 def test_viewer_cannot_import(users, dev):
     client = login(users["viewer"])
     url = reverse("environments:env_import", args=[dev.pk])
