@@ -297,6 +297,8 @@ def test_reports_show_every_signoff_and_the_chain_head(
     assert "Planned window" in text and "Actual" in text
     html = client.get(reverse("runbooks:run_report", args=[run.pk])).content.decode()
     assert "april" in html and "nightly backup" in html and chain_head().hash in html
+    # A standalone page: it carries the inline icon, or browsers log a /favicon.ico 404.
+    assert '<link rel="icon" href="data:image/svg+xml,' in html
     sr = step_run(run, "Announce the window")
     download = client.get(reverse("runbooks:evidence", args=[sr.pk]))
     assert download.status_code == 200 and b"".join(download.streaming_content) == b"x"
