@@ -168,6 +168,7 @@ def test_a_queued_check_shows_its_result_without_a_reload(
     page.wait_for_selector(f"#step-{sr.pk}[data-status=done]", timeout=10_000)
     assert "Passed" in row.locator(".check-result").inner_text()
     assert "hygiene clean" in row.inner_text()
+    assert page.get_by_test_id("progress-count").inner_text() == "1 of 4 steps closed"
     assert AuditEvent.objects.filter(action="runbook.check.passed").count() == 1
     # Once the result is in, the row stops asking.
     requests = []
