@@ -258,5 +258,11 @@ class CompareForm(BootstrapFormMixin, forms.Form):
         qs = project.environments.all()
         self.fields["source"].queryset = qs
         self.fields["target"].queryset = qs
+
+    def clean(self):
+        data = super().clean()
+        if data.get("source") and data.get("source") == data.get("target"):
+            raise forms.ValidationError("Pick two different environments to compare.")
+        return data
         self.fields["source"].label_from_instance = lambda e: f"{e.name} ({e.get_tier_display()})"
         self.fields["target"].label_from_instance = lambda e: f"{e.name} ({e.get_tier_display()})"

@@ -39,8 +39,12 @@ def project_create(*, actor, name: str, slug: str = "", description: str = "") -
     require(actor, "environments.add_project", action="create projects")
     name = name.strip()
     slug = (slug or slugify(name.replace(".", "-"))).strip()
-    if not name or not slug:
+    if not name:
         raise ValidationError("A project needs a name.")
+    if not slug:
+        raise ValidationError(
+            {"slug": f"No URL slug can be made from {name!r}: give one (letters, digits, -)."}
+        )
     if Project.objects.filter(name__iexact=name).exists():
         raise ValidationError(f"A project named {name!r} already exists.")
     if Project.objects.filter(slug=slug).exists():
@@ -173,14 +177,21 @@ def _required_perms(kind: str, payload: dict) -> list[tuple[str, str]]:
     return perms
 
 
+def _same_state(current: dict | None, before: dict | None) -> bool:
+    """Every recorded field, not only the value: an op writes its whole ``after`` state, so a
+    field changed since (say the owner, by another approved request) would be silently undone."""
+    if current is None or before is None:
+        return current is before
+    return all(current[f] == before.get(f) for f in SNAPSHOT_FIELDS)
+
+
 def _check_fresh(environment: Environment, payload: dict) -> None:
     """Refuse a payload computed against a state that has since changed."""
     current = {v.key: v for v in environment.variables.all()}
     stale = [
         op["key"]
         for op in payload.get("vars", [])
-        if not _same_value(snapshot(current.get(op["key"])), op.get("before"))
-        and not (op.get("before") is None and op["key"] not in current)
+        if not _same_state(snapshot(current.get(op["key"])), op.get("before"))
     ]
     if stale:
         raise ValidationError(

@@ -369,6 +369,13 @@ class ConfigVarCreateView(EnvironmentMixin, ServiceFormView):
         return f"New variable in {self.environment}"
 
     def call_service(self, form):
+        key = form.cleaned_data["key"]
+        # configvar_save creates or updates: from the "new" page an existing key would be
+        # overwritten (value, required flag, owner...) with whatever this blank form holds.
+        if self.environment.variables.filter(key=key).exists():
+            raise ValidationError(
+                {"key": f"{key} already exists in {self.environment}: edit it instead."}
+            )
         return services.configvar_save(
             actor=self.request.user,
             environment=self.environment,

@@ -263,12 +263,16 @@ def step_update(
     config = check_config_clean(check_type, check_config or {})
     new = {
         "title": title[:500],
-        "body": body or "",
+        # Browsers send textarea lines with CRLF; the parser stores LF.
+        "body": (body or "").replace("\r\n", "\n"),
         "required": bool(required),
         "requires_second_signoff": bool(requires_second_signoff),
         "check_type": check_type or "",
         "check_config": config,
     }
+    if all(getattr(step, k) == v for k, v in new.items()):
+        # Saving an untouched form must not mint a version (and an audit event) of nothing.
+        raise ValidationError("Nothing to change: the step is as it was.")
     changed: dict = {}
 
     def mutate(phases):

@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 
 from environments.choices import Tier
@@ -44,7 +45,11 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
         if data["target"]:
             target = data["target"].strip()
             if "." in target and " " not in target:
-                queryset = queryset.filter(target_type=target.lower())
+                # A dotted word is a type (environments.configvar) or a name with a dot in it
+                # (the project makalah.ai, a host): match either.
+                queryset = queryset.filter(
+                    Q(target_type=target.lower()) | Q(target_repr__icontains=target)
+                )
             else:
                 queryset = queryset.filter(target_repr__icontains=target)
         # Whole days in the portal's time zone. `at` never decreases along the chain, so the

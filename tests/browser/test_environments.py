@@ -74,3 +74,40 @@ def test_import_into_production_needs_a_second_person(page, live_server, login, 
     page.wait_for_url("**?drift=1")
     assert page.locator('[data-testid="matrix"] tr[data-key]').count() == 2
     assert AuditEvent.objects.filter(action="changerequest.applied", actor=approver).exists()
+
+
+def test_matrix_filter_and_compare_form_keep_their_state_across_htmx_swaps(
+    page, live_server, login, setup
+):
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.environments.factories import ConfigVarFactory
+
+    project, prod, operator, _ = setup
+    dev = project.environments.get(name="dev")
+    ConfigVarFactory(environment=dev, key="ONLY_IN_DEV", raw="1")
+    ConfigVarFactory(environment=dev, key="SHARED_FLAG", raw="true")
+    ConfigVarFactory(environment=prod, key="SHARED_FLAG", raw="true")
+
+    login(operator)
+    page.goto(f"{live_server.url}{project.get_absolute_url()}")
+    filters = page.locator("#matrix-filter")
+    page.get_by_role("link", name="Drift only 1").click()
+    page.wait_for_url("**?drift=1")
+    assert page.locator('[data-testid="matrix"] tr[data-key]').count() == 1
+    assert filters.locator("a.active").inner_text().startswith("Drift only")
+    page.get_by_role("link", name="All 2").click()
+    page.wait_for_url(f"{live_server.url}{project.get_absolute_url()}")
+    assert page.locator('[data-testid="matrix"] tr[data-key]').count() == 2
+    assert filters.locator("a.active").inner_text().startswith("All")
+
+    page.goto(f"{live_server.url}/environments/projects/{project.slug}/compare/")
+    for source, target in ((dev, prod), (prod, dev)):
+        page.select_option("#id_source", str(source.pk))
+        page.select_option("#id_target", str(target.pk))
+        page.get_by_role("button", name="Compare").click()
+        page.wait_for_url(f"**/compare/?source={source.pk}&target={target.pk}")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query == {"source": [str(prod.pk)], "target": [str(dev.pk)]}
+    area = page.locator("#checklist-area").inner_text()
+    assert f"so it matches {prod.name}" in area

@@ -121,3 +121,57 @@ def test_run_end_to_end_with_second_approver(
         "runbook.step.second_signed",
         "runbook.run.completed",
     } <= actions
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_a_queued_check_shows_its_result_without_a_reload(
+    page, live_server, login, user_factory, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from runbooks import services
+
+    operator = user_factory("operator", username="olga")
+    dev = EnvironmentFactory(name="dev", tier=Tier.DEVELOPMENT)
+    version = services.runbook_import(actor=operator, text=PLAN, source_name="plan.md")
+    step = version.phases.get(order=2).steps.get(title="Smoke test the inbox")
+    version = services.step_update(
+        actor=operator,
+        step=step,
+        title=step.title,
+        body="",
+        required=True,
+        requires_second_signoff=False,
+        check_type="env_clean",
+    )
+    now = timezone.now()
+    run = services.run_start(
+        actor=operator,
+        version=version,
+        environment=dev,
+        planned_start=now,
+        planned_end=now + timedelta(hours=1),
+    )
+    sr = StepRun.objects.get(run=run, step__title="Smoke test the inbox")
+    # The worker has not picked the task up yet: the row shows "Queued".
+    monkeypatch.setattr(services, "async_task", lambda *args, **kwargs: None)
+    services.check_request(actor=operator, step_run=sr)
+
+    login(operator)
+    page.goto(f"{live_server.url}{run.get_absolute_url()}")
+    row = page.locator(f"#step-{sr.pk}")
+    assert "Queued" in row.locator(".check-result").inner_text()
+    services.check_record(step_run_id=sr.pk, result={"ok": True, "summary": "hygiene clean"})
+    page.wait_for_selector(f"#step-{sr.pk}[data-status=done]", timeout=10_000)
+    assert "Passed" in row.locator(".check-result").inner_text()
+    assert "hygiene clean" in row.inner_text()
+    assert page.get_by_test_id("progress-count").inner_text() == "1 of 4 steps closed"
+    assert AuditEvent.objects.filter(action="runbook.check.passed").count() == 1
+    # Once the result is in, the row stops asking.
+    requests = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.wait_for_timeout(2500)
+    assert requests == []

@@ -114,6 +114,42 @@ def test_operator_timeline_shows_only_that_operator(client_for, user_factory):
 
 
 @pytest.mark.django_db
+def test_target_filter_finds_names_with_a_dot_as_well_as_types(client_for, user_factory):
+    client, viewer = client_for("viewer")
+    alice = user_factory("operator", username="alice")
+    env = EnvironmentFactory(project__name="makalah.ai", project__slug="makalah-ai", name="prod")
+    _record(actor=alice, action="environment.updated", target=env, environment=env)
+    _record(actor=alice, action="runbook.step.signed_off", target_repr="Smoke tests")
+
+    def seen(target: str) -> set[str]:
+        response = client.get(reverse("audit:event_list"), {"target": target})
+        assert response.status_code == 200
+        return {e.action for e in response.context["events"] if e.actor_id != viewer.pk}
+
+    assert seen("makalah.ai") == {"environment.updated"}
+    assert seen("Makalah.AI") == {"environment.updated"}
+    assert seen("environments.environment") == {"environment.updated"}
+    assert seen("environments.configvar") == set()
+    export = client.get(reverse("audit:export_csv"), {"target": "makalah.ai"})
+    assert "environment.updated" in _body(export)
+
+
+@pytest.mark.django_db
+def test_work_done_on_behalf_of_an_operator_links_to_their_timeline(client_for, user_factory):
+    client, _ = client_for("viewer")
+    alice = user_factory("operator", username="alice")
+    event = _record(actor=None, on_behalf_of=alice, action="runbook.check.passed", target_repr="hc")
+    assert event.actor_label == "system on behalf of alice"
+    timeline = reverse("audit:operator_timeline", args=["alice"])
+    body = client.get(reverse("audit:event_list")).content.decode()
+    assert f'href="{timeline}"' in body
+    assert "/audit/operators/system" not in body
+    response = client.get(timeline)
+    assert response.status_code == 200
+    assert "runbook.check.passed" in response.content.decode()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("prefix", FORMULA_PREFIXES)
 def test_csv_and_json_exports_escape_formula_cells(client_for, prefix):
     client, _ = client_for("viewer")

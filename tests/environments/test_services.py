@@ -233,6 +233,30 @@ def test_stale_change_request_is_refused_and_nothing_applies(users, prod):
     assert AuditEvent.objects.count() == before
 
 
+def test_a_request_prepared_before_another_field_changed_is_refused(users, prod):
+    """Two pending edits of one variable touching different fields: approving the second after
+    the first must not quietly undo the first (it writes its whole prepared state)."""
+    ConfigVarFactory(environment=prod, key="A", raw="one")
+    describe = services.configvar_save(
+        actor=users["operator"], environment=prod, key="A", description="the A flag", reason="x"
+    ).change_request
+    own = services.configvar_save(
+        actor=users["operator"], environment=prod, key="A", owner="platform", reason="y"
+    ).change_request
+    services.changerequest_approve(actor=users["approver"], change_request=own)
+    assert prod.variables.get(key="A").owner == "platform"
+    before = AuditEvent.objects.count()
+    with pytest.raises(
+        ValidationError, match=r"changed since this change was prepared \(variables: A\)"
+    ):
+        services.changerequest_approve(actor=users["approver"], change_request=describe)
+    describe.refresh_from_db()
+    assert describe.status == ChangeRequestStatus.PENDING
+    var = prod.variables.get(key="A")
+    assert (var.owner, var.description) == ("platform", "")
+    assert AuditEvent.objects.count() == before
+
+
 def test_unprotecting_production_itself_needs_approval(users, prod):
     result = services.environment_update(
         actor=users["operator"], environment=prod, protected=False, reason="maintenance"

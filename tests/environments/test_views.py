@@ -263,6 +263,23 @@ def test_compare_page_and_markdown(users, dev, prod):
     assert "0123456789ab" not in text
 
 
+def test_compare_page_says_why_it_shows_no_checklist(users, dev, prod):
+    other = EnvironmentFactory(name="elsewhere")
+    client = login(users["viewer"])
+    url = reverse("environments:project_compare", args=[dev.project.slug])
+
+    def errors(**params) -> str:
+        page = client.get(url, params).content.decode()
+        assert 'data-testid="checklist"' not in page
+        return page.split('data-testid="compare-errors">', 1)[1].split("</div>", 1)[0]
+
+    assert "Pick two different environments" in errors(source=dev.pk, target=dev.pk)
+    assert "From: Select a valid choice" in errors(source=other.pk, target=prod.pk)
+    assert "To: This field is required." in errors(source=dev.pk, target="")
+    page = client.get(url, {"source": dev.pk, "target": prod.pk}).content.decode()
+    assert 'data-testid="compare-errors"' not in page and 'data-testid="checklist"' in page
+
+
 def test_viewer_cannot_import(users, dev):
     client = login(users["viewer"])
     url = reverse("environments:env_import", args=[dev.pk])
@@ -307,3 +324,42 @@ def test_environment_page_marks_variables_with_findings(users, dev, prod):
     row = page.split('data-key="STRIPE_SECRET_KEY"', 1)[1].split("</tr>", 1)[0]
     assert "text-bg-danger" in row and "test-mode key" in row
     assert "12345" not in page and "••••2345" in page
+
+
+@pytest.mark.parametrize("tier", ["dev", "prod"])
+def test_new_variable_page_refuses_an_existing_key(users, dev, prod, tier):
+    env = {"dev": dev, "prod": prod}[tier]
+    var = ConfigVarFactory(
+        environment=env, key="STRIPE_SECRET_KEY", raw="sk_test_" + "a" * 24, owner="billing"
+    )
+    var.required = True
+    var.save(update_fields=["required"])
+    client = login(users["operator"])
+    events = AuditEvent.objects.count()
+    response = client.post(
+        reverse("environments:configvar_create", args=[env.pk]),
+        {"key": "STRIPE_SECRET_KEY", "value": "", "secret": "auto", "reason": "why"},
+    )
+    assert response.status_code == 200
+    assert "STRIPE_SECRET_KEY already exists" in response.content.decode()
+    var.refresh_from_db()
+    assert (var.required, var.owner, var.hint) == (True, "billing", "…aaaa")
+    assert not ChangeRequest.objects.exists()
+    assert AuditEvent.objects.count() == events
+
+
+def test_new_project_without_a_usable_slug_asks_for_one(users):
+    from environments.models import Project
+
+    client = login(users["operator"])
+    url = reverse("environments:project_create")
+    response = client.post(url, {"name": "Проект !!!"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "No URL slug can be made" in body and "needs a name" not in body
+    assert not Project.objects.exists()
+    response = client.post(url, {"name": "Проект !!!", "slug": "proekt"})
+    assert response.status_code == 302
+    project = Project.objects.get(slug="proekt")
+    assert project.name == "Проект !!!"
+    assert AuditEvent.objects.get(action="project.created").target_id == str(project.pk)

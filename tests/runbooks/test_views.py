@@ -116,6 +116,39 @@ def test_step_edit_form(client_for, version, dev_env):
     assert 'value="https://app.example.com/health"' in page and 'value="30"' in page
 
 
+def test_saving_an_untouched_step_form_makes_no_version(client_for, version):
+    client, user = client_for("operator")
+    step = Step.objects.get(phase__version=version, title="Smoke test")
+    v2 = services.step_update(
+        actor=user,
+        step=step,
+        title="Smoke test",
+        body="Open the inbox.\nSend a message.",
+        required=True,
+        requires_second_signoff=False,
+    )
+    step = Step.objects.get(phase__version=v2, title="Smoke test")
+    events = AuditEvent.objects.count()
+    # What a browser sends back for the unchanged form: textarea lines end in CRLF.
+    response = client.post(
+        reverse("runbooks:step_edit", args=[step.pk]),
+        {"title": "Smoke test", "body": "Open the inbox.\r\nSend a message.", "required": "on"},
+    )
+    assert response.status_code == 200
+    assert "Nothing to change" in response.content.decode()
+    assert RunbookVersion.objects.filter(runbook=version.runbook).count() == 2
+    assert AuditEvent.objects.count() == events
+    response = client.post(
+        reverse("runbooks:step_edit", args=[step.pk]),
+        {"title": "Smoke test", "body": "Open the inbox.\r\nSend two.", "required": "on"},
+    )
+    assert response.status_code == 302
+    v3 = RunbookVersion.objects.get(runbook=version.runbook, number=3)
+    new_step = Step.objects.get(phase__version=v3, title="Smoke test")
+    assert new_step.body == "Open the inbox.\nSend two."
+    assert AuditEvent.objects.filter(action="runbook.step.updated").count() == 2
+
+
 def test_run_start_form(client_for, version, dev_env):
     client, user = client_for("operator")
     response = client.post(
@@ -264,6 +297,8 @@ def test_reports_show_every_signoff_and_the_chain_head(
     assert "Planned window" in text and "Actual" in text
     html = client.get(reverse("runbooks:run_report", args=[run.pk])).content.decode()
     assert "april" in html and "nightly backup" in html and chain_head().hash in html
+    # A standalone page: it carries the inline icon, or browsers log a /favicon.ico 404.
+    assert '<link rel="icon" href="data:image/svg+xml,' in html
     sr = step_run(run, "Announce the window")
     download = client.get(reverse("runbooks:evidence", args=[sr.pk]))
     assert download.status_code == 200 and b"".join(download.streaming_content) == b"x"
