@@ -384,6 +384,9 @@ def users_batch(b: Batch, rows) -> None:
     updated_members: dict[int, tuple[Member, set]] = {}
     new_accounts = []
     outcomes = []
+    # Oldest account first, so a member created here already has the details a re-import
+    # would settle on (the oldest account's, gaps filled from its twins).
+    parsed.sort(key=lambda p: p[1])
     for row, uid, email, values, raw_email in parsed:
         member = members.get(email) or new_members.get(email)
         outcome = "unchanged"
@@ -391,7 +394,11 @@ def users_batch(b: Batch, rows) -> None:
             member = Member(email=email, **values)
             new_members[email] = member
             outcome = "created"
-        elif member.pk is not None:
+        elif member.pk is None:
+            for field, value in values.items():
+                if value and not getattr(member, field):
+                    setattr(member, field, value)
+        else:
             if uid <= primary.get(member.pk, uid):
                 wanted = {k: v for k, v in values.items() if v}
             else:

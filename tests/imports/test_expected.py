@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from opsportal.audit.models import AuditEvent
+
 from .conftest import (
     FIXTURES,
     NATIVE_FILES,
@@ -128,3 +130,49 @@ def test_reimporting_the_sheet_creates_nothing():
     for summary in again[:-1]:
         assert summary["created"] == 0 and summary["updated"] == 0, summary
     assert again[-1]["totals"] == first[-1]["totals"]
+
+
+TWINS_CSV = (
+    "User ID,name,email,phone,address,affiliate,group\n"
+    # The newer account comes first in the file and differs from the older one; with batches
+    # of 10 the twins land in different batches.
+    '52,Siti R.,SITI@example.com,08123456789,"Jl. Baru 2",-,member\n'
+    + "".join(f"{100 + i},Filler {i},filler{i}@example.com,,,-,member\n" for i in range(10))
+    + "17,Siti Rahmawati,siti@example.com,,,-,member\n"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("batch_size", [1000, 10])
+def test_twin_accounts_settle_in_one_import(tmp_path, user_factory, batch_size):
+    """Re-importing a users file with case twins reports everything unchanged."""
+    from imports.models import Member
+
+    from .factories import apply_file
+
+    operator = user_factory("operator")
+    path = tmp_path / "users.csv"
+    path.write_text(TWINS_CSV)
+    first = apply_file(operator, path, batch_size=batch_size)
+    assert first.status == "completed"
+    siti = Member.objects.get(email="siti@example.com")
+    # the oldest account's details, gaps filled from the newer twin
+    assert (siti.name, siti.phone, siti.address) == (
+        "Siti Rahmawati",
+        "+628123456789",
+        "Jl. Baru 2",
+    )
+    again = apply_file(operator, path, batch_size=batch_size)
+    assert (again.created_count, again.updated_count, again.unchanged_count) == (0, 0, 12)
+    assert AuditEvent.objects.filter(action="import.job.completed", job_id=again.pk).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("name", NATIVE_SETS)
+def test_reimporting_any_kept_users_file_changes_nothing(user_factory, name):
+    from .factories import apply_file
+
+    operator = user_factory("operator")
+    apply_file(operator, FIXTURES / name / "users.csv")
+    again = apply_file(operator, FIXTURES / name / "users.csv")
+    assert (again.created_count, again.updated_count) == (0, 0)
