@@ -37,6 +37,10 @@ class ImportJobListView(PermissionRequiredMixin, ListView):
 class ImportJobUploadView(PermissionRequiredMixin, View):
     permission_required = "imports.add_importjob"
 
+    def get(self, request):
+        # Reloading the page a rejected upload rendered lands here: show the upload form again.
+        return redirect("imports:job_list")
+
     def post(self, request):
         form = UploadForm(request.POST, request.FILES)
         parent = None
@@ -92,7 +96,10 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
 
 
 class _JobAction(PermissionRequiredMixin, View):
-    """POST-only: call one service and go back to the job page."""
+    """Call one service and go back to the job page (a GET, e.g. a reload, just goes back)."""
+
+    def get(self, request, pk):
+        return redirect(get_object_or_404(ImportJob, pk=pk))
 
     def post(self, request, pk):
         job = get_object_or_404(ImportJob, pk=pk)

@@ -295,3 +295,15 @@ def test_dashboard_panel_names_open_review_kinds(client_for):
     page = client.get("/").content.decode()
     assert "Possible duplicate members: 1" in page
     assert "Commission mismatch: 1" in page
+
+
+def test_reloading_an_action_url_goes_back_instead_of_a_blank_405(client_for):
+    client, op = client_for("operator")
+    job = make_job(op, CLEAN / "users.csv")
+    response = client.get(reverse("imports:job_upload"))
+    assert response.status_code == 302 and response["Location"] == reverse("imports:job_list")
+    response = client.get(f"/imports/jobs/{job.pk}/rollback/")
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    job.refresh_from_db()
+    assert job.status == JobStatus.READY
+    assert not AuditEvent.objects.filter(action__startswith="import.job.rolled", job_id=job.pk)
