@@ -275,7 +275,9 @@ class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
         ctx["rows"] = [(v, by_key.get(v.key, [])) for v in variables]
         ctx["findings"] = findings
         ctx["pending"] = env.change_requests.pending().select_related("author")
-        ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk)[:15]
+        ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk).select_related("actor")[
+            :15
+        ]
         return ctx
 
 
@@ -642,9 +644,13 @@ class ChangeRequestDetailView(PermissionRequiredMixin, DetailView):
         ctx["is_author"] = cr.author_id == user.pk
         ctx["approve_form"] = ReasonForm()
         ctx["reject_form"] = RejectForm()
-        ctx["events"] = AuditEvent.objects.filter(
-            Q(target_type="environments.changerequest", target_id=str(cr.pk))
-        ).order_by("seq")
+        ctx["events"] = (
+            AuditEvent.objects.filter(
+                Q(target_type="environments.changerequest", target_id=str(cr.pk))
+            )
+            .select_related("actor")
+            .order_by("seq")
+        )
         return ctx
 
 

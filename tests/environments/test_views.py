@@ -363,3 +363,26 @@ def test_new_project_without_a_usable_slug_asks_for_one(users):
     project = Project.objects.get(slug="proekt")
     assert project.name == "Проект !!!"
     assert AuditEvent.objects.get(action="project.created").target_id == str(project.pk)
+
+
+def test_environment_page_lists_its_audit_events_without_a_query_per_row(
+    users, django_assert_max_num_queries
+):
+    from django.db import transaction
+
+    from opsportal.audit.services import record
+
+    env = EnvironmentFactory(name="dev")
+    for i in range(12):
+        with transaction.atomic():
+            record(
+                actor=users["operator" if i % 2 else "approver"],
+                action="configvar.updated",
+                target_repr=f"KEY_{i}",
+                environment=env,
+            )
+    client = login(users["viewer"])
+    with django_assert_max_num_queries(16):
+        page = client.get(env.get_absolute_url()).content.decode()
+    assert "KEY_11" in page
+    assert reverse("audit:operator_timeline", args=["otto"]) in page
