@@ -521,23 +521,9 @@ def step_skip(*, actor, step_run: StepRun, reason: str) -> StepRun:
     reason = (reason or "").strip()
     if not reason:
         raise ValidationError({"reason": "Skipping a step needs a reason."})
-    with transaction.atomic():
-        sr = _locked(step_run)
-        if sr.status not in (StepStatus.PENDING, StepStatus.FAILED):
-            raise _already(sr)
-        sr.status = StepStatus.SKIPPED
-        sr.skip_reason = reason
-        sr.signed_by, sr.signed_at = actor, timezone.now()
-        sr.save(update_fields=["status", "skip_reason", "signed_by", "signed_at"])
-        record(
-            actor=actor,
-            action="runbook.step.skipped",
-            target=sr,
-            environment=sr.run.environment,
-            changes={"run": sr.run_id, "step": sr.step.title},
-            message=reason,
-        )
-    return sr
+    return _close_step(
+        actor=actor, step_run=step_run, status=StepStatus.SKIPPED, field="skip_reason", text=reason
+    )
 
 
 def step_fail(*, actor, step_run: StepRun, note: str) -> StepRun:
@@ -545,21 +531,28 @@ def step_fail(*, actor, step_run: StepRun, note: str) -> StepRun:
     note = (note or "").strip()
     if not note:
         raise ValidationError({"note": "Say what failed."})
+    return _close_step(
+        actor=actor, step_run=step_run, status=StepStatus.FAILED, field="note", text=note
+    )
+
+
+def _close_step(*, actor, step_run: StepRun, status: str, field: str, text: str) -> StepRun:
+    """Skip or fail an open (or failed) step, with the operator's reason, audited."""
     with transaction.atomic():
         sr = _locked(step_run)
         if sr.status not in (StepStatus.PENDING, StepStatus.FAILED):
             raise _already(sr)
-        sr.status = StepStatus.FAILED
-        sr.note = note
+        sr.status = status
+        setattr(sr, field, text)
         sr.signed_by, sr.signed_at = actor, timezone.now()
-        sr.save(update_fields=["status", "note", "signed_by", "signed_at"])
+        sr.save(update_fields=["status", field, "signed_by", "signed_at"])
         record(
             actor=actor,
-            action="runbook.step.failed",
+            action=f"runbook.step.{status}",
             target=sr,
             environment=sr.run.environment,
             changes={"run": sr.run_id, "step": sr.step.title},
-            message=note,
+            message=text,
         )
     return sr
 
