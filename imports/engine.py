@@ -835,7 +835,30 @@ def _fill_email(b: Batch, member_id: int, email: str) -> None:
         b.w.update(Member, [member], ["email"])
 
 
+def _upsert_by_key(b: Batch, model, key_field: str, parsed: list[tuple[int, str, dict]]) -> None:
+    """Create or update rows by a natural key, with one query for the batch's existing rows.
+
+    A key the file repeats (rows exported twice) meets the row its first occurrence created.
+    """
+    keys = {key for _, key, _ in parsed}
+    existing = {
+        getattr(o, key_field): o for o in model.objects.filter(**{f"{key_field}__in": keys})
+    }
+    for row, key, values in parsed:
+        current = existing.get(key)
+        if current is None:
+            current = existing[key] = model(**{key_field: key}, **values)
+            b.w.create(model, [current])
+            b.done("created", row, key)
+        else:
+            diff = _apply_changes(current, values, b.w)
+            if diff:
+                b.w.update(model, [current], diff)
+            b.done("updated" if diff else "unchanged", row, key)
+
+
 def sheet_memberships_batch(b: Batch, rows) -> None:
+    parsed = []
     for row, raw in rows:
         ref = n.text(raw.get("membership_id"), 64)
         try:
@@ -861,18 +884,12 @@ def sheet_memberships_batch(b: Batch, rows) -> None:
         except n.Invalid as exc:
             _reject(b.r, row, ref, str(exc))
             continue
-        current = Membership.objects.filter(ref=ref).first()
-        if current is None:
-            b.w.create(Membership, [Membership(ref=ref, **values)])
-            b.done("created", row, ref)
-        else:
-            diff = _apply_changes(current, values, b.w)
-            if diff:
-                b.w.update(Membership, [current], diff)
-            b.done("updated" if diff else "unchanged", row, ref)
+        parsed.append((row, ref, values))
+    _upsert_by_key(b, Membership, "ref", parsed)
 
 
 def sheet_affiliates_batch(b: Batch, rows) -> None:
+    parsed = []
     for row, raw in rows:
         code = n.text(raw.get("affiliate_code"), 32)
         try:
@@ -886,15 +903,8 @@ def sheet_affiliates_batch(b: Batch, rows) -> None:
         except (n.Invalid, ArithmeticError) as exc:
             _reject(b.r, row, code, str(exc) if isinstance(exc, n.Invalid) else "bad_rate")
             continue
-        current = AffiliateProfile.objects.filter(code=code).first()
-        if current is None:
-            b.w.create(AffiliateProfile, [AffiliateProfile(code=code, **values)])
-            b.done("created", row, code)
-        else:
-            diff = _apply_changes(current, values, b.w)
-            if diff:
-                b.w.update(AffiliateProfile, [current], diff)
-            b.done("updated" if diff else "unchanged", row, code)
+        parsed.append((row, code, values))
+    _upsert_by_key(b, AffiliateProfile, "code", parsed)
 
 
 HANDLERS = {
