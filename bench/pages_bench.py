@@ -34,62 +34,10 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from imports.models import Member, Order  # noqa: E402
 from opsportal.audit.models import AuditEvent  # noqa: E402
-
-
-def discover_pages(user) -> list[tuple[str, str]]:
-    """The pages people live in, with real ids from the database."""
-    pages = [("dashboard", "/"), ("audit log", "/audit/")]
-    op = AuditEvent.objects.exclude(actor=None).values_list("actor__username", flat=True).first()
-    if op:
-        pages.append(("audit by operator", f"/audit/?operator={op}"))
-    pages.append(("audit production tier", "/audit/?tier=production"))
-    first = AuditEvent.objects.order_by("seq").values_list("at", "seq").first()
-    if first:
-        day = first[0].date()
-        pages.append(
-            ("audit date range", f"/audit/?date_from={day.isoformat()}&date_to={day.isoformat()}")
-        )
-        pages.append(("audit deep page", f"/audit/?before={first[1] + 1000}"))
-    for label, finder in EXTRA_PAGES:
-        url = finder()
-        if url:
-            pages.append((label, url))
-    return pages
-
-
-def _matrix_url():
-    try:
-        from environments.models import Project
-    except ImportError:
-        return None
-    project = Project.objects.order_by("pk").first()
-    if project is None:
-        return None
-    from django.urls import NoReverseMatch, reverse
-
-    try:
-        return reverse("environments:project_matrix", kwargs={"slug": project.slug})
-    except NoReverseMatch:
-        return project.get_absolute_url()
-
-
-def _first_url(model_path: str):
-    from django.apps import apps
-
-    try:
-        model = apps.get_model(model_path)
-    except LookupError:
-        return None
-    obj = model.objects.order_by("-pk").first()
-    return obj.get_absolute_url() if obj else None
-
-
-EXTRA_PAGES = [
-    ("environment matrix", _matrix_url),
-    ("runbook run", lambda: _first_url("runbooks.Run")),
-    ("import job", lambda: _first_url("imports.ImportJob")),
-]
+from opsportal.hotpages import QUERY_BUDGET, hot_pages  # noqa: E402
+from runbooks.models import Run  # noqa: E402
 
 
 def session_cookie(user) -> str:
@@ -166,6 +114,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--gunicorn-workers", type=int, default=3)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--only", action="append", help="measure only this page (repeatable)")
+    parser.add_argument("--target-p95", type=float, default=100.0, help="milliseconds")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("Set DATABASE_URL to a PostgreSQL database filled with seed_scale.")
@@ -173,7 +123,7 @@ def main() -> None:
     user = get_user_model().objects.filter(is_superuser=True).order_by("pk").first()
     if user is None:
         sys.exit("No admin user: run `manage.py create_operator --role admin` first.")
-    pages = discover_pages(user)
+    pages = [(label, url) for label, url in hot_pages() if not args.only or label in args.only]
     counts = query_counts(user, pages)
     cookie = session_cookie(user)
     env = {**os.environ, "DEBUG": "False", "SECURE_SSL_REDIRECT": "False"}
@@ -194,19 +144,28 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.1)
-        events = AuditEvent.objects.count()
         print(
-            f"{events:,} audit events; {args.requests} requests per page, "
-            f"{args.concurrency} concurrent, gunicorn x{args.gunicorn_workers}"
+            f"{AuditEvent.objects.count():,} audit events, {Member.objects.count():,} members, "
+            f"{Order.objects.count():,} orders, {Run.objects.count():,} runs; "
+            f"{args.requests} requests per page, {args.concurrency} concurrent, "
+            f"gunicorn x{args.gunicorn_workers}"
         )
         print(f"{'page':24} {'P50':>8} {'P95':>8} {'P99':>8} {'queries':>8}")
+        misses = []
         for label, url in pages:
             load(args.port, cookie, url, min(20, args.requests), args.concurrency)  # warm up
             timings = load(args.port, cookie, url, args.requests, args.concurrency)
+            p95 = pct(timings, 95)
             print(
-                f"{label:24} {pct(timings, 50):7.1f}ms {pct(timings, 95):7.1f}ms "
+                f"{label:24} {pct(timings, 50):7.1f}ms {p95:7.1f}ms "
                 f"{pct(timings, 99):7.1f}ms {counts[label]:8d}"
             )
+            if p95 >= args.target_p95 or counts[label] > QUERY_BUDGET:
+                misses.append(label)
+        print(
+            f"targets (P95 < {args.target_p95:g} ms, <= {QUERY_BUDGET} queries): "
+            + (f"missed by {', '.join(misses)}" if misses else f"all {len(pages)} pages met")
+        )
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -1,6 +1,8 @@
 """Every page needs a login; each role can do exactly what it should."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from opsportal.audit.models import AuditEvent
@@ -110,13 +112,37 @@ def test_session_ends_after_inactivity(client_for, settings):
 
     client, _ = client_for("viewer")
     assert client.get("/").status_code == 200
-    assert settings.SESSION_SAVE_EVERY_REQUEST
     assert settings.SESSION_COOKIE_AGE <= 60 * 60
     Session.objects.update(expire_date=timezone.now() - timezone.timedelta(seconds=1))
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
     assert AuditEvent.objects.filter(action="auth.login.succeeded").count() == 1
+
+
+@pytest.mark.django_db
+def test_activity_pushes_the_session_expiry_forward_at_most_once_a_minute(
+    client_for, settings, monkeypatch
+):
+    from django.contrib.sessions.models import Session
+
+    from opsportal.accounts import middleware
+
+    clock = [1_000_000.0]
+    monkeypatch.setattr(middleware.time, "time", lambda: clock[0])
+    client, _ = client_for("viewer")
+    assert client.get("/").status_code == 200
+    first = Session.objects.get().expire_date
+
+    clock[0] += 30  # within the refresh interval: no session write
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/").status_code == 200
+    assert not [q for q in queries if "UPDATE" in q["sql"] and "django_session" in q["sql"]]
+    assert Session.objects.get().expire_date == first
+
+    clock[0] += settings.SESSION_REFRESH_SECONDS  # a minute later: the expiry moves
+    assert client.get("/").status_code == 200
+    assert Session.objects.get().expire_date > first
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ from opsportal.accounts.services import operator_create
 from opsportal.apphooks import app_hooks
 from opsportal.audit.seeding import seed_audit_events
 
-# An app may offer `<app>.seed.seed_<option>(count, *, stdout)` for its share of the data.
+# An app may offer `<app>.seed.seed_<option>(count, *, actor, operators, stdout)` for its share.
 APP_OPTIONS = ("members", "runs")
 
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
                 self.stderr.write(f"{option}: no app provides seed_{option}; skipped")
                 continue
             started = time.perf_counter()
-            seeders[option](count, stdout=self.stdout)
+            seeders[option](count, actor=actors[0], operators=actors, stdout=self.stdout)
             self.stdout.write(f"{option}: {count} in {time.perf_counter() - started:.1f} s")
 
     def _operators(self, count: int) -> list:

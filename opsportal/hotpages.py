@@ -1,0 +1,74 @@
+"""The pages people live in, with real ids from the database.
+
+One list for the page benchmark (bench/pages_bench.py) and the query-budget test
+(tests/core/test_page_queries.py), so the pages measured are the pages whose query counts
+are held to the budget.
+"""
+
+from urllib.parse import urlencode
+
+from django.db.models import Count
+from django.urls import reverse
+
+from environments.models import ChangeRequest, Environment, Project
+from imports.models import ImportJob, Member
+from opsportal.audit.models import AuditEvent
+from runbooks.models import Run
+
+# No page may run more SQL queries than this, whatever the size of the database.
+QUERY_BUDGET = 20
+
+
+def _largest_run():
+    return Run.objects.annotate(steps=Count("step_runs")).order_by("-steps", "-pk").first()
+
+
+def hot_pages() -> list[tuple[str, str]]:
+    """``(label, url)`` for every page in the budget, skipping those with nothing to show."""
+    pages = [("dashboard", reverse("dashboard")), ("audit log", reverse("audit:event_list"))]
+    audit = reverse("audit:event_list")
+    operator = (
+        AuditEvent.objects.exclude(actor=None)
+        .order_by("-seq")
+        .values_list("actor__username", flat=True)
+        .first()
+    )
+    if operator:
+        pages.append(("audit by operator", f"{audit}?{urlencode({'operator': operator})}"))
+        pages.append(("operator timeline", reverse("audit:operator_timeline", args=[operator])))
+    pages.append(("audit production tier", f"{audit}?tier=production"))
+    first = AuditEvent.objects.order_by("seq").values_list("at", "seq").first()
+    last = AuditEvent.objects.order_by("-seq").values_list("at", "seq").first()
+    if first and last:
+        # a month in the middle of the history: "who changed prod in March"
+        middle = first[0] + (last[0] - first[0]) / 2
+        query = {"date_from": middle.date().isoformat(), "date_to": middle.date().isoformat()}
+        pages.append(("audit date range", f"{audit}?{urlencode(query)}"))
+        pages.append(("audit deep page", f"{audit}?before={first[1] + 1000}"))
+        pages.append(("audit event", reverse("audit:event_detail", args=[last[1]])))
+    pages.append(("projects", reverse("environments:project_list")))
+    project = Project.objects.order_by("pk").first()
+    if project:
+        pages.append(("environment matrix", project.get_absolute_url()))
+    environment = Environment.objects.order_by("-tier", "pk").first()
+    if environment:
+        pages.append(("environment detail", environment.get_absolute_url()))
+    pages.append(("change requests", reverse("environments:changerequest_list")))
+    change_request = ChangeRequest.objects.order_by("-pk").first()
+    if change_request:
+        pages.append(("change request", change_request.get_absolute_url()))
+    pages.append(("runbooks", reverse("runbooks:runbook_list")))
+    run = _largest_run()
+    if run:
+        pages.append(("runbook run", run.get_absolute_url()))
+    pages.append(("import jobs", reverse("imports:job_list")))
+    job = ImportJob.objects.order_by("-total_rows", "-pk").first()
+    if job:
+        pages.append(("import job", job.get_absolute_url()))
+    pages.append(("members", reverse("imports:member_list")))
+    member = Member.objects.exclude(email=None).order_by("-pk").values_list("email", flat=True)
+    if member.first():
+        pages.append(("member search", f"{reverse('imports:member_list')}?q={member.first()}"))
+    pages.append(("orders", reverse("imports:order_list")))
+    pages.append(("review queue", reverse("imports:review_list")))
+    return pages

@@ -1,0 +1,113 @@
+"""Runbook runs at scale for benchmarks and manual tests (`manage.py seed_scale --runs N`).
+
+Runs are started through `run_start` (audited, step runs created as an operator would get
+them); the history inside them — who signed which step, when, which runs completed or were
+aborted — is synthetic and written in bulk, like the seeded audit trail.
+"""
+
+import random
+from datetime import timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from environments.models import Environment
+from opsportal.audit.services import record
+
+from . import services
+from .choices import RunStatus, StepStatus
+from .demo import PLANS
+from .models import Run, Runbook, RunbookVersion, StepRun
+
+IN_PROGRESS_EVERY = 25  # one run in 25 is still open, as a busy team has a few
+ABORTED_EVERY = 12
+
+
+def _versions(actor) -> list[RunbookVersion]:
+    if not Runbook.objects.exists():
+        for path in sorted(PLANS.glob("*.md")):
+            services.runbook_import(
+                actor=actor, text=path.read_text(encoding="utf-8"), source_name=path.name
+            )
+    return [
+        v for v in (r.latest_version() for r in Runbook.objects.all()) if v and v.phases.exists()
+    ]
+
+
+def seed_runs(count: int, *, actor, operators: list, stdout) -> list[Run]:
+    """Start ``count`` runs spread over the last year; close most of them with sign-offs."""
+    environments = list(Environment.objects.select_related("project"))
+    versions = _versions(actor)
+    if not environments or not versions:
+        stdout.write("  runs: no environments or runbooks to run; load the demo data first")
+        return []
+    rng = random.Random(count)
+    now = timezone.now()
+    runs = []
+    for i in range(count):
+        version = rng.choice(versions)
+        project_id = version.runbook.project_id
+        choices = [e for e in environments if not project_id or e.project_id == project_id]
+        if not choices:
+            continue
+        start = now - timedelta(days=365) + timedelta(days=365 * i / count)
+        run = services.run_start(
+            actor=rng.choice(operators),
+            version=version,
+            environment=rng.choice(choices),
+            planned_start=start,
+            planned_end=start + timedelta(hours=2),
+        )
+        runs.append((run, start))
+    with transaction.atomic():
+        closed = _close(runs, rng=rng, operators=operators)
+        record(
+            actor=actor,
+            action="runbook.runs.seeded",
+            target_repr=f"{len(runs)} runs",
+            changes={"runs": len(runs), "closed": closed},
+            message="Synthetic run history for benchmarks (seed_scale).",
+        )
+    stdout.write(f"  runs: {len(runs)} started, {closed} closed with sign-offs")
+    return [run for run, _ in runs]
+
+
+def _close(runs: list, *, rng: random.Random, operators: list) -> int:
+    closed = 0
+    finished_runs = []
+    for n, (run, start) in enumerate(runs):
+        step_runs = list(run.step_runs.select_related("step"))
+        open_run = n % IN_PROGRESS_EVERY == IN_PROGRESS_EVERY - 1
+        aborted = not open_run and n % ABORTED_EVERY == ABORTED_EVERY - 1
+        # an open run is half done; an aborted one stopped a third of the way
+        upto = len(step_runs) // 2 if open_run else len(step_runs) // 3 if aborted else None
+        at = start
+        for k, sr in enumerate(step_runs):
+            if upto is not None and k >= upto:
+                break
+            at += timedelta(minutes=rng.randint(1, 6))
+            sr.status = StepStatus.DONE
+            sr.signed_by = rng.choice(operators)
+            sr.signed_at = at
+            sr.note = "ok"
+            if sr.step.requires_second_signoff:
+                sr.second_signed_by = rng.choice([s for s in operators if s != sr.signed_by])
+                sr.second_signed_at = at + timedelta(minutes=2)
+        StepRun.objects.bulk_update(
+            step_runs,
+            ["status", "signed_by", "signed_at", "note", "second_signed_by", "second_signed_at"],
+            batch_size=500,
+        )
+        if open_run:
+            continue
+        run.status = RunStatus.ABORTED if aborted else RunStatus.COMPLETED
+        run.started_at = start
+        run.finished_at = at + timedelta(minutes=5)
+        run.finished_by = run.started_by
+        run.abort_reason = "Window overran; rescheduled." if aborted else ""
+        finished_runs.append(run)
+        closed += 1
+    Run.objects.bulk_update(
+        finished_runs, ["status", "started_at", "finished_at", "finished_by", "abort_reason"]
+    )
+    return closed
