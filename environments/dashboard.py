@@ -1,7 +1,9 @@
 """Dashboard panel: environments needing attention, change requests waiting for me, rotations."""
 
+from itertools import groupby
+
 from .hygiene import check_project, rotation_due
-from .models import ChangeRequest, Project
+from .models import ChangeRequest, Environment, Project
 
 MAX_PROJECTS = 20
 
@@ -9,9 +11,20 @@ MAX_PROJECTS = 20
 def attention() -> list[dict]:
     """Per environment: hygiene errors, drift (keys missing) and rotation findings."""
     items = {}
-    for project in Project.objects.prefetch_related("environments")[:MAX_PROJECTS]:
-        envs = {e.name: e for e in project.environments.all()}
-        for f in check_project(project):
+    projects = list(Project.objects.order_by("pk")[:MAX_PROJECTS])
+    # Every project's environments with variables and deployments in three queries, however
+    # many projects there are (check_project would load each project on its own).
+    loaded = (
+        Environment.objects.filter(project__in=projects)
+        .select_related("project")
+        .prefetch_related("variables", "deployments")
+        .order_by("project_id", "name")
+    )
+    by_project = {pid: list(envs) for pid, envs in groupby(loaded, key=lambda e: e.project_id)}
+    for project in projects:
+        loaded_envs = by_project.get(project.pk, [])
+        envs = {e.name: e for e in loaded_envs}
+        for f in check_project(project, environments=loaded_envs):
             env = envs.get(f.environment)
             if env is None or f.severity == "info":
                 continue

@@ -2,7 +2,7 @@ import json
 
 import tablib
 from django.contrib import messages
-from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
+from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
@@ -12,6 +12,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.exports import escape_row, stream_csv
+from opsportal.pagination import KeysetPaginationMixin
 
 from . import services
 from .choices import JobKind, ReviewKind, ReviewStatus
@@ -276,28 +277,34 @@ class ReviewDecideView(PermissionRequiredMixin, View):
         return redirect(target or "imports:review_list")
 
 
-class MemberListView(PermissionRequiredMixin, ListView):
+class KeysetListBase(KeysetPaginationMixin, ListView):
+    """Newest first, seeking on the primary key: no OFFSET, no full COUNT over 100k rows."""
+
+    keyset_field = "pk"
+
+    def get_context_data(self, **kwargs):
+        page = self.paginate_keyset(self.object_list)
+        return super().get_context_data(page=page, object_list=page.items, q=self.q, **kwargs)
+
+
+class MemberListView(PermissionRequiredMixin, KeysetListBase):
     permission_required = "imports.view_member"
     template_name = "imports/member_list.html"
-    paginate_by = 50
 
     def get_queryset(self):
         qs = Member.objects.all()
         self.q = self.request.GET.get("q", "").strip()
         if self.q:
+            # trigram indexes on PostgreSQL (migration 0002) keep these substring searches fast
             qs = qs.filter(
                 Q(email__icontains=self.q) | Q(phone__contains=self.q) | Q(name__icontains=self.q)
             )
         return qs
 
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(q=self.q, query=f"q={self.q}", **kwargs)
 
-
-class OrderListView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
+class OrderListView(PermissionRequiredMixin, KeysetListBase):
     permission_required = "imports.view_order"
     template_name = "imports/order_list.html"
-    paginate_by = 50
 
     def get_queryset(self):
         qs = Order.objects.select_related("member", "product", "affiliate")
@@ -307,9 +314,6 @@ class OrderListView(LoginRequiredMixin, PermissionRequiredMixin, ListView):
         if self.request.GET.get("product", "").isdigit():
             qs = qs.filter(product_id=self.request.GET["product"])
         return qs
-
-    def get_context_data(self, **kwargs):
-        return super().get_context_data(q=self.q, query=f"q={self.q}", **kwargs)
 
 
 class PresetCreateView(PermissionRequiredMixin, View):

@@ -16,6 +16,8 @@ from opsportal.audit.chain import verify_chain
 from opsportal.audit.models import AuditEvent
 from opsportal.hotpages import QUERY_BUDGET, hot_pages
 from runbooks.models import Run
+from tests.environments.factories import ConfigVarFactory
+from tests.factories import EnvironmentFactory, ProjectFactory, ProviderDeploymentFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
@@ -62,6 +64,12 @@ def test_hot_pages_stay_within_budget_as_the_data_grows(admin_client):
     small = measure(admin_client, pages)
 
     seed(audit=900, members=300, runs=12)
+    for _ in range(4):  # more projects, each with environments, deployments and variables
+        project = ProjectFactory()
+        for tier in ("development", "production"):
+            env = EnvironmentFactory(project=project, tier=tier)
+            ProviderDeploymentFactory(environment=env)
+            ConfigVarFactory.create_batch(5, environment=env)
     grown = measure(admin_client, hot_pages())
 
     over = {label: n for label, n in grown.items() if n > QUERY_BUDGET}

@@ -182,6 +182,31 @@ def test_member_and_order_lists(client_for, user_factory, django_assert_max_num_
     assert "gmail.com" in page
 
 
+def test_member_list_pages_by_seeking_and_keeps_the_search(client_for):
+    import re
+
+    client, _ = client_for("viewer")
+    Member.objects.bulk_create(
+        [Member(email=f"m{i:03d}@{'gmail.com' if i % 2 else 'mail.id'}") for i in range(120)]
+    )
+    seen, url, pages = [], reverse("imports:member_list") + "?q=gmail", 0
+    while url:
+        page = client.get(url).content.decode()
+        pages += 1
+        seen += re.findall(r"m\d{3}@gmail\.com", page)
+        older = re.search(r'rel="next" href="(\?[^"#]+)"', page)
+        url = reverse("imports:member_list") + older.group(1).replace("&amp;", "&") if older else ""
+        assert "q=gmail" in (older.group(1) if older else "q=gmail")
+        assert pages < 5
+    assert pages == 2
+    assert len(seen) == len(set(seen)) == 60  # every match once, newest first
+    assert seen[0] == "m119@gmail.com" and seen[-1] == "m001@gmail.com"
+    assert (
+        "60 matching members"
+        in client.get(reverse("imports:member_list") + "?q=gmail").content.decode()
+    )
+
+
 def test_dashboard_panel_lists_jobs_needing_attention(client_for):
     client, op = client_for("operator")
     make_job(op, CLEAN / "users.csv")
