@@ -3,6 +3,7 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from environments.models import Environment
 from opsportal.accounts.roles import OPERATOR, ensure_roles
@@ -55,6 +56,11 @@ class Command(BaseCommand):
             started = time.perf_counter()
             seeders[option](count, actor=actors[0], operators=actors, stdout=self.stdout)
             self.stdout.write(f"{option}: {count} in {time.perf_counter() - started:.1f} s")
+        if connection.vendor == "postgresql":
+            # Fresh statistics, or the planner prices the new rows as if the tables were empty
+            # until autovacuum gets round to them.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
 
     def _operators(self, count: int) -> list:
         existing = list(get_user_model().objects.filter(username__startswith="scale-op-"))
