@@ -3,10 +3,11 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from .accounts.views import PortalPasswordChangeView
-from .views import DashboardView
+from .views import DashboardView, HealthView
 
 urlpatterns = [
     path("", DashboardView.as_view(), name="dashboard"),
+    path("healthz", HealthView.as_view(), name="healthz"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(

@@ -1,7 +1,12 @@
+from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
+from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.generic import TemplateView
 
 from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditEvent
+from opsportal.monitoring import database_ok
 
 
 class DashboardView(TemplateView):
@@ -17,3 +22,14 @@ class DashboardView(TemplateView):
         if self.request.user.has_perm("audit.view_auditevent"):
             context["recent_events"] = AuditEvent.objects.select_related("actor")[:15]
         return context
+
+
+@method_decorator(login_not_required, name="dispatch")
+class HealthView(View):
+    """For load balancers: 200 while this process can reach the database, 503 otherwise.
+    Says nothing else, since it answers without a login."""
+
+    def get(self, request):
+        if database_ok():
+            return JsonResponse({"status": "ok"})
+        return JsonResponse({"status": "database unavailable"}, status=503)

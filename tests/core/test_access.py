@@ -7,7 +7,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from opsportal.audit.models import AuditEvent
 
-PUBLIC_URL_NAMES = {"login", "admin:login"}
+PUBLIC_URL_NAMES = {"login", "admin:login", "healthz"}
 CONVERTER_SAMPLES = {
     "int": "1",
     "slug": "sample",

@@ -241,3 +241,25 @@ def test_work_done_on_behalf_of_an_operator_links_to_that_operator(client_for, u
     assert reverse("audit:operator_timeline", args=["olga"]) in page
     timeline = client.get(reverse("audit:operator_timeline", args=["olga"])).content.decode()
     assert "HTTP 200" in timeline
+
+
+@pytest.mark.django_db
+def test_export_reads_in_chunks_and_stops_at_the_head_it_names(client_for, monkeypatch):
+    from opsportal.audit import views
+
+    monkeypatch.setattr(views, "EXPORT_CHUNK", 7)
+    client, viewer = client_for("viewer")
+    for i in range(20):
+        _record(actor=viewer, action="test.exported", target_repr=f"row {i}")
+    response = client.get(reverse("audit:export_csv"), {"action": "test.exported"})
+    stream = iter(response.streaming_content)
+    head_line = next(stream).decode()
+    # an event appended while the export streams is after the head the file names
+    _record(actor=viewer, action="test.exported", target_repr="late")
+    rows = list(csv.reader(io.StringIO(head_line + b"".join(stream).decode())))
+    seq = rows[1].index("seq")
+    targets = [r[rows[1].index("target_repr")] for r in rows[2:]]
+    assert targets == [f"row {i}" for i in range(20)]  # all, once, in order, across 3 chunks
+    seqs = [int(r[seq]) for r in rows[2:]]
+    assert seqs == sorted(seqs)
+    assert f"chain head #{max(seqs)}" in rows[0][0]

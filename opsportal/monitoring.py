@@ -1,0 +1,72 @@
+"""What an operator of the portal itself watches: the database, the task queues, failed
+tasks, running imports and the audit chain head. Read by `/healthz` (database only, for load
+balancers) and `manage.py portal_status` (everything, for cron and monitoring agents)."""
+
+from datetime import timedelta
+
+from django.db import DatabaseError, connection
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+from django_q.models import OrmQ, Task
+
+from imports.choices import ACTIVE_STATUSES
+from imports.models import ImportJob
+from opsportal.audit.models import AuditChainHead
+
+
+def database_ok() -> bool:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            return cursor.fetchone() == (1,)
+    except DatabaseError:
+        return False
+
+
+def portal_status(*, max_wait_seconds: int = 300) -> dict:
+    """A snapshot with a list of ``problems`` (empty when all is well)."""
+    now = timezone.now()
+    problems = []
+    queues = {}
+    # Waiting tasks have `lock` in the past (enqueued, or due again after `retry`); a task
+    # being worked on has its lock pushed into the future. Only the ORM broker keeps them here.
+    rows = OrmQ.objects.values("key").annotate(
+        waiting=Count("id", filter=Q(lock__lte=now)),
+        in_progress=Count("id", filter=Q(lock__gt=now)),
+        oldest=Min("lock", filter=Q(lock__lte=now)),
+    )
+    for row in rows:
+        wait = int((now - row["oldest"]).total_seconds()) if row["oldest"] else 0
+        queues[row["key"]] = {
+            "waiting": row["waiting"],
+            "in_progress": row["in_progress"],
+            "oldest_wait_seconds": wait,
+        }
+        if wait > max_wait_seconds:
+            problems.append(
+                f"queue {row['key']}: a task has waited {wait} s (is a worker running?)"
+            )
+    failed = list(
+        Task.objects.filter(success=False, stopped__gte=now - timedelta(hours=24))
+        .order_by("-stopped")
+        .values_list("func", flat=True)[:50]
+    )
+    if failed:
+        problems.append(f"{len(failed)} task(s) failed in the last 24 h, e.g. {failed[0]}")
+    running = [
+        {"job": j.pk, "kind": j.kind, "percent": j.percent, "checkpoint": j.checkpoint}
+        for j in ImportJob.objects.filter(status__in=ACTIVE_STATUSES).order_by("pk")
+    ]
+    head = AuditChainHead.objects.filter(pk=1).values("seq", "at").first() or {}
+    return {
+        "time": now.isoformat(),
+        "database": "ok",
+        "queues": queues,
+        "failed_tasks_24h": len(failed),
+        "imports_in_flight": running,
+        "audit_head": {
+            "seq": head.get("seq", 0),
+            "at": head["at"].isoformat() if head.get("at") else None,
+        },
+        "problems": problems,
+    }

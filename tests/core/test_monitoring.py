@@ -1,0 +1,96 @@
+"""`/healthz` for load balancers and `manage.py portal_status` for monitoring."""
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from django_q.models import OrmQ, Task
+
+from opsportal import monitoring
+from opsportal.audit.services import record
+
+pytestmark = pytest.mark.django_db
+
+
+def status(*args) -> tuple[int, dict | str, str]:
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("portal_status", *args, stdout=out, stderr=err)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    text = out.getvalue()
+    return code, (json.loads(text) if "--json" in args and text else text), err.getvalue()
+
+
+def test_healthz_answers_without_a_login_and_says_nothing_else(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):
+    monkeypatch.setattr("opsportal.views.database_ok", lambda: False)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "database unavailable"
+
+
+def test_database_ok_reports_a_failing_connection(monkeypatch):
+    from django.db import DatabaseError, connection
+
+    def broken():
+        raise DatabaseError("server closed the connection unexpectedly")
+
+    assert monitoring.database_ok()
+    monkeypatch.setattr(connection, "cursor", broken)
+    assert not monitoring.database_ok()
+
+
+def test_status_is_clean_on_a_quiet_portal():
+    code, data, err = status("--json")
+    assert code == 0, err
+    assert data["database"] == "ok"
+    assert data["queues"] == {} and data["problems"] == []
+
+
+def test_status_flags_a_task_nobody_picks_up(user_factory):
+    now = timezone.now()
+    OrmQ.objects.create(key="opsportal", payload="-", lock=now - timedelta(minutes=10))
+    OrmQ.objects.create(key="imports", payload="-", lock=now + timedelta(minutes=50))  # running
+    code, data, _ = status("--json")
+    assert code == 1
+    assert data["queues"]["opsportal"]["waiting"] == 1
+    assert data["queues"]["opsportal"]["oldest_wait_seconds"] >= 600
+    assert data["queues"]["imports"] == {
+        "waiting": 0,
+        "in_progress": 1,
+        "oldest_wait_seconds": 0,
+    }
+    assert data["problems"] == [
+        f"queue opsportal: a task has waited {data['queues']['opsportal']['oldest_wait_seconds']} "
+        "s (is a worker running?)"
+    ]
+    # a longer allowance accepts the same wait
+    code, data, _ = status("--json", "--max-wait", "3600")
+    assert code == 0 and data["problems"] == []
+
+
+def test_status_flags_failed_tasks_and_shows_the_audit_head(user_factory):
+    now = timezone.now()
+    Task.objects.create(
+        id="a" * 32, name="t", func="imports.tasks.apply_job", started=now, stopped=now,
+        success=False,
+    )  # fmt: skip
+    from django.db import transaction
+
+    with transaction.atomic():
+        event = record(actor=user_factory("operator"), action="test.event")
+    code, text, err = status()
+    assert code == 1
+    assert "failed tasks (24 h): 1" in text
+    assert f"audit head: #{event.seq}" in text
+    assert "1 task(s) failed in the last 24 h, e.g. imports.tasks.apply_job" in err
