@@ -21,23 +21,50 @@ from .models import Run, Runbook, RunbookVersion, StepRun
 
 IN_PROGRESS_EVERY = 25  # one run in 25 is still open, as a busy team has a few
 ABORTED_EVERY = 12
+LARGE_PLAN_TITLE = "Member data migration rehearsal"
+LARGE_PLAN_STEPS = 120  # the longest real plan the team runs has 80 steps
+LARGE_EVERY = 10  # one run in ten is of the long plan
 
 
-def _versions(actor) -> list[RunbookVersion]:
+def large_plan(steps: int = LARGE_PLAN_STEPS) -> str:
+    """A long migration rehearsal: phases of checks with commands, like a data migration."""
+    areas = ("members", "orders", "memberships", "affiliates", "commissions", "cutover")
+    lines = [f"# {LARGE_PLAN_TITLE}", "", "Rehearse the whole move on a copy of production.", ""]
+    per_phase = -(-steps // len(areas))
+    n = 0
+    for area in areas:
+        lines += [f"## Migrate {area}", ""]
+        for i in range(per_phase):
+            if n == steps:
+                break
+            n += 1
+            lines.append(f"- [ ] {area.capitalize()} check {i + 1}: counts match the export")
+            if i % 3 == 0:
+                lines += ["  ```bash", f"  python manage.py import_sejoli {area}.csv", "  ```"]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _versions(actor) -> tuple[list[RunbookVersion], RunbookVersion]:
     if not Runbook.objects.exists():
         for path in sorted(PLANS.glob("*.md")):
             services.runbook_import(
                 actor=actor, text=path.read_text(encoding="utf-8"), source_name=path.name
             )
-    return [
+    large = Runbook.objects.filter(title=LARGE_PLAN_TITLE).first()
+    if large is None:
+        services.runbook_import(actor=actor, text=large_plan(), source_name="rehearsal.md")
+    versions = [
         v for v in (r.latest_version() for r in Runbook.objects.all()) if v and v.phases.exists()
     ]
+    large = next(v for v in versions if v.runbook.title == LARGE_PLAN_TITLE)
+    return [v for v in versions if v != large], large
 
 
 def seed_runs(count: int, *, actor, operators: list, stdout) -> list[Run]:
     """Start ``count`` runs spread over the last year; close most of them with sign-offs."""
     environments = list(Environment.objects.select_related("project"))
-    versions = _versions(actor)
+    versions, large = _versions(actor)
     if not environments or not versions:
         stdout.write("  runs: no environments or runbooks to run; load the demo data first")
         return []
@@ -45,7 +72,7 @@ def seed_runs(count: int, *, actor, operators: list, stdout) -> list[Run]:
     now = timezone.now()
     runs = []
     for i in range(count):
-        version = rng.choice(versions)
+        version = large if i % LARGE_EVERY == 0 else rng.choice(versions)
         project_id = version.runbook.project_id
         choices = [e for e in environments if not project_id or e.project_id == project_id]
         if not choices:
