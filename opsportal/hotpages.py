@@ -20,7 +20,9 @@ QUERY_BUDGET = 20
 
 
 def _largest_run():
-    return Run.objects.annotate(steps=Count("step_runs")).order_by("-steps", "-pk").first()
+    """The heaviest run page: the longest run still in progress (open steps carry forms)."""
+    runs = Run.objects.annotate(steps=Count("step_runs")).order_by("-steps", "-pk")
+    return runs.in_progress().first() or runs.first()
 
 
 def hot_pages() -> list[tuple[str, str]]:

@@ -72,7 +72,8 @@ def seed_runs(count: int, *, actor, operators: list, stdout) -> list[Run]:
     now = timezone.now()
     runs = []
     for i in range(count):
-        version = large if i % LARGE_EVERY == 0 else rng.choice(versions)
+        # the latest run is a long one still in progress: the heaviest run page there is
+        version = large if i % LARGE_EVERY == 0 or i == count - 1 else rng.choice(versions)
         project_id = version.runbook.project_id
         choices = [e for e in environments if not project_id or e.project_id == project_id]
         if not choices:
@@ -104,7 +105,7 @@ def _close(runs: list, *, rng: random.Random, operators: list) -> int:
     finished_runs = []
     for n, (run, start) in enumerate(runs):
         step_runs = list(run.step_runs.select_related("step"))
-        open_run = n % IN_PROGRESS_EVERY == IN_PROGRESS_EVERY - 1
+        open_run = n % IN_PROGRESS_EVERY == IN_PROGRESS_EVERY - 1 or n == len(runs) - 1
         aborted = not open_run and n % ABORTED_EVERY == ABORTED_EVERY - 1
         # an open run is half done; an aborted one stopped a third of the way
         upto = len(step_runs) // 2 if open_run else len(step_runs) // 3 if aborted else None
