@@ -39,12 +39,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def database_env(settings_dict: dict) -> dict[str, str]:
-    """DATABASE_URL (and password) of the database the test process is connected to."""
+def database_env(settings_dict: dict, *, application_name: str) -> dict[str, str]:
+    """DATABASE_URL of the database the test process uses; the subprocess's connections carry
+    ``application_name`` so they can be told apart in ``pg_stat_activity``."""
     host, port = settings_dict["HOST"] or "127.0.0.1", settings_dict["PORT"] or 5432
-    env = {
-        "DATABASE_URL": f"postgres://{settings_dict['USER']}@{host}:{port}/{settings_dict['NAME']}"
-    }
+    url = f"postgres://{settings_dict['USER']}@{host}:{port}/{settings_dict['NAME']}"
+    env = {"DATABASE_URL": f"{url}?application_name={application_name}"}
     if settings_dict.get("PASSWORD"):
         env["PGPASSWORD"] = settings_dict["PASSWORD"]
     return env

@@ -5,7 +5,7 @@ database; ten threads, each a different operator or approver, drive it the way b
 (CSRF tokens, htmx posts, redirects, flash messages). Two of them log in through the login form
 (django-axes, PBKDF2), the others carry the session such a login leaves.
 
-a) all ten race to sign off every step of a 24-step run on production, approvers give the second
+a) all ten race to sign off every step of a 40-step run on production, approvers give the second
    sign-offs; then the operators race to complete the run while the approvers race to sign its
    one optional step (a sign-off never lands on the completed run);
 b) each person files a change request against a production variable (two pairs on the same
@@ -63,11 +63,12 @@ pytestmark = [
 
 REPO = settings.BASE_DIR
 GUNICORN_WORKERS = 4
+APPLICATION_NAME = "opsportal-operator-drill"
 OPERATORS = [f"oper{i}" for i in range(1, 6)]
 APPROVERS = [f"appr{i}" for i in range(1, 6)]
 PEOPLE = OPERATORS + APPROVERS
-# 24 required steps, every 4th needs a second sign-off, plus one optional step at the end
-PHASES, STEPS_PER_PHASE, SECOND_EVERY = 3, 8, 4
+# 40 required steps, every 4th needs a second sign-off, plus one optional step at the end
+PHASES, STEPS_PER_PHASE, SECOND_EVERY = 4, 10, 4
 OPTIONAL_STEP = "Post a release note"
 # Two people log in through the login form (PBKDF2 as in production, ~0.5 s of CPU each); the
 # others get a session the way a completed login leaves it, so the drill stays short.
@@ -342,11 +343,13 @@ def session_key(user) -> str:
     return session.session_key
 
 
-def other_backends() -> int:
+def server_backends() -> int:
+    """Connections the gunicorn workers hold to the test database."""
     with connection.cursor() as cur:
         cur.execute(
             "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            "WHERE datname = current_database() AND application_name = %s",
+            [APPLICATION_NAME],
         )
         return cur.fetchone()[0]
 
@@ -385,7 +388,7 @@ def test_ten_operators_sign_and_approve_on_production_at_once(
     drill = Drill(run=run, prod=prod, variables=variables, recorder=recorder)
     env = {
         **os.environ,
-        **database_env(connection.settings_dict),
+        **database_env(connection.settings_dict, application_name=APPLICATION_NAME),
         "DEBUG": "False",
         "SECRET_KEY": settings.SECRET_KEY,
         "FINGERPRINT_KEY": settings.FINGERPRINT_KEY,
@@ -413,7 +416,7 @@ def test_ten_operators_sign_and_approve_on_production_at_once(
         run_people(drill, clients, seed)
         finished = time.perf_counter()
         # persistent connections (CONN_MAX_AGE): at most one per sync worker, none leaked
-        open_connections = other_backends()
+        open_connections = server_backends()
     except BaseException:
         print(f"seed {seed}; gunicorn log:\n{server.tail()}")
         raise
@@ -421,7 +424,7 @@ def test_ten_operators_sign_and_approve_on_production_at_once(
         server.stop()
         # The workers' persistent connections must be gone before pytest-django flushes (and
         # at the end drops) the test database, also when the drill failed.
-        released = wait_until(lambda: other_backends() == 0, 15)
+        released = wait_until(lambda: server_backends() == 0, 15)
     log = server.tail(None)
 
     # --- the server: no errors, and its workers let go of the database ---------------------
