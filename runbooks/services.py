@@ -393,13 +393,24 @@ def run_start(
     return run
 
 
-def _locked(step_run: StepRun) -> StepRun:
-    """Lock the step-run row (and read its run) so concurrent sign-offs serialize."""
-    sr = (
-        StepRun.objects.select_for_update(of=("self",))
-        .select_related("run__environment", "step__phase", "signed_by")
-        .get(pk=step_run.pk)
+def _lock_with_run(pk: int, *related: str) -> StepRun:
+    """Lock the step-run row and its run's row.
+
+    The step row serializes two actions on one step; the run row orders every step action
+    against ``run_complete`` / ``run_abort`` (which lock it too), so a sign-off can never land
+    on a run that was closed while it was being made: whichever commits second sees the other.
+    Neither row's key changes, hence the lighter ``FOR NO KEY UPDATE``.
+    """
+    return (
+        StepRun.objects.select_for_update(of=("self", "run"), no_key=True)
+        .select_related("run__environment", "step__phase", *related)
+        .get(pk=pk)
     )
+
+
+def _locked(step_run: StepRun) -> StepRun:
+    """Lock the step-run and its run; refuse when the run is no longer in progress."""
+    sr = _lock_with_run(step_run.pk, "signed_by")
     if sr.run.status != RunStatus.IN_PROGRESS:
         raise ValidationError(f"The run is {sr.run.get_status_display().lower()}; it is closed.")
     return sr
@@ -644,11 +655,7 @@ def check_request(*, actor, step_run: StepRun) -> StepRun:
 def check_record(*, step_run_id: int, result: dict) -> StepRun:
     """Attach a check result as evidence; a pass signs the step for the operator who asked."""
     with transaction.atomic():
-        sr = (
-            StepRun.objects.select_for_update(of=("self",))
-            .select_related("run__environment", "step__phase", "check_requested_by")
-            .get(pk=step_run_id)
-        )
+        sr = _lock_with_run(step_run_id, "check_requested_by")
         operator = sr.check_requested_by
         passed = bool(result.get("ok"))
         # A URL in a summary may carry user:password@; results are shown and exported.
