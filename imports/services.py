@@ -82,13 +82,22 @@ def _hold_member_tables() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
 
 
-def _connection_lost() -> bool:
-    if connection.connection is None:  # closed after a failed rollback, or never reopened
-        return True
-    try:
-        return not connection.is_usable()
-    except Exception:
-        return True
+# SQLSTATEs of a server going away: connection exceptions (class 08), admin or crash shutdown,
+# "cannot connect now" (starting up or shutting down).
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database connection went away (rather than a query failing).
+
+    Django wraps the driver's error; the driver's ``sqlstate`` tells a lost server from, say, a
+    deadlock. An error with no SQLSTATE never got an answer from the server (refused, reset,
+    closed): lost too. (After such an error Django may already hold a new connection: leaving
+    the failed transaction reconnects, so the connection's state says nothing.)"""
+    if connection.vendor != "postgresql" or not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_LOST_STATES)
 
 
 def _reconnect(deadline: float) -> bool:
@@ -129,9 +138,9 @@ class _Worker:
                 return step()
             except (OperationalError, InterfaceError) as exc:
                 if (
-                    connection.in_atomic_block  # the caller's transaction is gone with it
+                    not _connection_lost(exc)
+                    or connection.in_atomic_block  # the caller's transaction is gone with it
                     or self.interruptions >= DB_RECONNECTS
-                    or not _connection_lost()
                 ):
                     raise
                 self.interruptions += 1

@@ -16,7 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.db.models import Count
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
@@ -30,6 +30,7 @@ from opsportal.audit.models import AuditEvent
 from tests.imports.conftest import table_state
 from tests.imports.factories import MESSY, apply_file, make_job
 
+from . import pg_cluster
 from .qcluster_procs import start_worker, wait_for
 
 pytestmark = [
@@ -59,6 +60,42 @@ def workers(tmp_path):
     yield start
     for worker in started:
         worker.stop()
+
+
+@pytest.fixture
+def private_database(postgres_only):
+    """The test database copied into a private PostgreSQL cluster, and this process's default
+    connection pointed at it until teardown (before pytest-django flushes the real one)."""
+    reason = pg_cluster.unavailable()
+    if reason:
+        pytest.skip(f"no private PostgreSQL cluster: {reason}")
+    cluster = pg_cluster.PrivateCluster()
+    settings_dict = connection.settings_dict
+    saved = {key: settings_dict[key] for key in ("HOST", "PORT")}
+    try:
+        cluster.start()
+        connection.close()
+        cluster.copy_database(dict(settings_dict), settings_dict["NAME"])
+        settings_dict.update(HOST="127.0.0.1", PORT=str(cluster.port))
+        yield cluster
+    finally:
+        connection.close()
+        settings_dict.update(saved)
+        cluster.destroy()
+
+
+def reachable(predicate):
+    """``predicate`` for ``wait_for`` that counts a lost connection as "not yet" (and drops it,
+    so the next poll reconnects)."""
+
+    def poll():
+        try:
+            return predicate()
+        except (OperationalError, InterfaceError):
+            connection.close()
+            return False
+
+    return poll
 
 
 def job_now(job) -> ImportJob:
@@ -154,6 +191,64 @@ def waiting_on_locks() -> int:
             "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
+
+
+# --- drill 1: the database restarts while a worker applies a job ------------------------------
+def test_database_restart_mid_apply_continues_from_the_checkpoint(
+    private_database, user_factory, workers, monkeypatch
+):
+    op = user_factory("operator")
+    apply_file(op, MESSY / "users.csv")
+    job = make_job(op, MESSY / "orders.csv", batch_size=20)  # 30 batches
+    monkeypatch.setattr(Conf, "SYNC", False)  # enqueue for real, on the imports cluster
+    worker = workers(batch_pause=0.15, env={"IMPORTS_DB_WAIT": "60"})
+    worker.wait_ready()
+
+    services.job_confirm(actor=op, job=job)
+    assert wait_for(lambda: job_now(job).checkpoint >= 5, 60), worker.tail()
+    private_database.restart(mode="fast")  # every connection is cut, ours too
+    connection.close()
+    assert wait_for(reachable(lambda: job_now(job).status == JobStatus.COMPLETED), 120), (
+        f"{job_now(job).status} at {job_now(job).checkpoint}\n{worker.tail()}"
+    )
+
+    done = job_now(job)
+    assert done.checkpoint == 30 and done.error == ""
+    assert figures(done) == (600, 600, 597, 0, 0, 3)
+    assert Order.objects.count() == 597 == Order.objects.filter(job=done).count()
+    assert_each_row_changed_once([done])
+    actions = audit_actions(done)
+    assert actions["import.job.started"] == 1 and actions["import.job.completed"] == 1
+    assert actions["import.job.failed"] == 0
+    interruptions = AuditEvent.objects.filter(job_id=done.pk, action="import.job.interrupted")
+    assert interruptions.count() == 1, worker.tail(80)
+    interrupted = interruptions.get()
+    assert 5 <= interrupted.changes["checkpoint"] < 30
+    assert interrupted.actor_label == f"system on behalf of {op.username}"
+    assert interrupted.message.startswith("Database connection lost (OperationalError: ")
+
+    # the task itself ended well, its result saved by a monitor that survived the restart
+    def runs():
+        return [t.success for t in Task.objects.filter(func=APPLY) if t.args == (done.pk,)]
+
+    assert wait_for(lambda: runs(), 30), worker.tail()
+    assert runs() == [True]
+    after_restart = state_of_tables()
+
+    # The same worker keeps taking tasks: it rolls the job back, then applies the same file
+    # again, uninterrupted, to the same tables.
+    services.job_rollback(actor=op, job=done, reason="restart drill")
+    assert wait_for(reachable(lambda: job_now(job).status == JobStatus.ROLLED_BACK), 60), (
+        worker.tail()
+    )
+    assert Order.objects.count() == 0
+    clean = make_job(op, MESSY / "orders.csv", batch_size=1000)
+    services.job_confirm(actor=op, job=clean)
+    assert wait_for(lambda: job_now(clean).status == JobStatus.COMPLETED, 60), worker.tail()
+    assert figures(job_now(clean)) == figures(done)
+    assert state_of_tables() == after_restart
+    assert_chain_intact()
+    assert worker.proc.poll() is None, worker.tail()
 
 
 # --- drill 2: two qcluster processes, one queue ------------------------------------------------
