@@ -171,8 +171,8 @@ class _Worker:
                     "rollback_checkpoint": job.rollback_checkpoint,
                     "interruption": self.interruptions,
                 },
-                message=f"Database connection lost ({_first_line(exc)}); "
-                "reconnected and continuing from the checkpoint.",
+                message=f"Database connection lost ({_first_line(exc)}); reconnected, "
+                "the interrupted transaction runs again.",
             )
 
 
@@ -181,15 +181,15 @@ def _fail(job_id: int, exc: BaseException, *, when: tuple) -> None:
     shows "running" forever nor hides the error; ``job_resume`` continues it from the
     checkpoint. Nothing is written when the job moved on (a duplicate delivery finished or an
     operator cancelled it) or when the database cannot be reached."""
-    message = f"Stopped at batch {{batch}}: {_first_line(exc)}. Resume to continue from there."
     try:
         with transaction.atomic():
             job = _lock(job_id)
             if job.status not in when:
                 return
             before = job.status
+            where = f"batch {job.checkpoint + 1}" if job.checkpoint < job.batches else "the end"
             job.status = JobStatus.FAILED
-            job.error = message.format(batch=job.checkpoint + 1)
+            job.error = f"Stopped at {where}: {_first_line(exc)}. Resume to continue from there."
             job.save(update_fields=["status", "error"])
             record(
                 actor=None,

@@ -196,3 +196,31 @@ def test_a_failed_job_does_not_resume_over_a_newer_job_of_the_same_file(user_fac
         services.job_resume(actor=op, job=job, enqueue=False)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_job_cancelled_while_it_validates_stays_cancelled(
+    postgres_only, user_factory, monkeypatch
+):
+    op = user_factory("operator")
+    job = make_job(op, CLEAN / "users.csv", validate="no")
+    real = engine.apply_batch
+
+    def cancel_meanwhile(job, rows, **kw):
+        def cancel():
+            try:
+                services.job_cancel(actor=op, job=job, reason="wrong file")
+            finally:
+                connections.close_all()
+
+        thread = threading.Thread(target=cancel)  # an operator, on another connection
+        thread.start()
+        thread.join(30)
+        return real(job, rows, **kw)
+
+    monkeypatch.setattr(engine, "apply_batch", cancel_meanwhile)
+    services.job_validate(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED  # before: the preview's end set it back to ready
+    assert actions(job) == ["import.job.uploaded", "import.job.cancelled"]
