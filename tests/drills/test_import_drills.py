@@ -231,7 +231,7 @@ def test_database_restart_mid_apply_continues_from_the_checkpoint(
     def runs():
         return [t.success for t in Task.objects.filter(func=APPLY) if t.args == (done.pk,)]
 
-    assert wait_for(lambda: runs(), 30), worker.tail()
+    assert wait_for(runs, 30), worker.tail()
     assert runs() == [True]
     after_restart = state_of_tables()
 
