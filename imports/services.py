@@ -10,12 +10,20 @@ import itertools
 import logging
 import os
 import time
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
-from django.db import IntegrityError, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from opsportal.accounts.permissions import require
@@ -35,6 +43,17 @@ PERM_REVIEW = "imports.review_importitem"
 SAMPLE_ROWS = 20
 # Seconds to wait after each committed batch: lets crash drills and demos watch a job run.
 BATCH_PAUSE = float(os.environ.get("IMPORTS_BATCH_PAUSE", "0") or 0)
+# A worker that loses its database connection (a restart, a failover) waits this long for the
+# database to come back, then continues from the checkpoint; one task does so at most
+# DB_RECONNECTS times before the job is left to an operator's resume.
+DB_WAIT_SECONDS = float(os.environ.get("IMPORTS_DB_WAIT", "120") or 0)
+DB_RECONNECTS = int(os.environ.get("IMPORTS_DB_RECONNECTS", "5") or 0)
+# Imports write the member tables one batch at a time, whichever job and worker the batch
+# belongs to: batches of different jobs interleave but never overlap, so each sees what the
+# others committed (one member per email, one product, affiliate and review item per key)
+# instead of failing on a unique key another worker inserted a moment earlier. A
+# transaction-scoped PostgreSQL advisory lock; SQLite serializes writers already.
+WRITE_LOCK_KEY = 0x696D706F727473  # "imports"
 
 
 def _require(actor, perm: str, action: str) -> None:
@@ -52,6 +71,137 @@ def _enqueue(func: str, job: ImportJob) -> None:
 
 def _lock(job_id: int) -> ImportJob:
     return ImportJob.objects.select_for_update().get(pk=job_id)
+
+
+def _hold_member_tables() -> None:
+    """Take the imports write lock until the current transaction ends (see WRITE_LOCK_KEY).
+
+    Taken before the job row, by every transaction that writes member data."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
+
+
+# SQLSTATEs of a server going away: connection exceptions (class 08), admin or crash shutdown,
+# "cannot connect now" (starting up or shutting down).
+_LOST_STATES = ("08", "57P01", "57P02", "57P03")
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database connection went away (rather than a query failing).
+
+    Django wraps the driver's error; the driver's ``sqlstate`` tells a lost server from, say, a
+    deadlock. An error with no SQLSTATE never got an answer from the server (refused, reset,
+    closed): lost too. (After such an error Django may already hold a new connection: leaving
+    the failed transaction reconnects, so the connection's state says nothing.)"""
+    if connection.vendor != "postgresql" or not isinstance(exc, OperationalError | InterfaceError):
+        return False
+    sqlstate = getattr(exc.__cause__, "sqlstate", None)
+    return sqlstate is None or sqlstate.startswith(_LOST_STATES)
+
+
+def _reconnect(deadline: float) -> bool:
+    """Drop the broken connection and open a new one, retrying until ``deadline``."""
+    delay = 0.1
+    while True:
+        connection.close()
+        try:
+            connection.ensure_connection()
+            if connection.is_usable():
+                return True
+        except (OperationalError, InterfaceError):
+            pass
+        if time.monotonic() + delay > deadline:
+            return False
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]
+
+
+class _Worker:
+    """Runs a task's transactions for one job; when the database connection is lost (a
+    server restart, a failover), waits for the database, records ``import.job.interrupted``
+    and runs the interrupted transaction again. A transaction either committed or left
+    nothing, and each one re-checks the job's checkpoint, so nothing is lost or doubled."""
+
+    def __init__(self, job_id: int):
+        self.job_id = job_id
+        self.interruptions = 0
+
+    def run(self, step):
+        while True:
+            try:
+                return step()
+            except (OperationalError, InterfaceError) as exc:
+                if (
+                    not _connection_lost(exc)
+                    or connection.in_atomic_block  # the caller's transaction is gone with it
+                    or self.interruptions >= DB_RECONNECTS
+                ):
+                    raise
+                self.interruptions += 1
+                logger.warning(
+                    "import job %s lost its database connection (%s); reconnecting",
+                    self.job_id,
+                    _first_line(exc),
+                )
+                if not _reconnect(time.monotonic() + DB_WAIT_SECONDS):
+                    raise
+                try:
+                    self._record(exc)
+                except (OperationalError, InterfaceError):
+                    continue  # lost again: the step fails once more and counts
+
+    def _record(self, exc: BaseException) -> None:
+        with transaction.atomic():
+            job = _lock(self.job_id)
+            record(
+                actor=None,
+                on_behalf_of=job.created_by,
+                action="import.job.interrupted",
+                target=job,
+                job_id=job.pk,
+                changes={
+                    "status": job.status,
+                    "checkpoint": job.checkpoint,
+                    "rollback_checkpoint": job.rollback_checkpoint,
+                    "interruption": self.interruptions,
+                },
+                message=f"Database connection lost ({_first_line(exc)}); reconnected, "
+                "the interrupted transaction runs again.",
+            )
+
+
+def _fail(job_id: int, exc: BaseException, *, when: tuple) -> None:
+    """Mark a job whose task stopped with ``exc`` failed, with its audit event, so it neither
+    shows "running" forever nor hides the error; ``job_resume`` continues it from the
+    checkpoint. Nothing is written when the job moved on (a duplicate delivery finished or an
+    operator cancelled it) or when the database cannot be reached."""
+    try:
+        with transaction.atomic():
+            job = _lock(job_id)
+            if job.status not in when:
+                return
+            before = job.status
+            where = f"batch {job.checkpoint + 1}" if job.checkpoint < job.batches else "the end"
+            job.status = JobStatus.FAILED
+            job.error = f"Stopped at {where}: {_first_line(exc)}. Resume to continue from there."
+            job.save(update_fields=["status", "error"])
+            record(
+                actor=None,
+                on_behalf_of=job.created_by,
+                action="import.job.failed",
+                target=job,
+                job_id=job.pk,
+                changes={"status": [before, job.status], "checkpoint": job.checkpoint},
+                message=job.error,
+            )
+    except DatabaseError:
+        logger.exception("could not mark import job %s failed", job_id)
 
 
 # --- upload -------------------------------------------------------------------------------------
@@ -149,20 +299,17 @@ class _DryRun(Exception):
     pass
 
 
-def job_validate(*, job_id: int) -> ImportJob:
-    """Dry-run the whole file in one transaction that is rolled back: exact preview counts."""
-    with transaction.atomic():
-        job = _lock(job_id)
-        if job.status not in (JobStatus.UPLOADED, JobStatus.VALIDATING):
-            return job
-        job.status = JobStatus.VALIDATING
-        job.save(update_fields=["status"])
-    started = time.monotonic()
+def _dry_run(job: ImportJob) -> tuple[dict, list, list]:
+    """Apply the whole file in one transaction and roll it back: (counts, rejected, samples).
+
+    Holds the imports write lock throughout: a preview inserts the rows it would create, and
+    would otherwise collide with (or wait on) a job applying the same members meanwhile."""
     counts = {"created": 0, "updated": 0, "unchanged": 0, "total": 0}
     rejected, samples = [], []
     state: dict = {}
     try:
         with transaction.atomic(), engine.fewer_collections():
+            _hold_member_tables()
             for number, chunk in enumerate(_batches(job)):
                 engine.refresh_statistics(number)
                 result = engine.apply_batch(
@@ -180,6 +327,18 @@ def job_validate(*, job_id: int) -> ImportJob:
             raise _DryRun
     except _DryRun:
         pass
+    return counts, rejected, samples
+
+
+def job_validate(*, job_id: int) -> ImportJob:
+    """Dry-run the whole file in one transaction that is rolled back: exact preview counts."""
+    worker = _Worker(job_id)
+    job = worker.run(partial(_validation_start, job_id))
+    if job.status != JobStatus.VALIDATING:
+        return job
+    started = time.monotonic()
+    try:
+        counts, rejected, samples = worker.run(partial(_dry_run, job))
     except Exception as exc:  # a bad file must not leave the job "validating"
         if isinstance(exc, ValidationError):
             message = "; ".join(exc.messages)
@@ -194,8 +353,26 @@ def job_validate(*, job_id: int) -> ImportJob:
                 actor=None, action="import.job.failed", target=job, job_id=job.pk, message=job.error
             )
         return job
+    seconds = round(time.monotonic() - started, 2)
+    return worker.run(partial(_validated, job_id, counts, rejected, samples, seconds))
+
+
+def _validation_start(job_id: int) -> ImportJob:
     with transaction.atomic():
         job = _lock(job_id)
+        if job.status in (JobStatus.UPLOADED, JobStatus.VALIDATING):
+            job.status = JobStatus.VALIDATING
+            job.save(update_fields=["status"])
+    return job
+
+
+def _validated(
+    job_id: int, counts: dict, rejected: list, samples: list, seconds: float
+) -> ImportJob:
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status != JobStatus.VALIDATING:
+            return job  # a duplicate delivery got there first, or the job was cancelled
         job.row_errors.all().delete()
         ImportRowError.objects.bulk_create(
             [
@@ -213,7 +390,7 @@ def job_validate(*, job_id: int) -> ImportJob:
             "unchanged": counts["unchanged"],
             "rejected": len(rejected),
             "samples": samples,
-            "seconds": round(time.monotonic() - started, 2),
+            "seconds": seconds,
         }
         if counts["total"] == 0:
             job.status, job.error = JobStatus.FAILED, "The file has a header but no data rows."
@@ -262,8 +439,28 @@ def job_confirm(*, actor, job: ImportJob, enqueue: bool = True) -> ImportJob:
 
 
 def job_apply(*, job_id: int, progress=None) -> ImportJob:
-    """Apply the job batch by batch from its checkpoint. Safe to call twice concurrently or
-    after a crash: each batch locks the job row and skips batches already committed."""
+    """Apply the job batch by batch from its checkpoint.
+
+    Safe to run twice at once (a duplicate delivery, two workers) or after a crash: each batch
+    locks the job row and skips batches already committed, so every batch is applied once.
+    A lost database connection is waited out and the job continues from its checkpoint; any
+    other error marks the job failed (audited), to be resumed from its checkpoint."""
+    worker = _Worker(job_id)
+    try:
+        job = worker.run(partial(_start, job_id))
+        if job.status != JobStatus.RUNNING:
+            return job
+        with engine.fewer_collections():
+            job = _apply_batches(job_id, job, progress, worker)
+        if job.status != JobStatus.RUNNING:
+            return job
+        return worker.run(partial(_complete, job_id))
+    except (Exception, SystemExit) as exc:  # SystemExit: django-q2's task timeout
+        _fail(job_id, exc, when=(JobStatus.QUEUED, JobStatus.RUNNING))
+        raise
+
+
+def _start(job_id: int) -> ImportJob:
     with transaction.atomic():
         job = _lock(job_id)
         if job.status not in (JobStatus.QUEUED, JobStatus.RUNNING):
@@ -280,51 +477,18 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
                 target=job,
                 job_id=job.pk,
             )
-    with engine.fewer_collections():
-        job = _apply_batches(job_id, job, progress)
-    if job.status != JobStatus.RUNNING:
-        return job
-    return _complete(job_id)
+    return job
 
 
-def _apply_batches(job_id: int, job: ImportJob, progress) -> ImportJob:
+def _apply_batches(job_id: int, job: ImportJob, progress, worker: _Worker) -> ImportJob:
     for number, chunk in enumerate(_batches(job)):
         if number < job.checkpoint:
             continue
-        started = time.monotonic()
-        with transaction.atomic():
-            job = _lock(job_id)
-            if job.status != JobStatus.RUNNING:
-                return job  # cancelled, or finished by a duplicate delivery
-            if number < job.checkpoint:
-                continue
-            engine.refresh_statistics(number)
-            result = engine.apply_batch(job, chunk)
-            ImportRowError.objects.filter(
-                job=job, row__gte=chunk[0][0], row__lte=chunk[-1][0]
-            ).delete()
-            ImportRowError.objects.bulk_create(
-                [
-                    ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
-                    for r, k, reason, raw in _with_raw(result.rejected, chunk)
-                ]
-            )
-            job.checkpoint = number + 1
-            job.processed_rows += len(chunk)
-            job.created_count += result.created
-            job.updated_count += result.updated
-            job.unchanged_count += result.unchanged
-            job.seconds += time.monotonic() - started
-            job.save(
-                update_fields=[
-                    "checkpoint",
-                    "processed_rows",
-                    "created_count",
-                    "updated_count",
-                    "unchanged_count",
-                    "seconds",
-                ]
-            )
+        job, applied = worker.run(partial(_apply_batch, job_id, number, chunk))
+        if job.status != JobStatus.RUNNING:
+            return job  # cancelled, failed, or finished by a duplicate delivery
+        if not applied:
+            continue
         if progress:
             progress(job)
         if BATCH_PAUSE:
@@ -332,8 +496,51 @@ def _apply_batches(job_id: int, job: ImportJob, progress) -> ImportJob:
     return job
 
 
+def _apply_batch(job_id: int, number: int, chunk: list) -> tuple[ImportJob, bool]:
+    """Batch ``number`` in one transaction with the checkpoint; (job, whether it was applied
+    here). Another delivery of the same job may have committed it first: then nothing."""
+    with transaction.atomic():
+        _hold_member_tables()
+        job = _lock(job_id)
+        if job.status != JobStatus.RUNNING or number < job.checkpoint:
+            return job, False
+        if number > job.checkpoint:
+            raise RuntimeError(
+                f"Job #{job_id} is at batch {job.checkpoint + 1}, not {number + 1}: refusing to "
+                "skip batches."
+            )
+        started = time.monotonic()
+        engine.refresh_statistics(number)
+        result = engine.apply_batch(job, chunk)
+        ImportRowError.objects.filter(job=job, row__gte=chunk[0][0], row__lte=chunk[-1][0]).delete()
+        ImportRowError.objects.bulk_create(
+            [
+                ImportRowError(job=job, row=r, key=str(k)[:100], reason=reason[:200], raw=raw)
+                for r, k, reason, raw in _with_raw(result.rejected, chunk)
+            ]
+        )
+        job.checkpoint = number + 1
+        job.processed_rows += len(chunk)
+        job.created_count += result.created
+        job.updated_count += result.updated
+        job.unchanged_count += result.unchanged
+        job.seconds += time.monotonic() - started
+        job.save(
+            update_fields=[
+                "checkpoint",
+                "processed_rows",
+                "created_count",
+                "updated_count",
+                "unchanged_count",
+                "seconds",
+            ]
+        )
+    return job, True
+
+
 def _complete(job_id: int) -> ImportJob:
     with transaction.atomic():
+        _hold_member_tables()  # the review queues read and write member data
         job = _lock(job_id)
         if job.status != JobStatus.RUNNING:
             return job
@@ -412,30 +619,44 @@ def job_cancel(*, actor, job: ImportJob, reason: str = "") -> ImportJob:
 
 
 def job_resume(*, actor, job: ImportJob, enqueue: bool = True) -> ImportJob:
-    """Continue an interrupted apply (or rollback) from its checkpoint."""
+    """Continue an interrupted or failed apply (or rollback) from its checkpoint."""
     _require(actor, PERM_RUN, "resume imports")
-    with transaction.atomic():
-        job = _lock(job.pk)
-        if job.status in (JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.FAILED) and job.checkpoint:
-            func, job.status = "imports.tasks.apply_job", JobStatus.RUNNING
-        elif job.status in (JobStatus.RUNNING, JobStatus.QUEUED):
-            func, job.status = "imports.tasks.apply_job", JobStatus.QUEUED
-        elif job.status == JobStatus.ROLLING_BACK:
-            func = "imports.tasks.rollback_job"
-        else:
-            raise ValidationError(
-                f"Job #{job.pk} is {job.get_status_display()}: nothing to resume."
+    try:
+        with transaction.atomic():
+            job = _lock(job.pk)
+            before = job.status
+            failed_apply = job.status == JobStatus.FAILED and job.started_at is not None
+            if job.status in (JobStatus.RUNNING, JobStatus.QUEUED) or failed_apply:
+                func = "imports.tasks.apply_job"
+                job.status = (
+                    JobStatus.RUNNING if job.checkpoint or failed_apply else JobStatus.QUEUED
+                )
+            elif job.status == JobStatus.ROLLING_BACK:
+                func = "imports.tasks.rollback_job"
+            else:
+                raise ValidationError(
+                    f"Job #{job.pk} is {job.get_status_display()}: nothing to resume."
+                )
+            job.error = ""
+            job.save(update_fields=["status", "error"])
+            record(
+                actor=actor,
+                action="import.job.resumed",
+                target=job,
+                job_id=job.pk,
+                changes={
+                    "status": [before, job.status],
+                    "checkpoint": job.checkpoint,
+                    "rollback_checkpoint": job.rollback_checkpoint,
+                },
             )
-        job.save(update_fields=["status"])
-        record(
-            actor=actor,
-            action="import.job.resumed",
-            target=job,
-            job_id=job.pk,
-            changes={"checkpoint": job.checkpoint, "rollback_checkpoint": job.rollback_checkpoint},
-        )
-        if enqueue:
-            _enqueue(func, job)
+            if enqueue:
+                _enqueue(func, job)
+    except IntegrityError:
+        busy = ImportJob.objects.active().filter(sha256=job.sha256, kind=job.kind).first()
+        raise ValidationError(
+            f"This file is being applied by job #{busy.pk if busy else '?'}; resume after it."
+        ) from None
     return job
 
 
@@ -471,43 +692,63 @@ def job_rollback(*, actor, job: ImportJob, reason: str, enqueue: bool = True) ->
 
 
 def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
-    """The rollback worker: newest changes first, one batch per transaction, resumable."""
+    """The rollback worker: newest changes first, one batch per transaction, resumable.
+
+    A lost database connection is waited out; any other error leaves the job rolling back
+    (resume continues it) with the error shown and audited."""
+    worker = _Worker(job_id)
+    try:
+        while True:
+            if not worker.run(partial(_rollback_batch, job_id, batch_size)):
+                break
+        return worker.run(partial(_rolled_back, job_id))
+    except (Exception, SystemExit) as exc:
+        _rollback_stopped(job_id, exc)
+        raise
+
+
+def _rollback_batch(job_id: int, batch_size: int) -> bool:
+    """Revert the next ``batch_size`` changes; whether there may be more."""
     from .engine import MODELS, digest, restore, snapshot
 
-    while True:
-        with transaction.atomic():
-            job = _lock(job_id)
-            if job.status != JobStatus.ROLLING_BACK:
-                return job
-            changes = list(
-                job.changes.order_by("-pk")[
-                    job.rollback_checkpoint : job.rollback_checkpoint + batch_size
-                ]
-            )
-            if not changes:
-                break
-            conflicts = []
-            for change in changes:
-                model = MODELS[change.model]
-                obj = model.objects.filter(pk=change.object_pk).first()
-                if obj is None:
-                    if change.op == ChangeOp.UPDATED:
-                        conflicts.append(_conflict(change, "deleted since"))
-                    continue
-                if digest(snapshot(obj)) != change.after_hash:
-                    conflicts.append(_conflict(change, "changed since the import"))
-                    continue
-                try:
-                    with transaction.atomic():
-                        if change.op == ChangeOp.CREATED:
-                            obj.delete()
-                        else:
-                            obj.save(update_fields=restore(obj, change.before))
-                except IntegrityError:
-                    conflicts.append(_conflict(change, "still referenced by other rows"))
-            job.rollback_checkpoint += len(changes)
-            job.rollback_conflicts = [*job.rollback_conflicts, *conflicts][:1000]
-            job.save(update_fields=["rollback_checkpoint", "rollback_conflicts"])
+    with transaction.atomic():
+        _hold_member_tables()
+        job = _lock(job_id)
+        if job.status != JobStatus.ROLLING_BACK:
+            return False
+        changes = list(
+            job.changes.order_by("-pk")[
+                job.rollback_checkpoint : job.rollback_checkpoint + batch_size
+            ]
+        )
+        if not changes:
+            return False
+        conflicts = []
+        for change in changes:
+            model = MODELS[change.model]
+            obj = model.objects.filter(pk=change.object_pk).first()
+            if obj is None:
+                if change.op == ChangeOp.UPDATED:
+                    conflicts.append(_conflict(change, "deleted since"))
+                continue
+            if digest(snapshot(obj)) != change.after_hash:
+                conflicts.append(_conflict(change, "changed since the import"))
+                continue
+            try:
+                with transaction.atomic():
+                    if change.op == ChangeOp.CREATED:
+                        obj.delete()
+                    else:
+                        obj.save(update_fields=restore(obj, change.before))
+            except IntegrityError:
+                conflicts.append(_conflict(change, "still referenced by other rows"))
+        job.rollback_checkpoint += len(changes)
+        job.rollback_conflicts = [*job.rollback_conflicts, *conflicts][:1000]
+        job.save(update_fields=["rollback_checkpoint", "rollback_conflicts"])
+    return True
+
+
+def _rolled_back(job_id: int) -> ImportJob:
     with transaction.atomic():
         job = _lock(job_id)
         if job.status != JobStatus.ROLLING_BACK:
@@ -527,6 +768,30 @@ def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
             },
         )
     return job
+
+
+def _rollback_stopped(job_id: int, exc: BaseException) -> None:
+    try:
+        with transaction.atomic():
+            job = _lock(job_id)
+            if job.status != JobStatus.ROLLING_BACK:
+                return
+            job.error = (
+                f"Rollback stopped after {job.rollback_checkpoint} changes: {_first_line(exc)}. "
+                "Resume to continue from there."
+            )
+            job.save(update_fields=["error"])
+            record(
+                actor=None,
+                on_behalf_of=job.created_by,
+                action="import.job.rollback_stopped",
+                target=job,
+                job_id=job.pk,
+                changes={"rollback_checkpoint": job.rollback_checkpoint},
+                message=job.error,
+            )
+    except DatabaseError:
+        logger.exception("could not record the stop of import job %s's rollback", job_id)
 
 
 def _conflict(change: ImportRowChange, why: str) -> dict:

@@ -74,7 +74,10 @@ def test_import_resume_and_rollback_commands(monkeypatch):
         run_cli(CLEAN / "orders.csv", "--batch-size", "50")
     monkeypatch.setattr(engine, "apply_batch", real)
     job = ImportJob.objects.get(kind="orders")
-    assert job.status == JobStatus.RUNNING and job.checkpoint == 2
+    # the error stops the job as failed (audited), resumable from its checkpoint
+    assert job.status == JobStatus.FAILED and job.checkpoint == 2
+    assert "worker killed" in job.error
+    assert AuditEvent.objects.filter(job_id=job.pk, action="import.job.failed").exists()
     out = StringIO()
     call_command("import_resume", str(job.pk), stdout=out)
     assert "completed" in out.getvalue()

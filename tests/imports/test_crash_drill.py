@@ -3,61 +3,20 @@ on a new worker, and the tables equal those of an uninterrupted import."""
 
 import os
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
-from django.conf import settings
-from django.db import connection
 from django_q.conf import Conf
 
 from imports import services
 from imports.choices import JobStatus
 from imports.models import ImportJob, Order
 from opsportal.audit.models import AuditEvent
+from tests.drills.qcluster_procs import start_worker, wait_for
 
 from .conftest import table_state
 from .factories import MESSY, apply_file, make_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-REPO = settings.BASE_DIR
-
-
-def start_worker() -> subprocess.Popen:
-    db = connection.settings_dict
-    host, port = db["HOST"] or "127.0.0.1", db["PORT"] or 5432
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{host}:{port}/{db['NAME']}",
-        "OPSPORTAL_TESTING": "0",
-        "Q_SYNC": "0",
-        "Q_CLUSTER_NAME": settings.IMPORTS_CLUSTER,
-        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "IMPORTS_BATCH_PAUSE": "0.15",
-    }  # fmt: skip
-    if db.get("PASSWORD"):
-        env["PGPASSWORD"] = db["PASSWORD"]
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "manage.py"), "qcluster"],
-        env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
-
-
-def stop(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, sig)
-        proc.wait(timeout=30)
-
-
-def wait_for(predicate, timeout=90.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def job_now(job) -> ImportJob:
@@ -77,9 +36,9 @@ def test_worker_killed_mid_apply_resumes_to_the_same_tables(
         services.job_confirm(actor=op, job=job)
         assert wait_for(lambda: job_now(job).checkpoint >= 5), "worker never advanced"
         os.killpg(worker.pid, signal.SIGKILL)  # the worker and its children, no clean-up
-        worker.wait(timeout=30)
+        worker.proc.wait(timeout=30)
     finally:
-        stop(worker)
+        worker.stop()
     crashed = job_now(job)
     assert crashed.status == JobStatus.RUNNING
     assert 5 <= crashed.checkpoint < 30
@@ -92,7 +51,7 @@ def test_worker_killed_mid_apply_resumes_to_the_same_tables(
         services.job_resume(actor=op, job=crashed)
         assert wait_for(lambda: job_now(job).status == JobStatus.COMPLETED), "resume never finished"
     finally:
-        stop(worker)
+        worker.stop()
     done = job_now(job)
     assert done.processed_rows == 600 and done.created_count == 597
     assert done.rejected_count == 3

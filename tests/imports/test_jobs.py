@@ -77,15 +77,23 @@ def test_crash_between_batches_resumes_without_loss_or_doubles(user_factory, mon
     with pytest.raises(RuntimeError), committed():
         services.job_confirm(actor=op, job=job)
     job.refresh_from_db()
-    assert job.status == JobStatus.RUNNING and job.checkpoint == 3
+    # the error stops the job as failed, audited, at the last committed batch
+    assert job.status == JobStatus.FAILED and job.checkpoint == 3
+    assert job.error == (
+        "Stopped at batch 4: RuntimeError: worker killed. Resume to continue from there."
+    )
+    failed = AuditEvent.objects.get(job_id=job.pk, action="import.job.failed")
+    assert failed.message == job.error and failed.changes["checkpoint"] == 3
     assert Order.objects.count() == 120
     monkeypatch.setattr(engine, "apply_batch", real)
     with committed():
         services.job_resume(actor=op, job=job)
     job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED
+    assert job.status == JobStatus.COMPLETED and job.error == ""
     assert Order.objects.count() == 300 and job.created_count == 300
-    assert "import.job.resumed" in actions(job)
+    assert actions(job)[-3:] == [
+        "import.job.failed", "import.job.resumed", "import.job.completed"
+    ]  # fmt: skip
     # a redelivered duplicate task does nothing
     services.job_apply(job_id=job.pk)
     assert Order.objects.count() == 300
