@@ -19,8 +19,6 @@ from django.core.files.base import ContentFile
 from django.db import (
     DatabaseError,
     IntegrityError,
-    InterfaceError,
-    OperationalError,
     connection,
     transaction,
 )
@@ -33,6 +31,8 @@ from . import engine
 from .choices import ChangeOp, JobKind, JobStatus, ReviewStatus
 from .formats import MAX_BYTES, parse_bytes
 from .models import ColumnPreset, ImportJob, ImportRowChange, ImportRowError, ReviewItem
+from .resilience import Worker as _Worker
+from .resilience import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -43,11 +43,6 @@ PERM_REVIEW = "imports.review_importitem"
 SAMPLE_ROWS = 20
 # Seconds to wait after each committed batch: lets crash drills and demos watch a job run.
 BATCH_PAUSE = float(os.environ.get("IMPORTS_BATCH_PAUSE", "0") or 0)
-# A worker that loses its database connection (a restart, a failover) waits this long for the
-# database to come back, then continues from the checkpoint; one task does so at most
-# DB_RECONNECTS times before the job is left to an operator's resume.
-DB_WAIT_SECONDS = float(os.environ.get("IMPORTS_DB_WAIT", "120") or 0)
-DB_RECONNECTS = int(os.environ.get("IMPORTS_DB_RECONNECTS", "5") or 0)
 # Imports write the member tables one batch at a time, whichever job and worker the batch
 # belongs to: batches of different jobs interleave but never overlap, so each sees what the
 # others committed (one member per email, one product, affiliate and review item per key)
@@ -73,6 +68,31 @@ def _lock(job_id: int) -> ImportJob:
     return ImportJob.objects.select_for_update().get(pk=job_id)
 
 
+def _job_interrupted(job_id: int, interruptions: int, exc: BaseException) -> None:
+    """Audit a lost database connection the worker survived (see imports.resilience)."""
+    with transaction.atomic():
+        job = _lock(job_id)
+        record(
+            actor=None,
+            on_behalf_of=job.created_by,
+            action="import.job.interrupted",
+            target=job,
+            job_id=job.pk,
+            changes={
+                "status": job.status,
+                "checkpoint": job.checkpoint,
+                "rollback_checkpoint": job.rollback_checkpoint,
+                "interruption": interruptions,
+            },
+            message=f"Database connection lost ({first_line(exc)}); reconnected, "
+            "the interrupted transaction runs again.",
+        )
+
+
+def _worker(job_id: int) -> _Worker:
+    return _Worker(job_id, on_interrupted=_job_interrupted)
+
+
 def _hold_member_tables() -> None:
     """Take the imports write lock until the current transaction ends (see WRITE_LOCK_KEY).
 
@@ -80,100 +100,6 @@ def _hold_member_tables() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK_KEY])
-
-
-# SQLSTATEs of a server going away: connection exceptions (class 08), admin or crash shutdown,
-# "cannot connect now" (starting up or shutting down).
-_LOST_STATES = ("08", "57P01", "57P02", "57P03")
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether ``exc`` says the database connection went away (rather than a query failing).
-
-    Django wraps the driver's error; the driver's ``sqlstate`` tells a lost server from, say, a
-    deadlock. An error with no SQLSTATE never got an answer from the server (refused, reset,
-    closed): lost too. (After such an error Django may already hold a new connection: leaving
-    the failed transaction reconnects, so the connection's state says nothing.)"""
-    if connection.vendor != "postgresql" or not isinstance(exc, OperationalError | InterfaceError):
-        return False
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith(_LOST_STATES)
-
-
-def _reconnect(deadline: float) -> bool:
-    """Drop the broken connection and open a new one, retrying until ``deadline``."""
-    delay = 0.1
-    while True:
-        connection.close()
-        try:
-            connection.ensure_connection()
-            if connection.is_usable():
-                return True
-        except (OperationalError, InterfaceError):
-            pass
-        if time.monotonic() + delay > deadline:
-            return False
-        time.sleep(delay)
-        delay = min(delay * 2, 2.0)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {text[0] if text else ''}"[:300]
-
-
-class _Worker:
-    """Runs a task's transactions for one job; when the database connection is lost (a
-    server restart, a failover), waits for the database, records ``import.job.interrupted``
-    and runs the interrupted transaction again. A transaction either committed or left
-    nothing, and each one re-checks the job's checkpoint, so nothing is lost or doubled."""
-
-    def __init__(self, job_id: int):
-        self.job_id = job_id
-        self.interruptions = 0
-
-    def run(self, step):
-        while True:
-            try:
-                return step()
-            except (OperationalError, InterfaceError) as exc:
-                if (
-                    not _connection_lost(exc)
-                    or connection.in_atomic_block  # the caller's transaction is gone with it
-                    or self.interruptions >= DB_RECONNECTS
-                ):
-                    raise
-                self.interruptions += 1
-                logger.warning(
-                    "import job %s lost its database connection (%s); reconnecting",
-                    self.job_id,
-                    _first_line(exc),
-                )
-                if not _reconnect(time.monotonic() + DB_WAIT_SECONDS):
-                    raise
-                try:
-                    self._record(exc)
-                except (OperationalError, InterfaceError):
-                    continue  # lost again: the step fails once more and counts
-
-    def _record(self, exc: BaseException) -> None:
-        with transaction.atomic():
-            job = _lock(self.job_id)
-            record(
-                actor=None,
-                on_behalf_of=job.created_by,
-                action="import.job.interrupted",
-                target=job,
-                job_id=job.pk,
-                changes={
-                    "status": job.status,
-                    "checkpoint": job.checkpoint,
-                    "rollback_checkpoint": job.rollback_checkpoint,
-                    "interruption": self.interruptions,
-                },
-                message=f"Database connection lost ({_first_line(exc)}); reconnected, "
-                "the interrupted transaction runs again.",
-            )
 
 
 def _fail(job_id: int, exc: BaseException, *, when: tuple) -> None:
@@ -189,7 +115,7 @@ def _fail(job_id: int, exc: BaseException, *, when: tuple) -> None:
             before = job.status
             where = f"batch {job.checkpoint + 1}" if job.checkpoint < job.batches else "the end"
             job.status = JobStatus.FAILED
-            job.error = f"Stopped at {where}: {_first_line(exc)}. Resume to continue from there."
+            job.error = f"Stopped at {where}: {first_line(exc)}. Resume to continue from there."
             job.save(update_fields=["status", "error"])
             record(
                 actor=None,
@@ -332,7 +258,7 @@ def _dry_run(job: ImportJob) -> tuple[dict, list, list]:
 
 def job_validate(*, job_id: int) -> ImportJob:
     """Dry-run the whole file in one transaction that is rolled back: exact preview counts."""
-    worker = _Worker(job_id)
+    worker = _worker(job_id)
     job = worker.run(partial(_validation_start, job_id))
     if job.status != JobStatus.VALIDATING:
         return job
@@ -445,7 +371,7 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
     locks the job row and skips batches already committed, so every batch is applied once.
     A lost database connection is waited out and the job continues from its checkpoint; any
     other error marks the job failed (audited), to be resumed from its checkpoint."""
-    worker = _Worker(job_id)
+    worker = _worker(job_id)
     try:
         job = worker.run(partial(_start, job_id))
         if job.status != JobStatus.RUNNING:
@@ -696,7 +622,7 @@ def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
 
     A lost database connection is waited out; any other error leaves the job rolling back
     (resume continues it) with the error shown and audited."""
-    worker = _Worker(job_id)
+    worker = _worker(job_id)
     try:
         while True:
             if not worker.run(partial(_rollback_batch, job_id, batch_size)):
@@ -777,7 +703,7 @@ def _rollback_stopped(job_id: int, exc: BaseException) -> None:
             if job.status != JobStatus.ROLLING_BACK:
                 return
             job.error = (
-                f"Rollback stopped after {job.rollback_checkpoint} changes: {_first_line(exc)}. "
+                f"Rollback stopped after {job.rollback_checkpoint} changes: {first_line(exc)}. "
                 "Resume to continue from there."
             )
             job.save(update_fields=["error"])
