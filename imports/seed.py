@@ -61,7 +61,7 @@ def sejoli_export(count: int, *, first_user_id: int, first_inv: int, seed: int) 
     affiliates = people[:AFFILIATE_POOL]
     orders, subscriptions = [], []
     start = datetime(2025, 1, 1, 8, 0)
-    for i in range(count):
+    for i in range(count if people else 0):
         inv = first_inv + i
         uid, name, email, phone = rng.choice(people)
         product, (_pid, price, _rate, days) = rng.choice(products)
