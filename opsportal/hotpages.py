@@ -38,7 +38,18 @@ def hot_pages() -> list[tuple[str, str]]:
     if operator:
         pages.append(("audit by operator", f"{audit}?{urlencode({'operator': operator})}"))
         pages.append(("operator timeline", reverse("audit:operator_timeline", args=[operator])))
+        query = urlencode({"operator": operator, "tier": "production"})
+        pages.append(("audit operator in prod", f"{audit}?{query}"))
     pages.append(("audit production tier", f"{audit}?tier=production"))
+    target = (
+        AuditEvent.objects.exclude(target_repr="")
+        .order_by("-seq")
+        .values_list("target_repr", flat=True)
+        .first()
+    )
+    if target:
+        # "who changed STRIPE_SECRET_KEY?"
+        pages.append(("audit by target", f"{audit}?{urlencode({'target': target})}"))
     first = AuditEvent.objects.order_by("seq").values_list("at", "seq").first()
     last = AuditEvent.objects.order_by("-seq").values_list("at", "seq").first()
     if first and last:

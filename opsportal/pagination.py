@@ -24,7 +24,7 @@ class KeysetPaginationMixin:
 
     keyset_field = "seq"
     page_size = 50
-    count_cap = 10_000
+    count_cap = 1_000
 
     def paginate_keyset(self, queryset) -> KeysetPage:
         params = self.request.GET
