@@ -207,6 +207,33 @@ def test_fingerprint_is_keyed_and_hint_short(settings):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("cap", [1000, 10], ids=["keys-in-memory", "seek-on-index"])
+def test_both_paging_paths_walk_every_match_once_each_way(client_for, monkeypatch, cap):
+    from opsportal.pagination import KeysetPaginationMixin
+
+    monkeypatch.setattr(KeysetPaginationMixin, "count_cap", cap)
+    client, _ = client_for("viewer")
+    for i in range(130):  # matches interleaved with events the filter leaves out
+        _record(actor=None, action="test.match" if i % 3 else "other.event", target_repr=f"t{i}")
+    expected = list(
+        AuditEvent.objects.filter(action="test.match")
+        .order_by("-seq")
+        .values_list("seq", flat=True)
+    )
+    url = reverse("audit:event_list")
+    pages, query = [], "action=test.match"
+    while query:
+        page = client.get(f"{url}?{query}").context["page"]
+        pages.append([e.seq for e in page.items])
+        query = page.older_query
+    assert [s for p in pages for s in p] == expected
+    assert [len(p) for p in pages] == [50, 36]
+    assert page.count == min(len(expected), cap) and page.count_capped == (len(expected) > cap)
+    back = client.get(f"{url}?{page.newer_query}").context["page"]
+    assert [e.seq for e in back.items] == pages[0] and back.newer_query is None
+
+
+@pytest.mark.django_db
 def test_secrets_never_reach_the_audit_row_or_pages(client_for):
     client, _ = client_for("viewer")
     sentinel = "sk_test_" + "SENTINEL0123456789"
