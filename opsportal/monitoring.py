@@ -46,13 +46,11 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
             problems.append(
                 f"queue {row['key']}: a task has waited {wait} s (is a worker running?)"
             )
-    failed = list(
-        Task.objects.filter(success=False, stopped__gte=now - timedelta(hours=24))
-        .order_by("-stopped")
-        .values_list("func", flat=True)[:50]
-    )
+    failures = Task.objects.filter(success=False, stopped__gte=now - timedelta(hours=24))
+    failed = failures.count()
     if failed:
-        problems.append(f"{len(failed)} task(s) failed in the last 24 h, e.g. {failed[0]}")
+        latest = failures.order_by("-stopped").values_list("func", flat=True).first()
+        problems.append(f"{failed} task(s) failed in the last 24 h, the latest {latest}")
     running = [
         {"job": j.pk, "kind": j.kind, "percent": j.percent, "checkpoint": j.checkpoint}
         for j in ImportJob.objects.filter(status__in=ACTIVE_STATUSES).order_by("pk")
@@ -62,7 +60,7 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
         "time": now.isoformat(),
         "database": "ok",
         "queues": queues,
-        "failed_tasks_24h": len(failed),
+        "failed_tasks_24h": failed,
         "imports_in_flight": running,
         "audit_head": {
             "seq": head.get("seq", 0),

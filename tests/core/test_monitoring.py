@@ -81,6 +81,11 @@ def test_status_flags_a_task_nobody_picks_up(user_factory):
 
 def test_status_flags_failed_tasks_and_shows_the_audit_head(user_factory):
     now = timezone.now()
+    for i in range(60):  # more than a page of them: the figure is a count, not a sample
+        Task.objects.create(
+            id=f"{i:032d}", name=f"t{i}", func="runbooks.tasks.run_check",
+            started=now - timedelta(minutes=5), stopped=now - timedelta(minutes=5), success=False,
+        )  # fmt: skip
     Task.objects.create(
         id="a" * 32, name="t", func="imports.tasks.apply_job", started=now, stopped=now,
         success=False,
@@ -91,6 +96,7 @@ def test_status_flags_failed_tasks_and_shows_the_audit_head(user_factory):
         event = record(actor=user_factory("operator"), action="test.event")
     code, text, err = status()
     assert code == 1
-    assert "failed tasks (24 h): 1" in text
+    assert "failed tasks (24 h): 61" in text
+    assert "queues: nothing queued" in text
     assert f"audit head: #{event.seq}" in text
-    assert "1 task(s) failed in the last 24 h, e.g. imports.tasks.apply_job" in err
+    assert "61 task(s) failed in the last 24 h, the latest imports.tasks.apply_job" in err

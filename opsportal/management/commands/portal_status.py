@@ -26,10 +26,9 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(status, indent=2))
         else:
             self.stdout.write(f"database: {status['database']}")
-            for name, q in sorted(status["queues"].items()) or [("(none)", None)]:
-                if q is None:
-                    self.stdout.write("queues: nothing queued")
-                    continue
+            if not status["queues"]:
+                self.stdout.write("queues: nothing queued")
+            for name, q in sorted(status["queues"].items()):
                 self.stdout.write(
                     f"queue {name}: {q['waiting']} waiting (oldest {q['oldest_wait_seconds']} s), "
                     f"{q['in_progress']} in progress"
