@@ -2,6 +2,7 @@ from django.db import models
 
 
 class JobKind(models.TextChoices):
+    PRODUCTS = "products", "Product settings"
     USERS = "users", "Sejoli users"
     ORDERS = "orders", "Sejoli orders"
     COMMISSIONS = "commissions", "Sejoli commissions"
@@ -11,9 +12,11 @@ class JobKind(models.TextChoices):
     SHEET_AFFILIATES = "sheet-affiliates", "Spreadsheet affiliates"
 
 
-# Users before orders (orders name their buyer and affiliate), orders before commissions and
-# subscriptions (both refer to orders or the affiliates orders created).
+# Product settings first (orders' commissions and access periods come from them), users before
+# orders (orders name their buyer and affiliate), orders before commissions and subscriptions
+# (both refer to orders or the affiliates orders created).
 KIND_ORDER = [
+    JobKind.PRODUCTS,
     JobKind.USERS,
     JobKind.ORDERS,
     JobKind.SHEET_ORDERS,
@@ -50,6 +53,13 @@ class OrderStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class CommissionKind(models.TextChoices):
+    """How Sejoli computes a product's affiliate commission (set per product in WordPress)."""
+
+    PERCENT = "percent", "Percent of the order total"
+    FIXED = "fixed", "Fixed Rupiah per unit"
+
+
 class CommissionStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ADDED = "added", "Added"
@@ -67,6 +77,7 @@ class ReviewKind(models.TextChoices):
     AFFILIATE_MAPPING = "affiliate_mapping", "Affiliate mapping to verify"
     DUPLICATE_MEMBER = "duplicate_member", "Possible duplicate members"
     COMMISSION_MISMATCH = "commission_mismatch", "Commission mismatch"
+    COMMISSION_SETTING = "commission_setting", "Product needs a commission setting"
 
 
 class ReviewStatus(models.TextChoices):

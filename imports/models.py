@@ -4,6 +4,8 @@ Every domain row carries ``job`` (the last import that created or changed it); t
 before-images live in ``ImportRowChange`` so a job can be rolled back exactly.
 """
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -12,6 +14,7 @@ from django.urls import reverse
 from .choices import (
     ACTIVE_STATUSES,
     ChangeOp,
+    CommissionKind,
     CommissionStatus,
     JobKind,
     JobStatus,
@@ -208,23 +211,64 @@ class SejoliAccount(models.Model):
         return self.member.get_absolute_url()
 
 
+class ProductQuerySet(models.QuerySet):
+    def without_commission_setting(self):
+        return self.filter(commission_kind="")
+
+
 class Product(models.Model):
-    """A Sejoli product; its commission rate and access period come from the shop's catalogue."""
+    """A Sejoli product and the settings Sejoli keeps for it in WordPress (never exported):
+    price, affiliate commission (percent of the order total or fixed Rupiah per unit) and access
+    days. Products are created from the files that name them; operators load their settings
+    from ``products.csv`` or edit them on the product settings page."""
 
     name = models.CharField(max_length=255, unique=True)
     sejoli_id = models.IntegerField(null=True, blank=True)
     price = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
-    commission_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
-    subscription_days = models.PositiveIntegerField(null=True, blank=True)
+    # "" = not known yet: commissions on the product's orders wait for a setting (review item).
+    commission_kind = models.CharField(
+        max_length=8, choices=CommissionKind.choices, blank=True, default=""
+    )
+    # percent points (20 = 20 %) or Rupiah per unit, after commission_kind
+    commission_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    access_days = models.PositiveIntegerField(null=True, blank=True)
     job = models.ForeignKey(
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
 
     def get_absolute_url(self) -> str:
-        return reverse("imports:order_list") + f"?product={self.pk}"
+        return reverse("imports:product_edit", args=[self.pk])
+
+    @property
+    def has_commission_setting(self) -> bool:
+        return bool(self.commission_kind) and self.commission_value is not None
+
+    def commission_for(self, total: Decimal, quantity: int) -> Decimal | None:
+        """Sejoli's commission on an order of this product; ``None`` while the setting is
+        unknown (never a silent 0)."""
+        if not self.has_commission_setting:
+            return None
+        if self.commission_kind == CommissionKind.PERCENT:
+            value = total * self.commission_value / 100
+        else:
+            value = self.commission_value * quantity
+        return value.quantize(Decimal("1"), rounding=ROUND_HALF_UP)
+
+    @property
+    def commission_label(self) -> str:
+        if not self.has_commission_setting:
+            return ""
+        if self.commission_kind == CommissionKind.PERCENT:
+            return f"{self.commission_value.normalize():f}%"
+        return f"Rp {int(self.commission_value):,}".replace(",", ".") + " per unit"
 
 
 class AffiliateProfile(models.Model):
@@ -267,6 +311,10 @@ class Order(models.Model):
     affiliate = models.ForeignKey(
         AffiliateProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
+    # the order's own delivery details (a member's address is the member's, from users.csv)
+    shipping_address = models.TextField(blank=True)
+    courier = models.CharField(max_length=100, blank=True)
+    variant = models.CharField(max_length=255, blank=True)
     notes = models.TextField(blank=True)
     job = models.ForeignKey(
         ImportJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -306,13 +354,14 @@ class Membership(models.Model):
 
 
 class Commission(models.Model):
-    """An affiliate's commission on one order, computed by Sejoli's rules."""
+    """An affiliate's commission on one order, computed by Sejoli's rules from the product's
+    commission setting; ``amount`` is ``None`` (unknown) until the product has one."""
 
     order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="commission")
     affiliate = models.ForeignKey(
         AffiliateProfile, on_delete=models.PROTECT, related_name="commissions"
     )
-    amount = models.DecimalField(max_digits=14, decimal_places=2)
+    amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     reported_amount = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
     status = models.CharField(max_length=16, choices=CommissionStatus.choices)
     job = models.ForeignKey(
@@ -333,7 +382,8 @@ class ReviewItemQuerySet(models.QuerySet):
 
 class ReviewItem(models.Model):
     """Something an import would not decide alone: an affiliate mapping, two members sharing a
-    phone, a commission whose reported amount differs from the computed one."""
+    phone, a commission whose reported amount differs from the computed one, a product whose
+    orders wait for a commission setting."""
 
     kind = models.CharField(max_length=32, choices=ReviewKind.choices)
     key = models.CharField(max_length=200)
@@ -353,6 +403,9 @@ class ReviewItem(models.Model):
     )
     order = models.ForeignKey(
         Order, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    product = models.ForeignKey(
+        Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     note = models.TextField(blank=True)
     decided_by = models.ForeignKey(

@@ -10,6 +10,7 @@ import itertools
 import logging
 import os
 import time
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 
@@ -25,12 +26,20 @@ from django.db import (
 from django.utils import timezone
 
 from opsportal.accounts.permissions import require
+from opsportal.audit.masking import scrub_text
 from opsportal.audit.services import record
 
-from . import engine
-from .choices import ChangeOp, JobKind, JobStatus, ReviewStatus
+from . import commissions, engine
+from .choices import ChangeOp, CommissionKind, JobKind, JobStatus, ReviewStatus
 from .formats import MAX_BYTES, parse_bytes
-from .models import ColumnPreset, ImportJob, ImportRowChange, ImportRowError, ReviewItem
+from .models import (
+    ColumnPreset,
+    ImportJob,
+    ImportRowChange,
+    ImportRowError,
+    Product,
+    ReviewItem,
+)
 from .resilience import Worker as _Worker
 from .resilience import first_line
 
@@ -770,3 +779,94 @@ def preset_save(*, actor, name: str, kind: str, mapping: dict) -> ColumnPreset:
             changes={"kind": kind, "mapping": mapping, "created": created},
         )
     return preset
+
+
+# --- product settings ---------------------------------------------------------------------------
+PERM_PRODUCTS = "imports.change_product"
+PRODUCT_FIELDS = ("price", "commission_kind", "commission_value", "access_days")
+
+
+def _product_settings(product: Product) -> dict:
+    return {
+        "price": None if product.price is None else str(product.price),
+        "commission_kind": product.commission_kind,
+        "commission_value": None
+        if product.commission_value is None
+        else str(product.commission_value),
+        "access_days": product.access_days,
+    }
+
+
+def validate_product_settings(
+    *,
+    price: Decimal | None,
+    commission_kind: str,
+    commission_value: Decimal | None,
+    access_days: int | None,
+) -> None:
+    """Raise ``ValidationError`` (per field) for settings Sejoli itself would not accept."""
+    errors = {}
+    if price is not None and price < 0:
+        errors["price"] = "A price cannot be negative."
+    if commission_kind not in ("", *CommissionKind.values):
+        errors["commission_kind"] = f"Unknown commission kind {commission_kind!r}."
+    elif commission_kind and commission_value is None:
+        errors["commission_value"] = "Give the commission amount for this kind."
+    elif commission_value is not None and not commission_kind:
+        errors["commission_kind"] = "Say whether the commission is a percent or a fixed amount."
+    elif commission_value is not None and commission_value < 0:
+        errors["commission_value"] = "A commission cannot be negative."
+    elif commission_kind == CommissionKind.PERCENT and commission_value > 100:
+        errors["commission_value"] = "A percent commission is at most 100."
+    if access_days is not None and access_days < 0:
+        errors["access_days"] = "Access days cannot be negative."
+    if errors:
+        raise ValidationError(errors)
+
+
+def product_update(
+    *,
+    actor,
+    product: Product,
+    price: Decimal | None,
+    commission_kind: str,
+    commission_value: Decimal | None,
+    access_days: int | None,
+    reason: str = "",
+) -> Product:
+    """Change a product's settings; commissions on its orders are recomputed from the new
+    setting (their import's rollback still recognises them) and its "needs a commission
+    setting" review item is settled. One audited transaction."""
+    _require(actor, PERM_PRODUCTS, "edit product settings")
+    validate_product_settings(
+        price=price,
+        commission_kind=commission_kind,
+        commission_value=commission_value,
+        access_days=access_days,
+    )
+    with transaction.atomic():
+        _hold_member_tables()
+        product = Product.objects.select_for_update().get(pk=product.pk)
+        before = _product_settings(product)
+        product.price = price
+        product.commission_kind = commission_kind
+        product.commission_value = commission_value if commission_kind else None
+        product.access_days = access_days or None
+        after = _product_settings(product)
+        changed = [f for f in PRODUCT_FIELDS if before[f] != after[f]]
+        if not changed:
+            return product
+        product.save(update_fields=changed)
+        recomputed = commissions.recompute(product_ids=[product.pk], actor=actor)
+        record(
+            actor=actor,
+            action="import.product.updated",
+            target=product,
+            changes={
+                **{f: [before[f], after[f]] for f in changed},
+                "commissions_recomputed": len(recomputed),
+                "commissions_before": {str(pk): amount for pk, amount in recomputed[:200]},
+            },
+            message=scrub_text(reason.strip()),
+        )
+    return product
