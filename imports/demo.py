@@ -12,7 +12,7 @@ def load(*, users: dict, stdout) -> None:
     from . import services
 
     operator = users.get("operator")
-    for name in ("users.csv", "orders.csv", "commissions.csv", "subscriptions.csv"):
+    for name in ("products.csv", "users.csv", "orders.csv", "commissions.csv", "subscriptions.csv"):
         data = (DATA / name).read_bytes()
         if ImportJob.objects.filter(original_name=name, status=JobStatus.COMPLETED).exists():
             continue

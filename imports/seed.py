@@ -14,7 +14,6 @@ from datetime import datetime, timedelta
 from django.db.models import Max
 
 from . import services
-from .catalogue import SEJOLI_PRODUCTS
 from .models import ImportJob, SejoliAccount
 
 FIRST = "Adi Agus Ayu Bayu Budi Citra Dewi Dian Eko Fajar Fitri Gita Hadi Indah Joko Lina"
@@ -32,6 +31,15 @@ PAYMENTS = ("Moota - BCA", "Xendit - QRIS", "Xendit - OVO", "Transfer Mandiri")
 BAD_EMAIL_EVERY = 200  # one user row in 200 has a broken email, so the job has rejected rows
 AFFILIATE_POOL = 200
 INV_BASE = 10_000_000
+# The synthetic shop's product settings, imported first as products.csv as a team would:
+# (Sejoli product id, name, price, commission, access days or None for one-time products).
+PRODUCTS = (
+    (11, "Kelas Ekspor Pemula", 299000, "20%", None),
+    (12, "Membership Eksporyuk 1 Tahun", 1500000, "25%", 365),
+    (13, "Membership Eksporyuk 6 Bulan", 899000, "Rp. 150.000", 182),
+    (14, "Webinar Buyer Global", 99000, "10%", None),
+    (15, "Mentoring Privat Ekspor", 4750000, "Rp. 500.000", None),
+)
 
 
 def _csv(header: list[str], rows) -> bytes:
@@ -45,7 +53,6 @@ def _csv(header: list[str], rows) -> bytes:
 def sejoli_export(count: int, *, first_user_id: int, first_inv: int, seed: int) -> dict:
     """``count`` users with about as many orders (some subscriptions) as Sejoli CSV bytes."""
     rng = random.Random(seed)
-    products = list(SEJOLI_PRODUCTS.items())
     people = []
     users = []
     for i in range(count):
@@ -64,7 +71,7 @@ def sejoli_export(count: int, *, first_user_id: int, first_inv: int, seed: int) 
     for i in range(count if people else 0):
         inv = first_inv + i
         uid, name, email, phone = rng.choice(people)
-        product, (_pid, price, _rate, days) = rng.choice(products)
+        _pid, product, price, _commission, days = rng.choice(PRODUCTS)
         created = start + timedelta(minutes=rng.randrange(0, 600_000))
         aff_id, aff_name = ("0", "")
         if rng.random() < 0.15:
@@ -82,6 +89,13 @@ def sejoli_export(count: int, *, first_user_id: int, first_inv: int, seed: int) 
                  expires.strftime("%Y-%m-%d %H:%M:%S"), days, ""]
             )  # fmt: skip
     return {
+        "products.csv": _csv(
+            ["product_id", "product", "price", "commission", "access_days"],
+            [
+                [pid, name, f"{price:.2f}", commission, days or ""]
+                for pid, name, price, commission, days in PRODUCTS
+            ],
+        ),
         "users.csv": _csv(USERS, users),
         "orders.csv": _csv(ORDERS, orders),
         "subscriptions.csv": _csv(SUBSCRIPTIONS, subscriptions),

@@ -480,13 +480,13 @@ def _complete(job_id: int) -> ImportJob:
         if job.status != JobStatus.RUNNING:
             return job
         started = time.monotonic()
-        reviews = engine.finalise(job)
+        reviews, notes = engine.finalise(job)
         job.rejected_count = job.row_errors.count()
         job.total_rows = job.processed_rows
         job.status = JobStatus.COMPLETED
         job.finished_at = timezone.now()
         job.seconds += time.monotonic() - started
-        job.preview = {**job.preview, "reviews": reviews}
+        job.preview = {**job.preview, "reviews": reviews, "notes": notes}
         job.save(
             update_fields=[
                 "rejected_count",
@@ -644,7 +644,7 @@ def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
 
 def _rollback_batch(job_id: int, batch_size: int) -> bool:
     """Revert the next ``batch_size`` changes; whether there may be more."""
-    from .engine import MODELS, digest, restore, snapshot
+    from .writer import MODELS, digest, restore, snapshot
 
     with transaction.atomic():
         _hold_member_tables()

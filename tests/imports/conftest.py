@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 
-from imports import engine
+from imports import normalise
 from imports.models import Commission, Member, Membership, Order
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
-NATIVE_FILES = ("users.csv", "orders.csv", "commissions.csv", "subscriptions.csv")
+NATIVE_FILES = ("products.csv", "users.csv", "orders.csv", "commissions.csv", "subscriptions.csv")
 KEPT_SETS = sorted(p.name for p in FIXTURES.iterdir() if (p / "expected.json").exists())
 
 
@@ -84,7 +84,7 @@ def assert_matches_expected(result: list[dict], expected: dict) -> None:
         assert (comm.status if comm else None) == truth["commission_status"]
         expires = order.access_expires_at
         got = (
-            expires.astimezone(engine.n.JAKARTA).strftime("%Y-%m-%d %H:%M:%S") if expires else None
+            expires.astimezone(normalise.JAKARTA).strftime("%Y-%m-%d %H:%M:%S") if expires else None
         )
         assert got == truth["expires"]
     assert Membership.objects.count() == expected["subscriptions"]["rows"]
@@ -101,12 +101,14 @@ def table_state() -> dict:
         "members": rows(Member.objects, "email", "phone", "name", "address", "group",
                         "referrer_name"),
         "accounts": rows(SejoliAccount.objects, "user_id", "member__email", "email"),
-        "products": rows(Product.objects, "name", "sejoli_id", "commission_rate"),
+        "products": rows(Product.objects, "name", "sejoli_id", "price", "commission_kind",
+                         "commission_value", "access_days"),
         "affiliates": rows(AffiliateProfile.objects, "sejoli_user_id", "member__email", "name",
                            "bank_info", "reported_unpaid"),
         "orders": rows(Order.objects, "inv", "member__email", "product__name", "quantity", "total",
                        "status", "payment", "created_at", "access_expires_at",
-                       "affiliate__sejoli_user_id", "notes"),
+                       "affiliate__sejoli_user_id", "shipping_address", "courier", "variant",
+                       "notes"),
         "commissions": rows(Commission.objects, "order__inv", "affiliate__sejoli_user_id",
                             "amount", "status"),
         "memberships": rows(Membership.objects, "ref", "member__email", "expires_at", "status"),

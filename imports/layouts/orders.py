@@ -1,0 +1,202 @@
+"""Sejoli's orders export: ``INV, product, created_at, name, email, phone, quantity, price,
+status, affiliate, affiliate_id, address, payment, courier, variant, notes`` (plugin 1.14.3 and
+later; older versions lack quantity, payment and notes).
+
+The plugin writes the affiliate's user ID under ``affiliate`` and the affiliate's *name* under
+``affiliate_id``. An order keeps its own delivery details (address, courier, variant, notes);
+its buyer's member record keeps the member's own address. The commission comes from the
+product's setting and stays unknown (queued for review) while the product has none.
+"""
+
+from datetime import timedelta
+
+from import_export.fields import Field
+
+from .. import commissions
+from .. import normalise as n
+from ..choices import CommissionStatus, JobKind
+from ..models import AffiliateProfile, Commission, Member, Order, SejoliAccount
+from ..writer import apply_changes
+from .base import Batch, LayoutResource
+from .widgets import (
+    DateWidget,
+    EmailWidget,
+    IntegerWidget,
+    PhoneWidget,
+    RupiahWidget,
+    StatusWidget,
+    TextWidget,
+)
+
+
+class OrdersResource(LayoutResource):
+    kind = JobKind.ORDERS
+    key_field = "inv"
+    older_versions_lack = ("quantity", "payment", "notes")
+
+    inv = Field(attribute="inv", column_name="INV", widget=TextWidget(32))
+    product = Field(attribute="product", column_name="product", widget=TextWidget())
+    created_at = Field(attribute="created_at", column_name="created_at", widget=DateWidget())
+    name = Field(attribute="name", column_name="name", widget=TextWidget())
+    email = Field(attribute="email", column_name="email", widget=EmailWidget())
+    phone = Field(attribute="phone", column_name="phone", widget=PhoneWidget())
+    quantity = Field(attribute="quantity", column_name="quantity", widget=IntegerWidget(1))
+    total = Field(
+        attribute="total",
+        column_name="price",
+        widget=RupiahWidget(required=True, allow_negative=False),
+    )
+    status = Field(attribute="status", column_name="status", widget=StatusWidget())
+    # swapped by the plugin: the user id is under "affiliate", the name under "affiliate_id"
+    aff_id = Field(column_name="affiliate", widget=TextWidget(32))
+    aff_name = Field(column_name="affiliate_id", widget=TextWidget())
+    shipping_address = Field(
+        attribute="shipping_address", column_name="address", widget=TextWidget(2000)
+    )
+    payment = Field(attribute="payment", column_name="payment", widget=TextWidget(100))
+    courier = Field(attribute="courier", column_name="courier", widget=TextWidget(100))
+    variant = Field(attribute="variant", column_name="variant", widget=TextWidget())
+    notes = Field(attribute="notes", column_name="notes", widget=TextWidget(2000))
+
+    @classmethod
+    def check(cls, values: dict) -> None:
+        if not values["inv"]:
+            raise n.Invalid("missing_inv")
+        if not values["product"]:
+            raise n.Invalid("missing_product")
+        if not values["email"] and not values["phone"]:
+            raise n.Invalid("no_contact")
+        # accept the two affiliate columns either way round
+        aff_id, aff_name = values["aff_id"], values["aff_name"]
+        if not aff_id.isdigit() and aff_name.isdigit():
+            aff_id, aff_name = aff_name, aff_id
+        values["aff_id"] = int(aff_id) if aff_id.isdigit() else 0
+        values["aff_name"] = aff_name
+        values["quantity"] = values["quantity"] or 1
+
+    @classmethod
+    def handle(cls, b: Batch, rows) -> None:
+        parsed = cls.parse(b, rows)
+        plan = _buyers_and_affiliates(b, parsed)
+        _write_orders(b, plan)
+
+
+def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
+    """(row, values, member, affiliate) per order whose buyer is known; new buyers and
+    affiliates are created in bulk. A deleted user's order (no email) belongs to the one member
+    with its phone, or is rejected."""
+    emails = {p["email"] for _, p in parsed if p["email"]}
+    phones = {p["phone"] for _, p in parsed if not p["email"]}
+    aff_ids = {p["aff_id"] for _, p in parsed if p["aff_id"]}
+    members = dict(Member.objects.filter(email__in=emails).values_list("email", "pk"))
+    phone_owners: dict[str, list] = {}
+    if phones:
+        for pk, ph in Member.objects.filter(phone__in=phones).values_list("pk", "phone"):
+            phone_owners.setdefault(ph, []).append(pk)
+    affiliates = {
+        a.sejoli_user_id: a for a in AffiliateProfile.objects.filter(sejoli_user_id__in=aff_ids)
+    }
+    account_member = dict(
+        SejoliAccount.objects.filter(user_id__in=aff_ids).values_list("user_id", "member_id")
+    )
+    new_members: dict[str, Member] = {}
+    new_affiliates: dict[int, AffiliateProfile] = {}
+    plan = []
+    for row, p in parsed:
+        if p["email"]:
+            member = members.get(p["email"]) or new_members.get(p["email"])
+            if member is None:
+                # the order's address is the order's: the member's own comes from users.csv
+                member = Member(email=p["email"], phone=p["phone"], name=p["name"])
+                new_members[p["email"]] = member
+        else:
+            owners = phone_owners.get(p["phone"], [])
+            owners += [m for m in new_members.values() if m.phone == p["phone"]]
+            if len(owners) != 1:
+                reason = "unknown_phone" if not owners else "phone_shared_by_members"
+                b.reject(row, p["inv"], f"deleted user: {reason}")
+                continue
+            member = owners[0]
+        affiliate = None
+        if p["aff_id"]:
+            affiliate = affiliates.get(p["aff_id"]) or new_affiliates.get(p["aff_id"])
+            if affiliate is None:
+                affiliate = AffiliateProfile(
+                    sejoli_user_id=p["aff_id"],
+                    name=p["aff_name"],
+                    member_id=account_member.get(p["aff_id"]),
+                )
+                new_affiliates[p["aff_id"]] = affiliate
+        plan.append((row, p, member, affiliate))
+    b.w.create(Member, list(new_members.values()))
+    b.w.create(AffiliateProfile, list(new_affiliates.values()))
+    return plan
+
+
+ORDER_FIELDS = ("quantity", "total", "status", "payment", "created_at", "shipping_address",
+                "courier", "variant", "notes")  # fmt: skip
+
+
+def _write_orders(b: Batch, plan: list) -> None:
+    orders = {o.inv: o for o in Order.objects.filter(inv__in={p["inv"] for _, p, _, _ in plan})}
+    current = {
+        c.order_id: c for c in Commission.objects.filter(order__in=[o.pk for o in orders.values()])
+    }
+    new_orders, changed_orders, order_fields = [], [], set()
+    new_comms, changed_comms, comm_fields = [], [], set()
+    seen = b.state.setdefault("invs", set()) if b.dry_run else set()
+    for row, p, member, affiliate in plan:
+        product = b.product(p["product"])
+        member_id = member if isinstance(member, int) else member.pk
+        expires = None
+        if p["status"] == "completed" and product.access_days and p["created_at"]:
+            expires = p["created_at"] + timedelta(days=product.access_days)
+        values = {field: p[field] for field in ORDER_FIELDS}
+        values.update(
+            member_id=member_id,
+            product_id=product.pk,
+            access_expires_at=expires,
+            affiliate_id=affiliate.pk if affiliate else None,
+        )
+        order = orders.get(p["inv"])
+        if order is None and p["inv"] in seen:
+            b.done("unchanged", row, p["inv"])  # created by an earlier batch of this preview
+            continue
+        if order is None:
+            if b.dry_run:
+                seen.add(p["inv"])
+            order = orders[p["inv"]] = Order(inv=p["inv"], **values)
+            new_orders.append(order)
+            outcome = "created"
+        elif order.pk is None:
+            b.done("unchanged", row, p["inv"])  # the same INV twice in one batch: first wins
+            continue
+        else:
+            diff = apply_changes(order, values, b.w)
+            order_fields.update(diff)
+            if diff:
+                changed_orders.append(order)
+            outcome = "updated" if diff else "unchanged"
+        if affiliate is not None and affiliate.member_id != member_id:  # none on one's own
+            want = {
+                "affiliate_id": affiliate.pk,
+                "amount": product.commission_for(p["total"], p["quantity"]),
+                "status": commissions.status_for(p["status"]),
+            }
+            comm = current.get(order.pk) if order.pk else None
+            if comm is None:
+                new_comms.append((order, want))
+                outcome = "updated" if outcome == "unchanged" else outcome
+            else:
+                if comm.status == CommissionStatus.PAID:
+                    want.pop("status")  # a paid commission stays paid
+                diff = apply_changes(comm, want, b.w)
+                comm_fields.update(diff)
+                if diff:
+                    changed_comms.append(comm)
+                    outcome = "updated" if outcome == "unchanged" else outcome
+        b.done(outcome, row, p["inv"])
+    b.w.create(Order, new_orders)
+    b.w.update(Order, changed_orders, sorted(order_fields))
+    b.w.create(Commission, [Commission(order_id=o.pk, **want) for o, want in new_comms])
+    b.w.update(Commission, changed_comms, sorted(comm_fields))

@@ -1,0 +1,314 @@
+"""The bulk writer every layout's batch handler writes through, and the change log that makes a
+job's rollback exact.
+
+Why not django-import-export's ``Resource.import_data`` for the writes: with default settings
+it does a query per row and per foreign key (~478 rows/s measured on 100k orders), and its bulk
+mode loses the row ↔ error link. Layout handlers prefetch every key a batch needs in a handful
+of queries, then write here with ``COPY`` (PostgreSQL) or ``bulk_create`` / ``bulk_update``,
+and this module records the before-image of every row a job updates.
+"""
+
+import gc
+import hashlib
+import json
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC
+from decimal import Decimal
+
+from django.db import connection, models
+
+from .choices import ChangeOp
+from .models import (
+    AffiliateProfile,
+    Commission,
+    ImportRowChange,
+    Member,
+    Membership,
+    Order,
+    Product,
+    ReviewItem,
+    SejoliAccount,
+)
+
+MODELS = {
+    m._meta.label_lower: m
+    for m in (
+        Member,
+        SejoliAccount,
+        Product,
+        AffiliateProfile,
+        Order,
+        Commission,
+        Membership,
+        ReviewItem,
+    )
+}
+
+
+# --- before-images ------------------------------------------------------------------------------
+def _decimal(places: int):
+    quantum = Decimal(1).scaleb(-places)
+    return lambda v: str(Decimal(v).quantize(quantum))
+
+
+def _datetime(v):
+    return v.astimezone(UTC).isoformat()
+
+
+def _other(v):
+    return v if isinstance(v, (dict, list, str, int, float, bool)) else str(v)
+
+
+_CONVERTERS: dict[type, list] = {}
+
+
+def _converters(model) -> list:
+    """(attname, converter) per concrete field, built once per model: snapshots are hot."""
+    if model not in _CONVERTERS:
+        out = []
+        for f in model._meta.concrete_fields:
+            if isinstance(f, models.DecimalField):
+                out.append((f.attname, _decimal(f.decimal_places)))
+            elif isinstance(f, models.DateTimeField):
+                out.append((f.attname, _datetime))
+            elif isinstance(f, (models.IntegerField, models.CharField, models.TextField)):
+                out.append((f.attname, None))
+            else:
+                out.append((f.attname, _other))
+        _CONVERTERS[model] = out
+    return _CONVERTERS[model]
+
+
+def snapshot(obj: models.Model) -> dict:
+    """The row's stored values as JSON, independent of how Python happened to hold them."""
+    values = obj.__dict__
+    return {
+        name: value if value is None or conv is None else conv(value)
+        for name, conv in _converters(type(obj))
+        for value in (values[name],)
+    }
+
+
+def digest(snap: dict) -> str:
+    return hashlib.sha256(json.dumps(snap, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def restore(obj: models.Model, snap: dict) -> list[str]:
+    names = []
+    for f in obj._meta.concrete_fields:
+        if f.primary_key or f.attname not in snap:
+            continue
+        setattr(
+            obj, f.attname, f.to_python(snap[f.attname]) if snap[f.attname] is not None else None
+        )
+        names.append(f.attname)
+    return names
+
+
+@dataclass
+class Result:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list = field(default_factory=list)  # (row, key, reason)
+    samples: list = field(default_factory=list)
+
+    def outcome(self, what: str, row: int, key: str, sample_limit: int = 0):
+        setattr(self, what, getattr(self, what) + 1)
+        if len(self.samples) < sample_limit:
+            self.samples.append({"row": row, "key": key, "outcome": what})
+
+
+def insert(model, objs: list) -> None:
+    """Insert new rows and set their primary keys.
+
+    On PostgreSQL: ids from the table's sequence, then one ``COPY``. ``bulk_create`` spends most
+    of its time compiling a parameterised INSERT (measured: ~3 s of ~9 s for 20k orders); COPY
+    streams the same rows in a fraction of that. Elsewhere: ``bulk_create``.
+    """
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(objs, batch_size=500)
+        return
+    from psycopg.types.json import Jsonb
+
+    meta = model._meta
+    fields = meta.concrete_fields
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+            [meta.db_table, meta.pk.column, len(objs)],
+        )
+        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
+            obj.pk = pk
+        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
+        columns = ", ".join(quote(f.column) for f in fields)
+        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+            for obj in objs:
+                copy.write_row(
+                    [
+                        Jsonb(v) if f.attname in json_fields and v is not None else v
+                        for f in fields
+                        for v in (getattr(obj, f.attname),)
+                    ]
+                )
+    for obj in objs:
+        obj._state.adding = False
+        obj._state.db = connection.alias
+
+
+_LABELS: dict[type, str] = {}
+
+
+def _label(model) -> str:
+    _LABELS[model] = model._meta.label_lower
+    return _LABELS[model]
+
+
+class Writer:
+    """Collects the objects a batch creates or updates, writes them, logs their before-images."""
+
+    # Rows nothing else in a batch looks up again: a preview counts them without writing them.
+    DRY_LEAVES = ("imports.order", "imports.commission")
+
+    def __init__(self, job, dry_run: bool = False):
+        self.job = job
+        self.dry_run = dry_run
+        self._fake_pk = 0
+        self.before: dict[tuple[str, int], dict] = {}
+        self.created: dict[tuple[str, int], models.Model] = {}
+        self.touched: dict[tuple[str, int], models.Model] = {}
+
+    @staticmethod
+    def _key(obj):
+        return (_LABELS.get(type(obj)) or _label(type(obj)), obj.pk)
+
+    def will_update(self, obj: models.Model) -> None:
+        key = self._key(obj)
+        if key not in self.before and key not in self.created:
+            self.before[key] = snapshot(obj)
+        obj.job_id = self.job.pk
+        self.touched[key] = obj
+
+    def create(self, model, objs: list) -> None:
+        if not objs:
+            return
+        for obj in objs:
+            obj.job_id = self.job.pk
+        if self.dry_run and model._meta.label_lower in self.DRY_LEAVES:
+            for obj in objs:
+                self._fake_pk -= 1
+                obj.pk = self._fake_pk
+            return
+        insert(model, objs)
+        for obj in objs:
+            self.created[self._key(obj)] = obj
+            self.touched[self._key(obj)] = obj
+
+    def update(self, model, objs: list, fields: list[str]) -> None:
+        if objs:
+            model.objects.bulk_update(objs, [*fields, "job"], batch_size=1000)
+
+    def flush(self) -> None:
+        """Write the change log: first before-image per row and job, latest after-hash."""
+        if not self.touched:
+            return
+        # Only rows this batch did not create can already have a change row of this job.
+        existing = {}
+        by_model: dict[str, list[int]] = {}
+        for key in self.touched:
+            if key not in self.created:
+                by_model.setdefault(key[0], []).append(key[1])
+        for label, pks in by_model.items():
+            for change in ImportRowChange.objects.filter(
+                job=self.job, model=label, object_pk__in=pks
+            ):
+                existing[(label, change.object_pk)] = change
+        new, changed = [], []
+        job_id = self.job.pk
+        for key, obj in self.touched.items():
+            after = digest(snapshot(obj))
+            if key in existing:
+                existing[key].after_hash = after
+                changed.append(existing[key])
+            elif key in self.created:
+                new.append((job_id, key[0], key[1], ChangeOp.CREATED.value, None, after))
+            else:
+                before = self.before[key]
+                new.append((job_id, key[0], key[1], ChangeOp.UPDATED.value, before, after))
+        insert_values(ImportRowChange, CHANGE_COLUMNS, new)
+        ImportRowChange.objects.bulk_update(changed, ["after_hash"], batch_size=1000)
+        self.before.clear()
+        self.created.clear()
+        self.touched.clear()
+
+
+CHANGE_COLUMNS = ("job_id", "model", "object_pk", "op", "before", "after_hash")
+
+
+def insert_values(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
+    """Insert plain tuples (no model instances, no pks needed): COPY on PostgreSQL."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_create(
+            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
+        )
+        return
+    from psycopg.types.json import Jsonb
+
+    meta = model._meta
+    json_at = [
+        i for i, name in enumerate(columns) if isinstance(meta.get_field(name), models.JSONField)
+    ]
+    quote = connection.ops.quote_name
+    cols = ", ".join(quote(meta.get_field(name).column) for name in columns)
+    sql = f"COPY {quote(meta.db_table)} ({cols}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            if json_at:
+                row = list(row)
+                for i in json_at:
+                    row[i] = None if row[i] is None else Jsonb(row[i])
+            copy.write_row(row)
+
+
+def apply_changes(obj, values: dict, w: Writer) -> list[str]:
+    """Set the differing fields (recording the before-image first); the changed names."""
+    diff = [k for k, v in values.items() if getattr(obj, k) != v]
+    if diff:
+        w.will_update(obj)
+        for k in diff:
+            setattr(obj, k, values[k])
+    return diff
+
+
+ANALYZED_TABLES = (Member, SejoliAccount, AffiliateProfile, Order, Commission, Membership)
+
+
+def refresh_statistics(number: int) -> None:
+    """ANALYZE the member tables now and then while they fill up.
+
+    Autovacuum lags behind a bulk load: without fresh statistics PostgreSQL keeps planning the
+    per-batch ``WHERE inv IN (...)`` lookups for the empty tables it last saw (sequential scans),
+    and each batch gets slower than the one before."""
+    if connection.vendor != "postgresql" or number not in (1, 10, 100):
+        return
+    with connection.cursor() as cursor:
+        for model in ANALYZED_TABLES:
+            cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
+
+
+@contextmanager
+def fewer_collections():
+    """A batch allocates tens of thousands of short-lived objects; Python's default thresholds
+    run a cyclic collection every few hundred allocations (~10% of a batch, measured)."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
