@@ -14,10 +14,11 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views import View
-from django.views.generic import DetailView, FormView, ListView
+from django.views.generic import DetailView, ListView
 
 from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
+from opsportal.generic import ServiceFormView as BaseServiceFormView
 
 from . import drift, exporting, hygiene, services
 from .choices import ChangeRequestStatus, Tier
@@ -39,33 +40,11 @@ IMPORT_SESSION_PREFIX = "env_import:"
 DONE = {"approve": "approved and applied", "reject": "rejected", "withdraw": "withdrawn"}
 
 
-def _error_messages(exc: ValidationError) -> list[str]:
-    return list(exc.messages)
-
-
-class ServiceFormView(PermissionRequiredMixin, FormView):
-    """A form whose valid data goes to one service call; its errors come back onto the form."""
+class ServiceFormView(BaseServiceFormView):
+    """The shared form page (``opsportal.generic``) with this app's template, and its one
+    twist: a write to a protected environment becomes a change request to open instead."""
 
     template_name = "environments/form.html"
-    title = ""
-
-    def call_service(self, form):
-        raise NotImplementedError
-
-    def form_valid(self, form):
-        try:
-            result = self.call_service(form)
-        except ValidationError as exc:
-            if hasattr(exc, "error_dict"):
-                for field, errors in exc.error_dict.items():
-                    target = field if field in form.fields else None
-                    for e in errors:
-                        form.add_error(target, e.messages[0] if hasattr(e, "messages") else e)
-            else:
-                for msg in _error_messages(exc):
-                    form.add_error(None, msg)
-            return self.form_invalid(form)
-        return self.after_service(result)
 
     def after_service(self, result):
         if isinstance(result, services.SubmitResult):
@@ -78,18 +57,14 @@ class ServiceFormView(PermissionRequiredMixin, FormView):
                 return redirect(result.change_request)
             messages.success(self.request, f"Applied: {result.summary}.")
             return redirect(self.success_target())
-        messages.success(self.request, "Saved.")
-        return redirect(result)
+        return super().after_service(result)
 
     def success_target(self):
         return self.get_environment()
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["title"] = self.title
-        ctx["cancel_url"] = self.request.META.get("HTTP_REFERER", "")
-        env = getattr(self, "environment", None)
-        ctx["environment"] = env
+        ctx["environment"] = getattr(self, "environment", None)
         return ctx
 
 

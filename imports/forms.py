@@ -1,8 +1,11 @@
+from decimal import Decimal
+
 from django import forms
 
 from opsportal.forms import BootstrapFormMixin
 
-from .choices import JobKind, ReviewStatus
+from . import normalise
+from .choices import CommissionKind, JobKind, ReviewStatus
 from .formats import LAYOUTS, MAX_BYTES
 from .models import ColumnPreset
 
@@ -73,3 +76,52 @@ class PresetForm(BootstrapFormMixin, forms.Form):
         return {
             name: self.cleaned_data.get(f"col_{name}", "").strip() for name in LAYOUTS[self.kind][0]
         }
+
+
+CENTS = Decimal("0.01")
+
+
+def _rupiah(value: str, message: str = "Enter an amount in Rupiah, e.g. 150.000."):
+    """Rupiah as operators type it (``150.000``, ``Rp 1.250.000``): a plain decimal field would
+    read the Indonesian thousands dot as a decimal point and store 150."""
+    try:
+        amount = normalise.money(value)
+    except normalise.Invalid:
+        raise forms.ValidationError(message) from None
+    # at the columns' two places, as the database gives it back: product_update compares the
+    # settings as text, and 150000 against a stored 150000.00 would record a change
+    return None if amount is None else amount.quantize(CENTS)
+
+
+class ProductForm(BootstrapFormMixin, forms.Form):
+    """A product's settings. The form only parses; ``services.product_update`` holds the rules
+    (no negative price, percent at most 100, ...) and its errors come back onto these fields."""
+
+    price = forms.CharField(
+        required=False, max_length=40, help_text="Rupiah, e.g. 150.000. Empty: unknown."
+    )
+    commission_kind = forms.ChoiceField(
+        choices=[("", "Not set (commissions wait for a setting)"), *CommissionKind.choices],
+        required=False,
+    )
+    commission_value = forms.CharField(
+        required=False, max_length=40,
+        help_text="Percent points (20 = 20 %) or Rupiah per unit (50.000), after the kind.",
+    )  # fmt: skip
+    access_days = forms.IntegerField(
+        required=False, help_text="Days of access a purchase gives. Empty: no limit or unknown."
+    )
+    reason = forms.CharField(max_length=500, required=False, help_text="Kept in the audit log.")
+
+    def clean_price(self):
+        return _rupiah(self.cleaned_data["price"])
+
+    def clean_commission_value(self):
+        value = self.cleaned_data["commission_value"].strip()
+        if value.endswith("%"):
+            value = value[:-1].strip()
+        return _rupiah(value, "Enter a percent (20) or an amount in Rupiah (50.000).")
+
+    def settings(self) -> dict:
+        """The keyword arguments of ``services.product_update``."""
+        return {name: self.cleaned_data[name] for name in self.fields}

@@ -28,4 +28,6 @@ urlpatterns = [
     path("reviews/<int:pk>/decide/", views.ReviewDecideView.as_view(), name="review_decide"),
     path("members/", views.MemberListView.as_view(), name="member_list"),
     path("orders/", views.OrderListView.as_view(), name="order_list"),
+    path("products/", views.ProductListView.as_view(), name="product_list"),
+    path("products/<int:pk>/edit/", views.ProductUpdateView.as_view(), name="product_edit"),
 ]

@@ -4,20 +4,25 @@ import tablib
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Q
+from django.db.models import Func, Max, OuterRef, Q, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.template.defaultfilters import pluralize
+from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from opsportal.audit.models import AuditEvent
 from opsportal.exports import escape_row, stream_csv
+from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
 
 from . import services
-from .choices import JobKind, ReviewKind, ReviewStatus
-from .forms import PresetForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
-from .models import ImportJob, Member, Order, ReviewItem
+from .choices import CommissionKind, JobKind, ReviewKind, ReviewStatus
+from .forms import PresetForm, ProductForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
+from .models import Commission, ImportJob, Member, Order, Product, ReviewItem
 
 FIGURE_LABELS = {"seconds": "Duration (s)", "rows_per_second": "Rows/s"}
 
@@ -353,3 +358,131 @@ class PresetCreateView(PermissionRequiredMixin, View):
 
         ctx = {"form": form, "kind": kind, "kinds": JobKind.choices}
         return render(request, self.template_name, ctx, status=status)
+
+
+# --- Product settings ----------------------------------------------------------------------------
+def rupiah(value) -> str:
+    """``Rp 150.000`` (Indonesian thousands dot), as Sejoli shows prices; ``""`` when unknown."""
+    if value is None:
+        return ""
+    whole = int(value)
+    text = f"Rp {whole:,}".replace(",", ".")
+    cents = abs(value - whole)
+    return f"{text},{int(cents * 100):02d}" if cents else text
+
+
+def _count(qs):
+    """A correlated ``COUNT(*)``: evaluated for the page's rows only, where an annotated join
+    would group every order of every product before the page is cut."""
+    return Subquery(qs.order_by().annotate(n=Func("pk", function="COUNT")).values("n")[:1])
+
+
+class ProductListView(PermissionRequiredMixin, ListView):
+    """Products and their settings, with the figures that say which ones block commissions.
+    A fixed number of queries per page, whatever the number of products or orders."""
+
+    permission_required = "imports.view_product"
+    template_name = "imports/product_list.html"
+    paginate_by = 25
+
+    def get_queryset(self):
+        product = OuterRef("pk")
+        qs = Product.objects.annotate(
+            order_count=_count(Order.objects.filter(product=product)),
+            waiting_count=_count(
+                Commission.objects.filter(order__product=product, amount__isnull=True)
+            ),
+        )
+        self.needs_setting = self.request.GET.get("needs") == "setting"
+        if self.needs_setting:
+            qs = qs.without_commission_setting()
+        return qs
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        for product in ctx["object_list"]:
+            product.price_label = rupiah(product.price)
+        ctx.update(
+            needs_setting=self.needs_setting,
+            query="needs=setting" if self.needs_setting else "",
+            can_edit=self.request.user.has_perm(services.PERM_PRODUCTS),
+            can_upload=self.request.user.has_perm("imports.add_importjob"),
+        )
+        return ctx
+
+
+class ProductUpdateView(ServiceFormView):
+    """A product's settings: one ``product_update`` call, which recomputes the commissions on
+    the product's orders and settles its "needs a commission setting" review item."""
+
+    permission_required = services.PERM_PRODUCTS
+    form_class = ProductForm
+    template_name = "imports/product_form.html"
+    audit_action = "import.product.updated"
+
+    @cached_property
+    def product(self):
+        # loaded on first use, i.e. after the permission check: a viewer gets 403, not 404
+        return get_object_or_404(Product, pk=self.kwargs["pk"])
+
+    @property
+    def title(self):
+        return f"Settings of {self.product}"
+
+    def get_initial(self):
+        p = self.product
+        value = p.commission_value
+        if value is not None:
+            # shown the way the form reads it back: Rupiah with thousands dots, percent plain
+            value = (
+                rupiah(value).removeprefix("Rp ")
+                if p.commission_kind == CommissionKind.FIXED
+                else f"{value.normalize():f}"
+            )
+        return {
+            "price": rupiah(p.price).removeprefix("Rp "),
+            "commission_kind": p.commission_kind,
+            "commission_value": value,
+            "access_days": p.access_days,
+        }
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        commissions = Commission.objects.filter(order__product=self.product)
+        ctx.update(
+            product=self.product,
+            price_label=rupiah(self.product.price),
+            commission_count=commissions.count(),
+            waiting_count=commissions.filter(amount__isnull=True).count(),
+            cancel_url=ctx["cancel_url"] or reverse("imports:product_list"),
+        )
+        return ctx
+
+    def call_service(self, form):
+        # The audit head before the call: the event this call records (if anything changed) is
+        # the one after it, and it says how many commission amounts the new setting changed.
+        self.head = AuditEvent.objects.aggregate(seq=Max("seq"))["seq"] or 0
+        return services.product_update(
+            actor=self.request.user, product=self.product, **form.settings()
+        )
+
+    def after_service(self, product):
+        event = (
+            AuditEvent.objects.filter(
+                seq__gt=self.head,
+                action=self.audit_action,
+                target_type=product._meta.label_lower,
+                target_id=str(product.pk),
+            )
+            .order_by("seq")
+            .first()
+        )
+        if event is None:
+            messages.info(self.request, f"Nothing changed: {product} already had these settings.")
+        else:
+            n = event.changes.get("commissions_recomputed", 0)
+            messages.success(
+                self.request,
+                f"Saved the settings of {product}: {n} commission{pluralize(n)} recomputed.",
+            )
+        return redirect(reverse("imports:product_list"))
