@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ImportsConfig(AppConfig):
     name = "imports"
+
+    def ready(self):
+        from . import lookups
+
+        lookups.register()

@@ -644,7 +644,7 @@ def job_rollback_run(*, job_id: int, batch_size: int = 1000) -> ImportJob:
 
 def _rollback_batch(job_id: int, batch_size: int) -> bool:
     """Revert the next ``batch_size`` changes; whether there may be more."""
-    from .writer import MODELS, digest, restore, snapshot
+    from .writer import MODELS, restore, unchanged_since
 
     with transaction.atomic():
         _hold_member_tables()
@@ -666,7 +666,7 @@ def _rollback_batch(job_id: int, batch_size: int) -> bool:
                 if change.op == ChangeOp.UPDATED:
                     conflicts.append(_conflict(change, "deleted since"))
                 continue
-            if digest(snapshot(obj)) != change.after_hash:
+            if not unchanged_since(change, obj):
                 conflicts.append(_conflict(change, "changed since the import"))
                 continue
             try:
@@ -787,12 +787,16 @@ PRODUCT_FIELDS = ("price", "commission_kind", "commission_value", "access_days")
 
 
 def _product_settings(product: Product) -> dict:
+    """The settings as audit values; numbers at the stored precision, so ``150000`` and
+    ``150000.00`` are the same setting."""
+
+    def number(value, places="0.01"):
+        return None if value is None else str(Decimal(value).quantize(Decimal(places)))
+
     return {
-        "price": None if product.price is None else str(product.price),
+        "price": number(product.price),
         "commission_kind": product.commission_kind,
-        "commission_value": None
-        if product.commission_value is None
-        else str(product.commission_value),
+        "commission_value": number(product.commission_value),
         "access_days": product.access_days,
     }
 

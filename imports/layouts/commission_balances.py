@@ -36,7 +36,8 @@ class CommissionBalancesResource(LayoutResource):
         parsed = cls.parse(b, rows)
         uids = {v["user_id"] for _, v in parsed}
         affiliates = {
-            a.sejoli_user_id: a for a in AffiliateProfile.objects.filter(sejoli_user_id__in=uids)
+            a.sejoli_user_id: a
+            for a in AffiliateProfile.objects.filter(sejoli_user_id__any_of=uids)
         }
         members = MemberFinder(
             uids={u for u in uids if u not in affiliates},
@@ -71,13 +72,13 @@ class MemberFinder:
 
     def __init__(self, *, uids, emails, phones):
         self.by_uid = dict(
-            SejoliAccount.objects.filter(user_id__in=uids).values_list("user_id", "member_id")
+            SejoliAccount.objects.filter(user_id__any_of=uids).values_list("user_id", "member_id")
         )
         emails.discard("")
         phones.discard("")
-        self.by_email = dict(Member.objects.filter(email__in=emails).values_list("email", "pk"))
+        self.by_email = dict(Member.objects.filter(email__any_of=emails).values_list("email", "pk"))
         self.by_phone: dict[str, list[int]] = {}
-        for pk, phone in Member.objects.filter(phone__in=phones).values_list("pk", "phone"):
+        for pk, phone in Member.objects.filter(phone__any_of=phones).values_list("pk", "phone"):
             self.by_phone.setdefault(phone, []).append(pk)
 
     def find(self, uid: int | None, email: str, phone: str) -> tuple[int | None, str]:

@@ -88,16 +88,16 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     emails = {p["email"] for _, p in parsed if p["email"]}
     phones = {p["phone"] for _, p in parsed if not p["email"]}
     aff_ids = {p["aff_id"] for _, p in parsed if p["aff_id"]}
-    members = dict(Member.objects.filter(email__in=emails).values_list("email", "pk"))
+    members = dict(Member.objects.filter(email__any_of=emails).values_list("email", "pk"))
     phone_owners: dict[str, list] = {}
     if phones:
-        for pk, ph in Member.objects.filter(phone__in=phones).values_list("pk", "phone"):
+        for pk, ph in Member.objects.filter(phone__any_of=phones).values_list("pk", "phone"):
             phone_owners.setdefault(ph, []).append(pk)
     affiliates = {
-        a.sejoli_user_id: a for a in AffiliateProfile.objects.filter(sejoli_user_id__in=aff_ids)
+        a.sejoli_user_id: a for a in AffiliateProfile.objects.filter(sejoli_user_id__any_of=aff_ids)
     }
     account_member = dict(
-        SejoliAccount.objects.filter(user_id__in=aff_ids).values_list("user_id", "member_id")
+        SejoliAccount.objects.filter(user_id__any_of=aff_ids).values_list("user_id", "member_id")
     )
     new_members: dict[str, Member] = {}
     new_affiliates: dict[int, AffiliateProfile] = {}
@@ -138,15 +138,23 @@ ORDER_FIELDS = ("quantity", "total", "status", "payment", "created_at", "shippin
 
 
 def _write_orders(b: Batch, plan: list) -> None:
-    orders = {o.inv: o for o in Order.objects.filter(inv__in={p["inv"] for _, p, _, _ in plan})}
+    orders = {o.inv: o for o in Order.objects.filter(inv__any_of={p["inv"] for _, p, _, _ in plan})}
     current = {
-        c.order_id: c for c in Commission.objects.filter(order__in=[o.pk for o in orders.values()])
+        c.order_id: c
+        for c in Commission.objects.filter(order__any_of=[o.pk for o in orders.values()])
     }
     new_orders, changed_orders, order_fields = [], [], set()
     new_comms, changed_comms, comm_fields = [], [], set()
-    seen = b.state.setdefault("invs", set()) if b.dry_run else set()
+    seen = b.state.setdefault("invs", set())  # a preview's orders, across its batches
     for row, p, member, affiliate in plan:
         product = b.product(p["product"])
+        order = orders.get(p["inv"])
+        if order is None and b.dry_run:
+            # a preview only counts the orders (and their commissions) it would create
+            outcome = "unchanged" if p["inv"] in seen else "created"
+            seen.add(p["inv"])
+            b.done(outcome, row, p["inv"])
+            continue
         member_id = member if isinstance(member, int) else member.pk
         expires = None
         if p["status"] == "completed" and product.access_days and p["created_at"]:
@@ -158,13 +166,7 @@ def _write_orders(b: Batch, plan: list) -> None:
             access_expires_at=expires,
             affiliate_id=affiliate.pk if affiliate else None,
         )
-        order = orders.get(p["inv"])
-        if order is None and p["inv"] in seen:
-            b.done("unchanged", row, p["inv"])  # created by an earlier batch of this preview
-            continue
         if order is None:
-            if b.dry_run:
-                seen.add(p["inv"])
             order = orders[p["inv"]] = Order(inv=p["inv"], **values)
             new_orders.append(order)
             outcome = "created"

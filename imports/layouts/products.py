@@ -39,8 +39,8 @@ class ProductSettingsResource(LayoutResource):
         parsed = cls.parse(b, rows)
         ids = {v["sejoli_id"] for _, v in parsed if v["sejoli_id"] is not None}
         names = {v["name"] for _, v in parsed}
-        by_id = {p.sejoli_id: p for p in Product.objects.filter(sejoli_id__in=ids)}
-        by_name = {p.name: p for p in Product.objects.filter(name__in=names)}
+        by_id = {p.sejoli_id: p for p in Product.objects.filter(sejoli_id__any_of=ids)}
+        by_name = {p.name: p for p in Product.objects.filter(name__any_of=names)}
         settings_changed = set()
         for row, v in parsed:
             kind, value = v["commission"]

@@ -175,7 +175,7 @@ def _upsert_by_key(b: Batch, model, key_field: str, parsed: list[tuple[int, str,
     """
     keys = {key for _, key, _ in parsed}
     existing = {
-        getattr(o, key_field): o for o in model.objects.filter(**{f"{key_field}__in": keys})
+        getattr(o, key_field): o for o in model.objects.filter(**{f"{key_field}__any_of": keys})
     }
     for row, key, values in parsed:
         current = existing.get(key)

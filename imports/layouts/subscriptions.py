@@ -35,8 +35,8 @@ class SubscriptionsResource(LayoutResource):
     def handle(cls, b: Batch, rows) -> None:
         parsed = cls.parse(b, rows)
         invs = {v["inv"] for _, v in parsed}
-        orders = {o.inv: o for o in Order.objects.filter(inv__in=invs)}
-        refs = {m.ref: m for m in Membership.objects.filter(ref__in=[f"INV:{i}" for i in invs])}
+        orders = {o.inv: o for o in Order.objects.filter(inv__any_of=invs)}
+        refs = {m.ref: m for m in Membership.objects.filter(ref__any_of=[f"INV:{i}" for i in invs])}
         now = timezone.now()
         new = []
         for row, v in parsed:

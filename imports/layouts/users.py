@@ -39,15 +39,15 @@ class UsersResource(LayoutResource):
     def handle(cls, b: Batch, rows) -> None:
         parsed = cls.parse(b, rows)
         emails = {v["email"] for _, v in parsed}
-        members = {m.email: m for m in Member.objects.filter(email__in=emails)}
+        members = {m.email: m for m in Member.objects.filter(email__any_of=emails)}
         uids = {v["user_id"] for _, v in parsed}
-        accounts = {a.user_id: a for a in SejoliAccount.objects.filter(user_id__in=uids)}
+        accounts = {a.user_id: a for a in SejoliAccount.objects.filter(user_id__any_of=uids)}
         # A member's details come from its oldest account; a merged twin only fills gaps, so
         # importing the same file again changes nothing.
         primary: dict[int, int] = {}
-        for member_id, uid in SejoliAccount.objects.filter(member__in=members.values()).values_list(
-            "member_id", "user_id"
-        ):
+        for member_id, uid in SejoliAccount.objects.filter(
+            member_id__any_of=[m.pk for m in members.values()]
+        ).values_list("member_id", "user_id"):
             primary[member_id] = min(uid, primary.get(member_id, uid))
         new_members: dict[str, Member] = {}
         updated_members: dict[int, tuple[Member, set]] = {}
