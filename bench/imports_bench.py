@@ -33,7 +33,8 @@ shop). --dir DIR uses one set for both (generated into DIR with --orders when it
 
 Options: --orders N (migration set, 90000), --compare-orders N (100000), --dir, --batch-size,
 --skip-migration, --skip-baseline (skip the comparison), --no-sqlite, --profile (run the importer
-a second time under cProfile and print where its time goes), --plain-rows N (also time a plain
+a second time under cProfile and print where its time goes), --repeat N (run each part N times,
+interleaved, and keep the best: the machine is shared), --plain-rows N (also time a plain
 django-import-export ModelResource on N orders; 0 = skip), --debug.
 """
 
@@ -679,7 +680,7 @@ def main() -> None:
     p.add_argument("--skip-migration", action="store_true")
     p.add_argument("--skip-baseline", action="store_true", help="skip the orders comparison")
     p.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
-    p.add_argument("--repeat", type=int, default=1, help="comparison runs; the best one counts")
+    p.add_argument("--repeat", type=int, default=1, help="runs of each part; the best counts")
     p.add_argument("--profile", action="store_true", help="cProfile the importer once more")
     p.add_argument("--plain-rows", type=int, default=0, help="plain ModelResource on N orders")
     p.add_argument("--debug", action="store_true", help="keep the environment's DEBUG")
@@ -713,8 +714,13 @@ def main() -> None:
                 compares[kind] = run_compare(url, compare_dir / "orders.csv", args, tmp / "media")
         if not args.skip_migration:
             for kind in kinds:
-                print(f"== full migration on {kind}: {migration_dir}", flush=True)
-                migrations[kind] = run_migration(kind, base_url, migration_dir, args, tmp)
+                for attempt in range(1, args.repeat + 1):
+                    print(f"== full migration #{attempt} on {kind}: {migration_dir}", flush=True)
+                    m = run_migration(kind, base_url, migration_dir, args, tmp)
+                    best = migrations.get(kind)
+                    better = best is None or best.get("exit") or m["wall"] < best["wall"]
+                    if better and not (best and m.get("exit")):
+                        migrations[kind] = m
         summary(args, compare_dir, migration_dir, compares, migrations)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
