@@ -5,7 +5,7 @@ becomes the rejection reason of the row.
 """
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from functools import lru_cache
 from zoneinfo import ZoneInfo
@@ -36,12 +36,21 @@ def email(value: str | None) -> str:
     return value
 
 
+# A spreadsheet keeps a typed phone as a number: 081234567890 becomes 81234567890 (the national
+# number without its trunk 0, which phonenumbers reads as +62 for region ID), sometimes written
+# back as 81234567890.0, or as 8.12346E+10 when the column was narrow (digits lost).
+_INTEGRAL_FLOAT = re.compile(r"(\d+)\.0+")
+_EXPONENT = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
+
+
 @lru_cache(maxsize=65536)
 def phone(value: str | None, region: str = "ID") -> str:
     """E.164 (``+62812…``); ``""`` when absent or not a possible number."""
     value = (value or "").strip()
-    if not value or value in {"-", "0"}:
+    if not value or value in {"-", "0"} or _EXPONENT.fullmatch(value):
         return ""
+    if m := _INTEGRAL_FLOAT.fullmatch(value):
+        value = m.group(1)
     digits = re.sub(r"[^\d+]", "", value)
     if digits.startswith("62") and not digits.startswith("+"):
         digits = "+" + digits
@@ -107,8 +116,25 @@ _DMY = re.compile(r"(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})(?:[ T](\d{1,2}):(\d{2})(
 _NAMED = re.compile(r"(\d{1,2})\s+([A-Za-z]+)\s+(\d{4})(?:[ ,]+(\d{1,2})[:.](\d{2})(?::(\d{2}))?)?")
 
 
+# Excel's 1900 date system: days since 1899-12-30 (which absorbs Lotus's phantom 1900-02-29),
+# the fraction being the time of day. Only serials of 1990-2100 are read as dates.
+_SERIAL = re.compile(r"(\d{5})(?:[.,](\d+))?")
+_EXCEL_EPOCH = datetime(1899, 12, 30)
+_SERIAL_RANGE = range(
+    (datetime(1990, 1, 1) - _EXCEL_EPOCH).days, (datetime(2100, 1, 1) - _EXCEL_EPOCH).days
+)
+
+
+def _excel_serial(days: str, fraction: str | None) -> datetime:
+    if int(days) not in _SERIAL_RANGE:
+        raise Invalid("bad_date")
+    seconds = (Decimal(f"{days}.{fraction or 0}") * 86400).to_integral_value(ROUND_HALF_UP)
+    return _EXCEL_EPOCH + timedelta(seconds=int(seconds))
+
+
 def date(value: str | None) -> datetime | None:
-    """An aware datetime in Asia/Jakarta. ISO, day-first, or Indonesian/English month names.
+    """An aware datetime in Asia/Jakarta. ISO, day-first, Indonesian/English month names, or an
+    Excel serial number (``45321.4375``, a date cell that lost its format in a re-save).
     ``None`` for empty or zero dates; ``Invalid('bad_date')`` for impossible ones."""
     raw = (value or "").strip()
     if not raw or raw.startswith("0000-00-00") or raw == "-":
@@ -123,6 +149,8 @@ def date(value: str | None) -> datetime | None:
         mo = MONTHS.get(month_name.lower())
         if mo is None:
             raise Invalid("bad_date")
+    elif m := _SERIAL.fullmatch(raw):
+        return _excel_serial(*m.groups()).replace(tzinfo=JAKARTA)
     else:
         raise Invalid("bad_date")
     try:

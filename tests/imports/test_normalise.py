@@ -78,3 +78,44 @@ def test_status_labels(label, code):
 def test_unknown_status():
     with pytest.raises(n.Invalid, match="unknown_status"):
         n.status("lunas?")
+
+
+# --- values a spreadsheet re-save leaves behind -------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("45321.4375", (2024, 1, 30, 10, 30, 0)),  # 45292 is 2024-01-01 in Excel's 1900 system
+        ("45321", (2024, 1, 30, 0, 0, 0)),
+        ("45321,5", (2024, 1, 30, 12, 0, 0)),  # a comma-decimal locale
+        ("45321.43402777778", (2024, 1, 30, 10, 25, 0)),  # float noise rounds to the second
+        ("45321.9999999999", (2024, 1, 31, 0, 0, 0)),
+        ("32874", (1990, 1, 1, 0, 0, 0)),
+        ("73050.5", (2099, 12, 31, 12, 0, 0)),
+    ],
+)  # fmt: skip
+def test_excel_serial_dates(raw, expected):
+    assert n.date(raw) == datetime(*expected, tzinfo=n.JAKARTA)
+
+
+@pytest.mark.parametrize("raw", ["32873", "73051", "12345", "99999.5", "4532", "453210"])
+def test_excel_serials_outside_1990_2100_are_not_dates(raw):
+    with pytest.raises(n.Invalid, match="bad_date"):
+        n.date(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["81234567890", "81234567890.0", "6281234567890.0", "812 3456 7890", " 81234567890 "],
+)
+def test_phone_stored_as_a_number(raw):
+    # phonenumbers reads a national number without its trunk 0 as +62 for region ID
+    assert n.phone(raw) == "+6281234567890"
+
+
+@pytest.mark.parametrize("raw", ["8.12346E+10", "6.28123E+12", "8,12346E+10"])
+def test_phone_in_exponent_form_lost_its_digits(raw):
+    assert n.phone(raw) == ""
+
+
+def test_per_row_normalisers_stay_cached():
+    assert n.phone.cache_info().maxsize and n.email.cache_info().maxsize

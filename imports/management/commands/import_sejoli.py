@@ -1,4 +1,8 @@
-"""Import Sejoli exports (or the team's spreadsheet) from the command line."""
+"""Import Sejoli exports (or the team's spreadsheet) from the command line.
+
+Files in another layout are read through a column mapping, as the web upload does: a saved
+preset (``--preset NAME``) and/or ``--map "FILE COLUMN=field"`` pairs (``--map`` wins).
+"""
 
 import json
 from pathlib import Path
@@ -9,7 +13,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from imports import engine, services
 from imports.choices import KIND_ORDER, JobKind, JobStatus
-from imports.formats import parse_bytes
+from imports.formats import canonical_mapping, parse_bytes
+from imports.models import ColumnPreset
 
 
 class Command(BaseCommand):
@@ -18,6 +23,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+")
         parser.add_argument("--kind", default="auto", choices=["auto", *JobKind.values])
+        parser.add_argument(
+            "--map",
+            action="append",
+            default=[],
+            metavar="FILE COLUMN=field",
+            help="read the file column into the layout's field (repeat; needs --kind or --preset)",
+        )
+        parser.add_argument("--preset", help="a saved column preset (mapping and kind) by name")
         parser.add_argument("--dry-run", action="store_true", help="validate and report only")
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument(
@@ -34,6 +47,7 @@ class Command(BaseCommand):
             actor = get_user_model().objects.filter(username=opts["username"]).first()
             if actor is None:
                 raise CommandError(f"No user {opts['username']!r}.")
+        kind, mapping = self._mapping(opts)
         files = []
         for path in opts["paths"]:
             p = Path(path)
@@ -41,10 +55,10 @@ class Command(BaseCommand):
                 raise CommandError(f"{path}: no such file")
             data = p.read_bytes()
             try:
-                kind = parse_bytes(data, kind=opts["kind"]).kind
+                file_kind = parse_bytes(data, kind=kind, mapping=mapping).kind
             except ValidationError as exc:
                 raise CommandError(f"{path}: {' '.join(exc.messages)}") from exc
-            files.append((KIND_ORDER.index(kind), p, data))
+            files.append((KIND_ORDER.index(file_kind), p, data))
         files.sort(key=lambda f: f[0])
         out = []
         for _, path, data in files:
@@ -53,8 +67,9 @@ class Command(BaseCommand):
                     actor=actor,
                     data=data,
                     name=path.name,
-                    kind=opts["kind"],
+                    kind=kind,
                     batch_size=opts["batch_size"],
+                    mapping=mapping,
                     validate="now",
                 )
             except ValidationError as exc:
@@ -79,6 +94,35 @@ class Command(BaseCommand):
             for s in out:
                 self.stdout.write(json.dumps(s, default=str))
             self.stdout.write(json.dumps({"totals": engine.totals()}))
+
+    @staticmethod
+    def _mapping(opts) -> tuple[str, dict[str, str] | None]:
+        """(kind, {field: file column} or None) from --kind, --preset and --map."""
+        kind, mapping = opts["kind"], {}
+        if opts["preset"]:
+            preset = ColumnPreset.objects.filter(name=opts["preset"]).first()
+            if preset is None:
+                names = ColumnPreset.objects.order_by("name").values_list("name", flat=True)
+                saved = ", ".join(names) or "none is saved"
+                raise CommandError(f"No column preset {opts['preset']!r} (presets: {saved}).")
+            if kind not in ("auto", preset.kind):
+                raise CommandError(f"Preset {preset.name!r} maps {preset.kind} files, not {kind}.")
+            kind, mapping = preset.kind, dict(preset.mapping)
+        if opts["map"] and kind == "auto":
+            raise CommandError(
+                "--map needs --kind (the layout whose fields you map to) or --preset."
+            )
+        for item in opts["map"]:
+            column, sep, name = item.rpartition("=")
+            if not sep or not column.strip() or not name.strip():
+                raise CommandError(f'--map {item!r}: write it as "FILE COLUMN=field".')
+            mapping[name.strip()] = column.strip()
+        if not mapping:
+            return kind, None
+        try:
+            return kind, canonical_mapping(kind, mapping)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
 
     def _progress(self, opts):
         if opts["json"]:
