@@ -25,9 +25,21 @@ from .models import (
     ReviewItem,
     SejoliAccount,
 )
-from .writer import Writer, fewer_collections, refresh_statistics  # noqa: F401  (services)
+from .writer import Writer, fewer_collections  # noqa: F401  (services)
+from .writer import refresh_statistics as _refresh_statistics
 
 HANDLERS = {kind: resource.handle for kind, resource in REGISTRY.items()}
+
+
+def refresh_statistics(job, number: int, dry_run: bool = False) -> None:
+    """Fresh planner statistics for the tables this job's layout fills (a preview fills no
+    leaf tables)."""
+    written = [
+        model
+        for model in REGISTRY[job.kind].writes
+        if not (dry_run and model._meta.label_lower in Writer.DRY_LEAVES)
+    ]
+    _refresh_statistics(number, written)
 
 
 def apply_batch(

@@ -28,6 +28,10 @@ from django.core.exceptions import ValidationError
 
 from .choices import JobKind
 
+# kind -> its layouts, each a list of canonical column names (the keys of every row read),
+# declared once by the layouts' django-import-export resources
+from .layouts import LAYOUTS
+
 MAX_BYTES = 50 * 1024 * 1024
 MAX_COLUMNS = 200
 DELIMITERS = ",;\t|"
@@ -35,112 +39,6 @@ DELIMITERS = ",;\t|"
 # work. 4 MB holds the notices of a multi-million-order export; 500 lines, any PHP warnings.
 SCAN_LINES = 500
 SCAN_CHARS = 4 * 1024 * 1024
-
-# kind -> its layouts, each a list of canonical column names (the keys of every row read).
-LAYOUTS: dict[str, list[list[str]]] = {
-    # the team's transcription of Sejoli's per-product settings (often from a spreadsheet)
-    JobKind.PRODUCTS: [["product_id", "product", "price", "commission", "access_days"]],
-    JobKind.USERS: [["User ID", "name", "email", "phone", "address", "affiliate", "group"]],
-    JobKind.ORDERS: [
-        [
-            "INV",
-            "product",
-            "created_at",
-            "name",
-            "email",
-            "phone",
-            "quantity",
-            "price",
-            "status",
-            "affiliate",
-            "affiliate_id",
-            "address",
-            "payment",
-            "courier",
-            "variant",
-            "notes",
-        ],
-        [
-            "INV",
-            "product",
-            "created_at",
-            "name",
-            "email",
-            "phone",
-            "price",
-            "status",
-            "affiliate",
-            "affiliate_id",
-            "address",
-            "courier",
-            "variant",
-        ],
-    ],
-    JobKind.COMMISSIONS: [
-        ["user_id", "affiliate name", "email", "phone", "commission", "bank info"]
-    ],
-    JobKind.SUBSCRIPTIONS: [
-        [
-            "INV",
-            "product",
-            "created_at",
-            "name",
-            "email",
-            "phone",
-            "expired_date",
-            "expired_day",
-            "renewal_link",
-        ]
-    ],
-    JobKind.SHEET_ORDERS: [
-        [
-            "order_id",
-            "order_date",
-            "product_id",
-            "product_name",
-            "buyer_name",
-            "buyer_email",
-            "buyer_phone",
-            "buyer_whatsapp",
-            "amount",
-            "paid_amount",
-            "payment_status",
-            "paid_date",
-            "expiry_date",
-            "affiliate_code",
-            "affiliate_name",
-            "affiliate_email",
-            "affiliate_commission_rate",
-            "affiliate_commission_amount",
-        ]
-    ],
-    JobKind.SHEET_MEMBERSHIPS: [
-        [
-            "membership_id",
-            "user_email",
-            "product_id",
-            "product_name",
-            "start_date",
-            "expiry_date",
-            "status",
-            "price",
-            "order_id",
-        ]
-    ],
-    JobKind.SHEET_AFFILIATES: [
-        [
-            "affiliate_code",
-            "affiliate_name",
-            "affiliate_email",
-            "affiliate_phone",
-            "commission_rate",
-            "total_referrals",
-            "total_commissions",
-            "total_paid",
-            "join_date",
-        ]
-    ],
-}
 
 
 # PHP prints notices into the download before or between CSV lines, as text or as HTML.

@@ -11,6 +11,7 @@ and this module records the before-image of every row a job updates.
 import gc
 import hashlib
 import json
+import operator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -121,43 +122,60 @@ class Result:
 
 
 def insert(model, objs: list) -> None:
-    """Insert new rows and set their primary keys.
-
-    On PostgreSQL: ids from the table's sequence, then one ``COPY``. ``bulk_create`` spends most
-    of its time compiling a parameterised INSERT (measured: ~3 s of ~9 s for 20k orders); COPY
-    streams the same rows in a fraction of that. Elsewhere: ``bulk_create``.
-    """
+    """Insert new model instances and set their primary keys (see ``insert_rows``)."""
     if not objs:
         return
     if connection.vendor != "postgresql":
         model.objects.bulk_create(objs, batch_size=500)
         return
-    from psycopg.types.json import Jsonb
-
-    meta = model._meta
-    fields = meta.concrete_fields
-    quote = connection.ops.quote_name
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-            [meta.db_table, meta.pk.column, len(objs)],
-        )
-        for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-            obj.pk = pk
-        json_fields = {f.attname for f in fields if isinstance(f, models.JSONField)}
-        columns = ", ".join(quote(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row(
-                    [
-                        Jsonb(v) if f.attname in json_fields and v is not None else v
-                        for f in fields
-                        for v in (getattr(obj, f.attname),)
-                    ]
-                )
-    for obj in objs:
+    columns = [f.attname for f in model._meta.concrete_fields if not f.primary_key]
+    getters = [operator.attrgetter(c) for c in columns]
+    rows = [tuple(get(obj) for get in getters) for obj in objs]
+    for obj, pk in zip(objs, insert_rows(model, columns, rows), strict=True):
+        obj.pk = pk
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def insert_rows(model, columns, rows: list[tuple], *, ids: bool = True) -> list[int]:
+    """Insert plain tuples of ``columns`` (attnames); the new primary keys, in order.
+
+    On PostgreSQL: ids from the table's sequence, then one ``COPY``. ``bulk_create`` spends most
+    of its time compiling a parameterised INSERT (measured: ~3 s of ~9 s for 20k orders), and
+    model instances cost more than the rows they carry; COPY streams the tuples. Elsewhere:
+    ``bulk_create``. ``ids=False`` skips reserving keys (rows nobody refers to)."""
+    if not rows:
+        return []
+    meta = model._meta
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(columns, row, strict=True))) for row in rows]
+        model.objects.bulk_create(objs, batch_size=500)
+        return [obj.pk for obj in objs]
+    from psycopg.types.json import Jsonb
+
+    json_at = [
+        i for i, name in enumerate(columns) if isinstance(meta.get_field(name), models.JSONField)
+    ]
+    quote = connection.ops.quote_name
+    pks: list[int] = []
+    with connection.cursor() as cursor:
+        if ids:
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [meta.db_table, meta.pk.column, len(rows)],
+            )
+            pks = [pk for (pk,) in cursor.fetchall()]
+        names = [meta.pk.column] if ids else []
+        names += [meta.get_field(name).column for name in columns]
+        sql = f"COPY {quote(meta.db_table)} ({', '.join(map(quote, names))}) FROM STDIN"
+        with cursor.cursor.copy(sql) as copy:
+            for n, row in enumerate(rows):
+                if json_at:
+                    row = list(row)
+                    for i in json_at:
+                        row[i] = None if row[i] is None else Jsonb(row[i])
+                copy.write_row((pks[n], *row) if ids else row)
+    return pks
 
 
 _LABELS: dict[type, str] = {}
@@ -181,6 +199,7 @@ class Writer:
         self.before: dict[tuple[str, int], dict] = {}
         self.created: dict[tuple[str, int], models.Model] = {}
         self.touched: dict[tuple[str, int], models.Model] = {}
+        self.created_rows: list[tuple[str, int]] = []  # created from tuples (create_rows)
 
     @staticmethod
     def _key(obj):
@@ -208,14 +227,36 @@ class Writer:
             self.created[self._key(obj)] = obj
             self.touched[self._key(obj)] = obj
 
+    def create_rows(self, model, columns: tuple[str, ...], rows: list[tuple]) -> list[int]:
+        """Create rows from plain tuples of ``columns`` (attnames, without ``job_id``): the
+        cheap path for the many rows of a large file nothing in the batch reads back as
+        objects. Their new primary keys, in order (a preview's leaves get none written)."""
+        if not rows:
+            return []
+        label = model._meta.label_lower
+        if self.dry_run and label in self.DRY_LEAVES:
+            start = self._fake_pk
+            self._fake_pk -= len(rows)
+            return list(range(start - 1, self._fake_pk - 1, -1))
+        job_id = self.job.pk
+        pks = insert_rows(model, (*columns, "job_id"), [(*row, job_id) for row in rows])
+        self.created_rows.extend((label, pk) for pk in pks)
+        return pks
+
     def update(self, model, objs: list, fields: list[str]) -> None:
         if objs:
             model.objects.bulk_update(objs, [*fields, "job"], batch_size=1000)
 
     def flush(self) -> None:
-        """Write the change log: first before-image per row and job, latest after-hash."""
-        if not self.touched:
-            return
+        """Write the change log: first before-image per row and job, latest after-hash.
+
+        Entries follow the order the rows were written in (a rollback undoes them newest
+        first, so an order goes before the member it names). Rows created from tuples get no
+        digest (a quarter of a large import's time, measured): such a row carries the job's id
+        until anything else changes it, and whatever does either takes the row over (another
+        job) or refreshes this entry's hash (a service, see ``commissions.refresh_change_log``).
+        """
+        job_id = self.job.pk
         # Only rows this batch did not create can already have a change row of this job.
         existing = {}
         by_model: dict[str, list[int]] = {}
@@ -228,30 +269,29 @@ class Writer:
             ):
                 existing[(label, change.object_pk)] = change
         new, changed = [], []
-        job_id = self.job.pk
         for key, obj in self.touched.items():
-            if key in self.created and key not in existing:
-                # No digest of a row this job created (a third of a large import's time,
-                # measured): it carries the job's id until anything else changes it, and
-                # whatever does either takes the row over (another job) or refreshes this
-                # entry's hash (a service, see commissions.refresh_change_log).
-                new.append((job_id, key[0], key[1], ChangeOp.CREATED.value, None, UNTOUCHED))
-                continue
             after = digest(snapshot(obj))
             if key in existing:
                 existing[key].after_hash = after
                 changed.append(existing[key])
+            elif key in self.created:
+                new.append((job_id, key[0], key[1], ChangeOp.CREATED.value, None, after))
             else:
                 before = self.before[key]
                 new.append((job_id, key[0], key[1], ChangeOp.UPDATED.value, before, after))
-        insert_values(ImportRowChange, CHANGE_COLUMNS, new)
+        new += [
+            (job_id, label, pk, ChangeOp.CREATED.value, None, UNTOUCHED)
+            for label, pk in self.created_rows
+        ]
+        insert_rows(ImportRowChange, CHANGE_COLUMNS, new, ids=False)
         ImportRowChange.objects.bulk_update(changed, ["after_hash"], batch_size=1000)
         self.before.clear()
         self.created.clear()
         self.touched.clear()
+        self.created_rows.clear()
 
 
-# after_hash of a created row still exactly as its job left it (see Writer.flush, unchanged_since)
+# after_hash of a row created from a tuple, still as its job left it (Writer.flush, unchanged_since)
 UNTOUCHED = ""
 
 
@@ -265,33 +305,6 @@ def unchanged_since(change: ImportRowChange, obj: models.Model) -> bool:
 CHANGE_COLUMNS = ("job_id", "model", "object_pk", "op", "before", "after_hash")
 
 
-def insert_values(model, columns: tuple[str, ...], rows: list[tuple]) -> None:
-    """Insert plain tuples (no model instances, no pks needed): COPY on PostgreSQL."""
-    if not rows:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_create(
-            [model(**dict(zip(columns, row, strict=True))) for row in rows], batch_size=500
-        )
-        return
-    from psycopg.types.json import Jsonb
-
-    meta = model._meta
-    json_at = [
-        i for i, name in enumerate(columns) if isinstance(meta.get_field(name), models.JSONField)
-    ]
-    quote = connection.ops.quote_name
-    cols = ", ".join(quote(meta.get_field(name).column) for name in columns)
-    sql = f"COPY {quote(meta.db_table)} ({cols}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
-        for row in rows:
-            if json_at:
-                row = list(row)
-                for i in json_at:
-                    row[i] = None if row[i] is None else Jsonb(row[i])
-            copy.write_row(row)
-
-
 def apply_changes(obj, values: dict, w: Writer) -> list[str]:
     """Set the differing fields (recording the before-image first); the changed names."""
     diff = [k for k, v in values.items() if getattr(obj, k) != v]
@@ -302,19 +315,17 @@ def apply_changes(obj, values: dict, w: Writer) -> list[str]:
     return diff
 
 
-ANALYZED_TABLES = (Member, SejoliAccount, AffiliateProfile, Order, Commission, Membership)
-
-
-def refresh_statistics(number: int) -> None:
-    """ANALYZE the member tables now and then while they fill up.
+def refresh_statistics(number: int, models_written=()) -> None:
+    """ANALYZE the tables a job fills now and then while they fill up.
 
     Autovacuum lags behind a bulk load: without fresh statistics PostgreSQL keeps planning the
-    per-batch ``WHERE inv IN (...)`` lookups for the empty tables it last saw (sequential scans),
-    and each batch gets slower than the one before."""
+    per-batch key lookups for the empty tables it last saw (sequential scans), and each batch
+    gets slower than the one before. Only the tables this layout writes: an ANALYZE of a
+    100k-row table costs ~0.3 s."""
     if connection.vendor != "postgresql" or number not in (1, 10, 100):
         return
     with connection.cursor() as cursor:
-        for model in ANALYZED_TABLES:
+        for model in models_written:
             cursor.execute(f"ANALYZE {connection.ops.quote_name(model._meta.db_table)}")
 
 

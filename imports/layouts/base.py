@@ -24,6 +24,8 @@ class LayoutResource(resources.Resource):
     kind: ClassVar[str] = ""
     # the field whose raw cell names a row in error reports (INV, user id, order id ...)
     key_field: ClassVar[str] = ""
+    # the tables the handler fills (their statistics are refreshed while a job runs)
+    writes: ClassVar[tuple] = ()
     # columns that older versions of the exporting program did not write yet
     older_versions_lack: ClassVar[tuple[str, ...]] = ()
 

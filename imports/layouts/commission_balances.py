@@ -16,6 +16,7 @@ from .widgets import EmailWidget, IntegerWidget, PhoneWidget, RupiahWidget, Text
 class CommissionBalancesResource(LayoutResource):
     kind = JobKind.COMMISSIONS
     key_field = "user_id"
+    writes = (AffiliateProfile,)
 
     user_id = Field(attribute="sejoli_user_id", column_name="user_id", widget=IntegerWidget())
     name = Field(attribute="name", column_name="affiliate name", widget=TextWidget())

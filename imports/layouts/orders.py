@@ -32,6 +32,7 @@ from .widgets import (
 class OrdersResource(LayoutResource):
     kind = JobKind.ORDERS
     key_field = "inv"
+    writes = (Member, AffiliateProfile, Order, Commission)
     older_versions_lack = ("quantity", "payment", "notes")
 
     inv = Field(attribute="inv", column_name="INV", widget=TextWidget(32))
@@ -133,72 +134,93 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     return plan
 
 
+# An order row's columns as created from tuples (Writer.create_rows), in this order.
 ORDER_FIELDS = ("quantity", "total", "status", "payment", "created_at", "shipping_address",
                 "courier", "variant", "notes")  # fmt: skip
+ORDER_COLUMNS = ("inv", "member_id", "product_id", "access_expires_at", "affiliate_id",
+                 *ORDER_FIELDS)  # fmt: skip
+COMMISSION_COLUMNS = ("order_id", "affiliate_id", "amount", "status")
 
 
 def _write_orders(b: Batch, plan: list) -> None:
-    orders = {o.inv: o for o in Order.objects.filter(inv__any_of={p["inv"] for _, p, _, _ in plan})}
+    invs = {p["inv"] for _, p, _, _ in plan}
+    orders = {o.inv: o for o in Order.objects.filter(inv__any_of=invs)}
     current = {
         c.order_id: c
         for c in Commission.objects.filter(order__any_of=[o.pk for o in orders.values()])
     }
-    new_orders, changed_orders, order_fields = [], [], set()
-    new_comms, changed_comms, comm_fields = [], [], set()
-    seen = b.state.setdefault("invs", set())  # a preview's orders, across its batches
+    # New orders and commissions go in as tuples: model instances for 100k rows cost more
+    # than writing them. A new commission names its order by position until the order has a key.
+    new_orders: list[tuple] = []
+    new_comms: list[tuple] = []
+    changed_orders, order_fields = [], set()
+    changed_comms, comm_fields = [], set()
+    seen = b.state.setdefault("invs", set())  # a batch's (a preview's) new orders
     for row, p, member, affiliate in plan:
+        inv = p["inv"]
         product = b.product(p["product"])
-        order = orders.get(p["inv"])
+        order = orders.get(inv)
+        if order is None and inv in seen:
+            b.done("unchanged", row, inv)  # the same INV again: the first row wins
+            continue
         if order is None and b.dry_run:
             # a preview only counts the orders (and their commissions) it would create
-            outcome = "unchanged" if p["inv"] in seen else "created"
-            seen.add(p["inv"])
-            b.done(outcome, row, p["inv"])
+            seen.add(inv)
+            b.done("created", row, inv)
             continue
         member_id = member if isinstance(member, int) else member.pk
         expires = None
         if p["status"] == "completed" and product.access_days and p["created_at"]:
             expires = p["created_at"] + timedelta(days=product.access_days)
+        affiliate_id = affiliate.pk if affiliate else None
+        commission = None
+        if affiliate is not None and affiliate.member_id != member_id:  # none on one's own
+            commission = (
+                affiliate.pk,
+                product.commission_for(p["total"], p["quantity"]),
+                commissions.status_for(p["status"]),
+            )
+        if order is None:
+            seen.add(inv)
+            new_orders.append(
+                (inv, member_id, product.pk, expires, affiliate_id,
+                 *(p[field] for field in ORDER_FIELDS))
+            )  # fmt: skip
+            if commission is not None:
+                new_comms.append((-len(new_orders), *commission))
+            b.done("created", row, inv)
+            continue
         values = {field: p[field] for field in ORDER_FIELDS}
         values.update(
             member_id=member_id,
             product_id=product.pk,
             access_expires_at=expires,
-            affiliate_id=affiliate.pk if affiliate else None,
+            affiliate_id=affiliate_id,
         )
-        if order is None:
-            order = orders[p["inv"]] = Order(inv=p["inv"], **values)
-            new_orders.append(order)
-            outcome = "created"
-        elif order.pk is None:
-            b.done("unchanged", row, p["inv"])  # the same INV twice in one batch: first wins
-            continue
-        else:
-            diff = apply_changes(order, values, b.w)
-            order_fields.update(diff)
-            if diff:
-                changed_orders.append(order)
-            outcome = "updated" if diff else "unchanged"
-        if affiliate is not None and affiliate.member_id != member_id:  # none on one's own
-            want = {
-                "affiliate_id": affiliate.pk,
-                "amount": product.commission_for(p["total"], p["quantity"]),
-                "status": commissions.status_for(p["status"]),
-            }
-            comm = current.get(order.pk) if order.pk else None
+        diff = apply_changes(order, values, b.w)
+        order_fields.update(diff)
+        if diff:
+            changed_orders.append(order)
+        outcome = "updated" if diff else "unchanged"
+        if commission is not None:
+            comm = current.get(order.pk)
             if comm is None:
-                new_comms.append((order, want))
-                outcome = "updated" if outcome == "unchanged" else outcome
+                new_comms.append((order.pk, *commission))
+                outcome = "updated"
             else:
+                want = dict(zip(COMMISSION_COLUMNS[1:], commission, strict=True))
                 if comm.status == CommissionStatus.PAID:
                     want.pop("status")  # a paid commission stays paid
                 diff = apply_changes(comm, want, b.w)
                 comm_fields.update(diff)
                 if diff:
                     changed_comms.append(comm)
-                    outcome = "updated" if outcome == "unchanged" else outcome
-        b.done(outcome, row, p["inv"])
-    b.w.create(Order, new_orders)
+                    outcome = "updated"
+        b.done(outcome, row, inv)
+    order_ids = b.w.create_rows(Order, ORDER_COLUMNS, new_orders)
     b.w.update(Order, changed_orders, sorted(order_fields))
-    b.w.create(Commission, [Commission(order_id=o.pk, **want) for o, want in new_comms])
+    rows = [
+        (order_ids[-ref - 1] if ref < 0 else ref, *rest) for ref, *rest in new_comms
+    ]  # a negative reference is the position of a new order
+    b.w.create_rows(Commission, COMMISSION_COLUMNS, rows)
     b.w.update(Commission, changed_comms, sorted(comm_fields))

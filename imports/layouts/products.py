@@ -20,6 +20,7 @@ from .widgets import CommissionSettingWidget, IntegerWidget, RupiahWidget, TextW
 class ProductSettingsResource(LayoutResource):
     kind = JobKind.PRODUCTS
     key_field = "name"
+    writes = ()
 
     sejoli_id = Field(attribute="sejoli_id", column_name="product_id", widget=IntegerWidget())
     name = Field(attribute="name", column_name="product", widget=TextWidget())

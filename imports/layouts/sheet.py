@@ -32,6 +32,7 @@ def _rate_amount(total: Decimal, rate: Decimal | None) -> Decimal:
 class SheetOrdersResource(LayoutResource):
     kind = JobKind.SHEET_ORDERS
     key_field = "order_id"
+    writes = (Member, AffiliateProfile, Order, Commission)
 
     order_id = Field(column_name="order_id", widget=TextWidget(32))
     created_at = Field(column_name="order_date", widget=DateWidget())
@@ -193,6 +194,7 @@ def _upsert_by_key(b: Batch, model, key_field: str, parsed: list[tuple[int, str,
 class SheetMembershipsResource(LayoutResource):
     kind = JobKind.SHEET_MEMBERSHIPS
     key_field = "ref"
+    writes = (Membership,)
 
     ref = Field(column_name="membership_id", widget=TextWidget(64))
     email = Field(column_name="user_email", widget=EmailWidget())
@@ -254,6 +256,7 @@ def _fill_email(b: Batch, member_id: int, email: str) -> None:
 class SheetAffiliatesResource(LayoutResource):
     kind = JobKind.SHEET_AFFILIATES
     key_field = "code"
+    writes = (AffiliateProfile,)
 
     code = Field(column_name="affiliate_code", widget=TextWidget(32))
     name = Field(column_name="affiliate_name", widget=TextWidget())

@@ -15,6 +15,7 @@ from .widgets import DateWidget, EmailWidget, IntegerWidget, PhoneWidget, TextWi
 class SubscriptionsResource(LayoutResource):
     kind = JobKind.SUBSCRIPTIONS
     key_field = "inv"
+    writes = (Membership,)
 
     inv = Field(column_name="INV", widget=TextWidget(32))
     product = Field(column_name="product", widget=TextWidget())

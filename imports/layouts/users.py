@@ -17,6 +17,7 @@ from .widgets import EmailWidget, IntegerWidget, PhoneWidget, TextWidget
 class UsersResource(LayoutResource):
     kind = JobKind.USERS
     key_field = "user_id"
+    writes = (Member, SejoliAccount)
 
     user_id = Field(attribute="user_id", column_name="User ID", widget=IntegerWidget())
     name = Field(attribute="name", column_name="name", widget=TextWidget())

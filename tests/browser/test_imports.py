@@ -8,6 +8,7 @@ import pytest
 
 from imports.models import ImportJob, Order
 from opsportal.audit.models import AuditEvent
+from tests.imports.factories import MESSY_ORDERS
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports" / "sejoli_en_seed7"
 
@@ -37,7 +38,7 @@ def test_upload_preview_confirm_progress_and_errors(page, live_server, login, us
     page.click("button:has-text('Upload and validate')")
     page.wait_for_url("**/imports/jobs/*/")
     job = ImportJob.objects.get(original_name="orders.csv")
-    assert page.inner_text("#preview-created") == "597"
+    assert page.inner_text("#preview-created") == str(MESSY_ORDERS["importable"])
     assert page.inner_text("#preview-rejected") == "3"
     assert "no_contact" in page.inner_text("#errors")
     assert Order.objects.count() == 0  # nothing written before confirming
@@ -47,7 +48,7 @@ def test_upload_preview_confirm_progress_and_errors(page, live_server, login, us
     bar = page.locator("#job-progress .progress")
     assert bar.get_attribute("aria-valuenow") == "100"
     assert "100 %" in page.inner_text("#job-progress")
-    assert Order.objects.count() == 597
+    assert Order.objects.count() == MESSY_ORDERS["importable"]
     assert (
         AuditEvent.objects.filter(action="import.job.confirmed", job_id=job.pk).get().actor
         == operator

@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 from django.test import TestCase
@@ -13,6 +14,8 @@ def committed():
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "imports"
 CLEAN = FIXTURES / "sejoli_id_clean_seed4"
 MESSY = FIXTURES / "sejoli_en_seed7"
+# What the generator says of MESSY's orders (its ground truth, not the importer's)
+MESSY_ORDERS = json.loads((MESSY / "expected.json").read_text())["orders"]
 
 
 def make_job(actor, path: Path, *, batch_size: int = 1000, validate: str = "now", **kw):

@@ -78,7 +78,9 @@ def test_files_are_imported_in_dependency_order():
     folder = FIXTURES / NATIVE_SETS[0]
     # given in reverse: subscriptions need orders, orders need users
     result = run_cli(*[folder / f for f in reversed(NATIVE_FILES)])
-    assert [r["kind"] for r in result[:-1]] == ["users", "orders", "commissions", "subscriptions"]
+    assert [r["kind"] for r in result[:-1]] == [
+        "products", "users", "orders", "commissions", "subscriptions",
+    ]  # fmt: skip
     assert all(not r["rejected"] for r in result[:-1] if r["kind"] != "orders")
 
 

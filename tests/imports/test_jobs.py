@@ -9,7 +9,7 @@ from imports.models import ImportJob, ImportRowChange, Member, Order
 from opsportal.audit.models import AuditEvent
 
 from .conftest import table_state
-from .factories import CLEAN, MESSY, apply_file, committed, make_job
+from .factories import CLEAN, MESSY, MESSY_ORDERS, apply_file, committed, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -37,8 +37,9 @@ def test_preview_lists_every_rejected_row_with_reason(user_factory):
     apply_file(op, MESSY / "users.csv")
     job = make_job(op, MESSY / "orders.csv")
     errors = list(job.row_errors.values_list("key", "reason"))
-    assert errors == [("5222", "no_contact"), ("5314", "no_contact"), ("5432", "no_contact")]
-    assert job.preview["created"] == 597
+    assert [key for key, _ in errors] == MESSY_ORDERS["rejected_inv"]
+    assert {reason for _, reason in errors} == {"no_contact"}  # neither email nor phone
+    assert job.preview["created"] == MESSY_ORDERS["importable"]
     assert not Order.objects.exists()
 
 
@@ -140,7 +141,7 @@ def test_rollback_restores_tables_exactly(user_factory):
         apply_file(op, MESSY / name)
     before = table_state()
     # a second users file updates members (phones and names changed) and adds accounts
-    changed = (MESSY / "users.csv").read_text().replace(",-,Member Premium", ",-,Gold")
+    changed = (MESSY / "users.csv").read_text().replace("Member Premium", "Gold")
     path = CLEAN.parent / "_changed_users.csv"
     try:
         path.write_text(changed)
@@ -225,8 +226,9 @@ def test_job_status_check_for_runbooks(user_factory):
     messy = apply_file(op, MESSY / "orders.csv")
     status = checks.job_status(messy.pk)
     assert status["ok"] is False
-    assert status["figures"]["rejected"] == 3
-    assert "3 rejected rows" in status["summary"]
+    rejected = len(MESSY_ORDERS["rejected_inv"])
+    assert status["figures"]["rejected"] == rejected
+    assert f"{rejected} rejected rows" in status["summary"]
     assert checks.job_status(999999)["ok"] is False
     pending = make_job(op, CLEAN / "orders.csv")
     assert checks.job_status(pending.pk)["ok"] is False
@@ -270,4 +272,4 @@ def test_job_page_query_count(client_for, django_assert_max_num_queries):
     with django_assert_max_num_queries(15):
         response = client.get(job.get_absolute_url())
     assert response.status_code == 200
-    assert "5222" in response.content.decode()
+    assert MESSY_ORDERS["rejected_inv"][0] in response.content.decode()

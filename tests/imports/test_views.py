@@ -3,6 +3,7 @@
 import csv
 import io
 import json
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -12,7 +13,7 @@ from imports.choices import JobStatus, ReviewStatus
 from imports.models import ImportJob, Member, ReviewItem
 from opsportal.audit.models import AuditEvent
 
-from .factories import CLEAN, MESSY, apply_file, committed, make_job
+from .factories import CLEAN, MESSY, MESSY_ORDERS, apply_file, committed, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -75,8 +76,9 @@ def test_errors_download_as_escaped_csv(client_for):
     response = client.get(reverse("imports:job_errors", args=[job.pk]))
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows[0] == ["row", "key", "reason"]
-    assert ["1", "5222", "no_contact"] not in rows  # row numbers are data rows
-    assert [r[1] for r in rows[1:4]] == ["5222", "5314", "5432"]
+    first = MESSY_ORDERS["rejected_inv"][0]
+    assert ["1", first, "no_contact"] not in rows  # row numbers are data rows
+    assert [r[1] for r in rows[1:-1]] == MESSY_ORDERS["rejected_inv"]
     assert rows[-1][1] == "'=cmd|' /C calc'!A0"
 
 
@@ -89,7 +91,8 @@ def test_job_report_exports(client_for, fmt):
     assert response.status_code == 200
     if fmt == "json":
         body = json.loads(response.content)
-        assert body["created"] == 597 and len(body["rejected"]) == 3
+        assert body["created"] == MESSY_ORDERS["importable"]
+        assert len(body["rejected"]) == len(MESSY_ORDERS["rejected_inv"])
     elif fmt == "csv":
         assert "rows_per_second" in response.content.decode()
     else:
@@ -255,10 +258,10 @@ def test_demo_load_is_idempotent_and_audited(user_factory):
     assert "completed" in out.getvalue()
     demo.load(users=users, stdout=out)
     assert Order.objects.count() == orders
-    assert ImportJob.objects.filter(status=JobStatus.COMPLETED).count() == 4
+    assert ImportJob.objects.filter(status=JobStatus.COMPLETED).count() == 5
     assert (
         AuditEvent.objects.filter(action="import.job.confirmed", actor=users["operator"]).count()
-        == 4
+        == 5
     )
 
 
@@ -270,9 +273,9 @@ def test_rejected_rows_download_in_the_files_layout_for_a_followup(client_for):
     body = b"".join(response.streaming_content)
     rows = list(csv.reader(io.StringIO(body.decode())))
     assert rows[0][:3] == ["INV", "product", "created_at"]
-    assert [r[0] for r in rows[1:]] == ["5222", "5314", "5432"]
-    # fixed (a phone added) and uploaded again as a follow-up job
-    fixed = body.decode().replace(",,,1,", ",,081299990001,1,", 1)
+    assert [r[0] for r in rows[1:]] == MESSY_ORDERS["rejected_inv"]
+    # fixed (a phone added to the first) and uploaded again as a follow-up job
+    fixed = re.sub(r",,,(\d+),", r",,081299990001,\1,", body.decode(), count=1)
     assert fixed != body.decode()
     with committed():
         response = client.post(
@@ -282,7 +285,7 @@ def test_rejected_rows_download_in_the_files_layout_for_a_followup(client_for):
         )  # fmt: skip
     followup = ImportJob.objects.get(original_name="fixed.csv")
     assert followup.parent == job and followup.kind == "orders"
-    assert followup.total_rows == 3
+    assert followup.total_rows == len(MESSY_ORDERS["rejected_inv"])
 
 
 def test_column_mapping_preset_page_then_upload_with_it(client_for):
