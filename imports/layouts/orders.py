@@ -41,7 +41,8 @@ class OrdersResource(LayoutResource):
     name = Field(attribute="name", column_name="name", widget=TextWidget())
     email = Field(attribute="email", column_name="email", widget=EmailWidget())
     phone = Field(attribute="phone", column_name="phone", widget=PhoneWidget())
-    quantity = Field(attribute="quantity", column_name="quantity", widget=IntegerWidget(1))
+    # None when the export has no quantity column (before 1.14.3): see _quantity
+    quantity = Field(attribute="quantity", column_name="quantity", widget=IntegerWidget())
     total = Field(
         attribute="total",
         column_name="price",
@@ -73,7 +74,6 @@ class OrdersResource(LayoutResource):
             aff_id, aff_name = aff_name, aff_id
         values["aff_id"] = int(aff_id) if aff_id.isdigit() else 0
         values["aff_name"] = aff_name
-        values["quantity"] = values["quantity"] or 1
 
     @classmethod
     def handle(cls, b: Batch, rows) -> None:
@@ -142,6 +142,17 @@ ORDER_COLUMNS = ("inv", "member_id", "product_id", "access_expires_at", "affilia
 COMMISSION_COLUMNS = ("order_id", "affiliate_id", "amount", "status")
 
 
+def _quantity(quantity: int | None, total, product) -> int:
+    """The order's quantity; older exports have none, and their ``price`` is the grand total:
+    a whole multiple of the product's price is that many units (fixed commissions are per
+    unit)."""
+    if quantity:
+        return quantity
+    if product.price and total and total % product.price == 0:
+        return max(1, int(total // product.price))
+    return 1
+
+
 def _write_orders(b: Batch, plan: list) -> None:
     invs = {p["inv"] for _, p, _, _ in plan}
     orders = {o.inv: o for o in Order.objects.filter(inv__any_of=invs)}
@@ -159,6 +170,7 @@ def _write_orders(b: Batch, plan: list) -> None:
     for row, p, member, affiliate in plan:
         inv = p["inv"]
         product = b.product(p["product"])
+        p["quantity"] = _quantity(p["quantity"], p["total"], product)
         order = orders.get(inv)
         if order is None and inv in seen:
             b.done("unchanged", row, inv)  # the same INV again: the first row wins

@@ -88,6 +88,41 @@ def assert_matches_expected(result: list[dict], expected: dict) -> None:
         )
         assert got == truth["expires"]
     assert Membership.objects.count() == expected["subscriptions"]["rows"]
+    if "products" in by_kind:
+        assert_products_and_commissions(expected)
+
+
+def assert_products_and_commissions(expected: dict) -> None:
+    """The product settings as the team wrote them, and every commission (count and amount per
+    status) as Sejoli's rules compute them from those settings."""
+    from django.db.models import Count, Sum
+
+    from imports.models import Product
+
+    stored = {
+        p.sejoli_id: (p.name, p.price, p.commission_kind, p.commission_value, p.access_days)
+        for p in Product.objects.all()
+    }
+    for product in expected["products"]:
+        value = Decimal(product["commission"])
+        if product["commission_kind"] == "percent":
+            value *= 100  # the generator keeps a fraction; the portal, percent points
+        assert stored[product["id"]] == (
+            product["name"],
+            Decimal(product["price"]),
+            product["commission_kind"],
+            value,
+            product["access_days"],
+        )
+    per_status = {
+        row["status"]: (row["n"], row["amount"])
+        for row in Commission.objects.values("status").annotate(n=Count("pk"), amount=Sum("amount"))
+    }
+    for status, figures in expected["commissions"]["per_order"].items():
+        count, amount = per_status.get(status, (0, None))
+        assert count == figures["count"], status
+        assert (amount or Decimal("0")) == Decimal(figures["amount"]), status
+    assert not Commission.objects.filter(amount__isnull=True).exists()
 
 
 def table_state() -> dict:
