@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
-from imports.models import ImportJob, Member
+from imports.models import Commission, ImportJob, Member
 from opsportal.audit.chain import verify_chain
 from opsportal.audit.models import AuditEvent
 from opsportal.hotpages import QUERY_BUDGET, hot_pages
@@ -86,9 +86,13 @@ def test_seed_scale_fills_every_area_through_the_job_services(admin_client):
     before = AuditEvent.objects.count()
     seed(audit=500, members=200, runs=5)
 
-    # members arrive as real import jobs: users, orders and subscriptions, with rejected rows
+    # members arrive as real import jobs: the shop's product settings, then users, orders and
+    # subscriptions, with rejected rows; every commission has its amount
     jobs = ImportJob.objects.filter(original_name__startswith="scale-")
-    assert sorted(jobs.values_list("kind", flat=True)) == ["orders", "subscriptions", "users"]
+    assert sorted(jobs.values_list("kind", flat=True)) == [
+        "orders", "products", "subscriptions", "users",
+    ]  # fmt: skip
+    assert not Commission.objects.filter(amount__isnull=True).exists()
     users_job = jobs.get(kind="users")
     assert users_job.status == "completed"
     assert users_job.created_count + users_job.rejected_count == 200

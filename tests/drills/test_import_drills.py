@@ -258,6 +258,9 @@ def test_two_workers_on_one_queue_apply_each_batch_once(
 ):
     op = user_factory("operator")
     files = split_orders(MESSY / "orders.csv", tmp_path, parts=3)
+    # The shop's product settings first, as a migration loads them: commissions get their
+    # amounts at once (no "needs a setting" review item rewritten by whichever job ends last).
+    apply_file(op, MESSY / "products.csv")
 
     # The uninterrupted reference: each file applied in turn, inline; then rolled back exactly.
     before = state_of_tables()
