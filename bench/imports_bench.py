@@ -603,7 +603,10 @@ def run_migration(kind: str, base_url: str, folder: Path, args, tmp: Path) -> di
             admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
             admin.execute(f'CREATE DATABASE "{name}"')
     else:
-        url = f"sqlite:///{tmp / 'migration.sqlite3'}"
+        db = tmp / "migration.sqlite3"
+        for leftover in tmp.glob(db.name + "*"):  # a fresh database for every run
+            leftover.unlink()
+        url = f"sqlite:///{db}"
     media = tmp / f"media-migration-{kind}"
     env = child_env(url, media, args.debug)
     out: dict = {"database": label}
