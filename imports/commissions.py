@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from .choices import CommissionStatus, ReviewKind, ReviewStatus
 from .models import Commission, ImportRowChange, Order, Product, ReviewItem
-from .writer import Writer, digest, snapshot
+from .writer import Writer, digest, snapshot, update_rows
 
 STATUS_OF_ORDER = {
     "completed": CommissionStatus.ADDED,
@@ -71,9 +71,9 @@ def recompute(*, product_ids, writer: Writer | None = None, actor=None) -> list[
             commission.amount = amount
             changed.append(commission)
     extra = ["job"] if writer is not None else []
-    Commission.objects.bulk_update(changed, ["amount", *extra], batch_size=1000)
+    update_rows(Commission, changed, ["amount", *extra])
     orders = _recompute_access(products, writer)
-    Order.objects.bulk_update(orders, ["access_expires_at", *extra], batch_size=1000)
+    update_rows(Order, orders, ["access_expires_at", *extra])
     with_setting = [p for p in products.values() if p.has_commission_setting]
     settled = _settle_reviews(with_setting, writer, actor)
     if writer is None:
@@ -112,7 +112,7 @@ def _settle_reviews(products: list[Product], writer: Writer | None, actor) -> li
     fields = ["status", "note", "decided_by", "decided_at"] + (
         ["job"] if writer is not None else []
     )
-    ReviewItem.objects.bulk_update(items, fields)
+    update_rows(ReviewItem, items, fields)
     return items
 
 
@@ -129,4 +129,4 @@ def refresh_change_log(objs) -> None:
         latest = [e for e in entries if e.job_id == rows[e.object_pk].job_id]
         for entry in latest:
             entry.after_hash = digest(snapshot(rows[entry.object_pk]))
-        ImportRowChange.objects.bulk_update(latest, ["after_hash"], batch_size=1000)
+        update_rows(ImportRowChange, latest, ["after_hash"])

@@ -178,6 +178,39 @@ def insert_rows(model, columns, rows: list[tuple], *, ids: bool = True) -> list[
     return pks
 
 
+def update_rows(model, objs: list, fields: list[str]) -> None:
+    """Write ``fields`` of ``objs`` back in one statement.
+
+    On PostgreSQL: ``UPDATE … FROM unnest(arrays)``, one typed array per column. Django's
+    ``bulk_update`` builds a ``CASE WHEN pk = … THEN …`` expression per row and field, which
+    took 1.9 s for 3,600 affiliates of one commissions file (measured). Elsewhere, and for
+    JSON columns, ``bulk_update``."""
+    if not objs:
+        return
+    meta = model._meta
+    columns = [meta.get_field(name) for name in fields]
+    if connection.vendor != "postgresql" or any(isinstance(f, models.JSONField) for f in columns):
+        model.objects.bulk_update(objs, fields, batch_size=1000)
+        return
+    quote = connection.ops.quote_name
+    pk = meta.pk
+    arrays = [[pk.get_db_prep_value(obj.pk, connection) for obj in objs]]
+    arrays += [[f.get_db_prep_value(getattr(obj, f.attname), connection) for obj in objs]
+               for f in columns]  # fmt: skip
+    types = [pk.db_type(connection), *(f.db_type(connection) for f in columns)]
+    names = [pk.column, *(f.column for f in columns)]
+    source = ", ".join(f"%s::{t}[]" for t in types)
+    sets = ", ".join(f"{quote(n)} = v.{quote(n)}" for n in names[1:])
+    # identifiers only, from the model's own meta and quoted; every value is a parameter
+    sql = (
+        f"UPDATE {quote(meta.db_table)} AS t SET {sets} "  # noqa: S608
+        f"FROM unnest({source}) AS v({', '.join(map(quote, names))}) "
+        f"WHERE t.{quote(pk.column)} = v.{quote(pk.column)}"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, arrays)
+
+
 _LABELS: dict[type, str] = {}
 
 
@@ -190,7 +223,7 @@ class Writer:
     """Collects the objects a batch creates or updates, writes them, logs their before-images."""
 
     # Rows nothing else in a batch looks up again: a preview counts them without writing them.
-    DRY_LEAVES = ("imports.order", "imports.commission")
+    DRY_LEAVES = ("imports.order", "imports.commission", "imports.membership")
 
     def __init__(self, job, dry_run: bool = False):
         self.job = job
@@ -244,8 +277,7 @@ class Writer:
         return pks
 
     def update(self, model, objs: list, fields: list[str]) -> None:
-        if objs:
-            model.objects.bulk_update(objs, [*fields, "job"], batch_size=1000)
+        update_rows(model, objs, [*fields, "job"])
 
     def flush(self) -> None:
         """Write the change log: first before-image per row and job, latest after-hash.
@@ -284,7 +316,7 @@ class Writer:
             for label, pk in self.created_rows
         ]
         insert_rows(ImportRowChange, CHANGE_COLUMNS, new, ids=False)
-        ImportRowChange.objects.bulk_update(changed, ["after_hash"], batch_size=1000)
+        update_rows(ImportRowChange, changed, ["after_hash"])
         self.before.clear()
         self.created.clear()
         self.touched.clear()

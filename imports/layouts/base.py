@@ -35,7 +35,8 @@ class LayoutResource(resources.Resource):
             REGISTRY[cls.kind] = cls
             # (attribute, column, clean) per field, built once: ``read`` runs for every row.
             cls._readers = [
-                (name, field.column_name, field.widget.clean) for name, field in cls.fields.items()
+                (name, field.column_name, field.widget.reader())
+                for name, field in cls.fields.items()
             ]
 
     @classmethod

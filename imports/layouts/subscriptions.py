@@ -36,22 +36,27 @@ class SubscriptionsResource(LayoutResource):
     def handle(cls, b: Batch, rows) -> None:
         parsed = cls.parse(b, rows)
         invs = {v["inv"] for _, v in parsed}
-        orders = {o.inv: o for o in Order.objects.filter(inv__any_of=invs)}
+        orders = {
+            inv: rest
+            for inv, *rest in Order.objects.filter(inv__any_of=invs).values_list(
+                "inv", "pk", "member_id", "product_id", "created_at"
+            )
+        }
         refs = {m.ref: m for m in Membership.objects.filter(ref__any_of=[f"INV:{i}" for i in invs])}
         now = timezone.now()
-        new = []
+        new, seen = [], b.state.setdefault("refs", set())
         for row, v in parsed:
             inv = v["inv"]
-            order = orders.get(inv)
-            if order is None:
+            if inv not in orders:
                 b.reject(row, inv, "unknown_order")
                 continue
+            order_id, member_id, product_id, created_at = orders[inv]
             expires = v["expires_at"]
             values = {
-                "member_id": order.member_id,
-                "product_id": order.product_id,
-                "order_id": order.pk,
-                "started_at": v["started_at"] or order.created_at,
+                "member_id": member_id,
+                "product_id": product_id,
+                "order_id": order_id,
+                "started_at": v["started_at"] or created_at,
                 "expires_at": expires,
                 "status": MembershipStatus.EXPIRED
                 if expires and expires < now
@@ -59,15 +64,17 @@ class SubscriptionsResource(LayoutResource):
             }
             ref = f"INV:{inv}"
             current = refs.get(ref)
-            if current is None:
-                refs[ref] = membership = Membership(ref=ref, **values)
-                new.append(membership)
+            if current is None and ref in seen:
+                b.done("unchanged", row, inv)  # the same INV again: the first row wins
+            elif current is None:
+                seen.add(ref)
+                new.append((ref, *values.values()))
                 b.done("created", row, inv)
-            elif current.pk is None:
-                b.done("unchanged", row, inv)
             else:
                 diff = apply_changes(current, values, b.w)
                 if diff:
                     b.w.update(Membership, [current], diff)
                 b.done("updated" if diff else "unchanged", row, inv)
-        b.w.create(Membership, new)
+        columns = ("ref", "member_id", "product_id", "order_id", "started_at", "expires_at",
+                   "status")  # fmt: skip
+        b.w.create_rows(Membership, columns, new)
