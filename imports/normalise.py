@@ -66,6 +66,7 @@ def phone(value: str | None, region: str = "ID") -> str:
 _MONEY_JUNK = re.compile(r"(?i)rp\.?|idr|\s")
 
 
+@lru_cache(maxsize=65536)  # prices repeat: a shop has a few products
 def money(value: str | None) -> Decimal | None:
     """Rupiah in every shape seen: ``150000.00``, ``150.000``, ``Rp. 1.250.000``,
     ``Rp150.000,00``, ``- Rp. 9.900``. ``None`` when empty."""
@@ -139,6 +140,11 @@ def date(value: str | None) -> datetime | None:
     raw = (value or "").strip()
     if not raw or raw.startswith("0000-00-00") or raw == "-":
         return None
+    if len(raw) == 19 and raw[4] == "-" and raw[10] == " ":  # Sejoli's own Y-m-d H:i:s
+        try:
+            return datetime.fromisoformat(raw).replace(tzinfo=JAKARTA)
+        except ValueError:
+            pass  # the patterns below say why
     m = _ISO.fullmatch(raw)
     if m:
         y, mo, d, h, mi, s = m.groups()
@@ -184,6 +190,7 @@ _STATUS = {
 }
 
 
+@lru_cache(maxsize=1024)
 def status(value: str | None) -> str:
     """A Sejoli order status code from a label in Indonesian, English, or a code."""
     key = " ".join((value or "").strip().lower().split())
