@@ -18,12 +18,18 @@ class AnyOf(Lookup):
         return list(self.rhs)
 
     def as_sql(self, compiler, connection):
-        if connection.vendor != "postgresql":
-            return In(self.lhs, list(self.rhs)).as_sql(compiler, connection)
-        if not self.rhs:
-            return "FALSE", []
+        values = list(dict.fromkeys(self.rhs))
+        if not values:
+            return "1 = 0", []
         lhs, lhs_params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*lhs_params, list(self.rhs)]
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, values]
+        # plain IN; the values are already of the column's type (see get_prep_lookup), and
+        # Django's own IN prepares each one through the field (a third of a SQLite import)
+        max_size = connection.ops.max_in_list_size()
+        if max_size and len(values) > max_size:
+            return In(self.lhs, values).as_sql(compiler, connection)
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", [*lhs_params, *values]
 
 
 def register() -> None:
