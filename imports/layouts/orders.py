@@ -9,6 +9,7 @@ product's setting and stays unknown (queued for review) while the product has no
 """
 
 from datetime import timedelta
+from typing import NamedTuple
 
 from import_export.fields import Field
 
@@ -82,6 +83,13 @@ class OrdersResource(LayoutResource):
         _write_orders(b, plan)
 
 
+class _Known(NamedTuple):
+    """An affiliate already in the database, as far as its orders need it."""
+
+    pk: int
+    member_id: int | None
+
+
 def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     """(row, values, member, affiliate) per order whose buyer is known; new buyers and
     affiliates are created in bulk. A deleted user's order (no email) belongs to the one member
@@ -94,8 +102,12 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     if phones:
         for pk, ph in Member.objects.filter(phone__any_of=phones).values_list("pk", "phone"):
             phone_owners.setdefault(ph, []).append(pk)
+    # (pk, member id) is all an order needs of its affiliate: no model instances per batch
     affiliates = {
-        a.sejoli_user_id: a for a in AffiliateProfile.objects.filter(sejoli_user_id__any_of=aff_ids)
+        uid: _Known(pk, member_id)
+        for uid, pk, member_id in AffiliateProfile.objects.filter(
+            sejoli_user_id__any_of=aff_ids
+        ).values_list("sejoli_user_id", "pk", "member_id")
     }
     account_member = dict(
         SejoliAccount.objects.filter(user_id__any_of=aff_ids).values_list("user_id", "member_id")
