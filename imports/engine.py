@@ -25,7 +25,7 @@ from .models import (
     ReviewItem,
     SejoliAccount,
 )
-from .writer import Writer, fewer_collections  # noqa: F401  (services)
+from .writer import Writer, bulk_work  # noqa: F401  (services)
 from .writer import refresh_statistics as _refresh_statistics
 
 HANDLERS = {kind: resource.handle for kind, resource in REGISTRY.items()}

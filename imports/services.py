@@ -204,6 +204,7 @@ def job_create(
         )
         if validate == "background":
             transaction.on_commit(lambda: _async("imports.tasks.validate_job", job.pk))
+    del source  # the validation reads the stored file again: not two copies of a big file
     if validate == "now":
         job_validate(job_id=job.pk)
         job.refresh_from_db()
@@ -247,7 +248,7 @@ def _dry_run(job: ImportJob) -> tuple[dict, list, list]:
     rejected, samples = [], []
     state: dict = {}
     try:
-        with transaction.atomic(), engine.fewer_collections():
+        with transaction.atomic(), engine.bulk_work():
             _hold_member_tables()
             for number, chunk in enumerate(_batches(job)):
                 engine.refresh_statistics(job, number, dry_run=True)
@@ -389,7 +390,7 @@ def job_apply(*, job_id: int, progress=None) -> ImportJob:
         job = worker.run(partial(_start, job_id))
         if job.status != JobStatus.RUNNING:
             return job
-        with engine.fewer_collections():
+        with engine.bulk_work():
             job = _apply_batches(job_id, job, progress, worker)
         if job.status != JobStatus.RUNNING:
             return job
