@@ -48,10 +48,12 @@ def assert_waiting_for_settings(jobs) -> None:
     assert "cannot be verified: rates unknown for «" in note
 
 
-def test_orders_before_their_settings_wait_for_them(user_factory):
-    op = user_factory("operator")
+def test_orders_before_their_settings_wait_for_them(client_for):
+    client, op = client_for("operator")
     jobs = import_without_settings(op, MESSY)
     assert_waiting_for_settings(jobs)
+    page = client.get(jobs[-1].get_absolute_url()).content.decode()
+    assert "cannot be verified: rates unknown for" in page
 
 
 def test_generated_shop_without_settings_waits_for_every_product(

@@ -160,4 +160,5 @@ class Command(BaseCommand):
             "rows_per_second": job.rows_per_second if done else None,
             "dry_run": dry_run,
             "reviews": p.get("reviews", {}),
+            "notes": p.get("notes", []),
         }
