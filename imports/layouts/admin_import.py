@@ -112,13 +112,8 @@ class JobResult(Result):
 class AdminImportMixin:
     """Put in front of a ``LayoutResource`` (see ``admin_resource``) for the admin's Import."""
 
-    def __init_subclass__(cls, **kwargs):
-        # LayoutResource registers every subclass with a kind as *the* layout of that kind;
-        # the engine must keep reading through the layout itself, not this admin subclass.
-        previous = REGISTRY.get(getattr(cls, "kind", ""))
-        super().__init_subclass__(**kwargs)
-        if previous is not None:
-            REGISTRY[cls.kind] = previous
+    # the engine keeps reading through the layout itself, not through this admin variant
+    registers = False
 
     @classmethod
     def get_display_name(cls) -> str:

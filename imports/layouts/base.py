@@ -26,12 +26,15 @@ class LayoutResource(resources.Resource):
     key_field: ClassVar[str] = ""
     # the tables the handler fills (their statistics are refreshed while a job runs)
     writes: ClassVar[tuple] = ()
+    registers: ClassVar[bool] = True
     # columns that older versions of the exporting program did not write yet
     older_versions_lack: ClassVar[tuple[str, ...]] = ()
 
     def __init_subclass__(cls, **kwargs):
+        """A subclass with a kind is *the* layout of that kind, unless it sets
+        ``registers = False`` (a variant for another caller, such as the admin's Import)."""
         super().__init_subclass__(**kwargs)
-        if cls.kind:
+        if cls.kind and cls.registers:
             REGISTRY[cls.kind] = cls
             # (attribute, column, clean) per field, built once: ``read`` runs for every row.
             cls._readers = [
