@@ -196,12 +196,20 @@ def _adapters(model, columns) -> list:
     for i, name in enumerate(columns):
         field = model._meta.get_field(name)
         if isinstance(field, models.DateTimeField):
-            out.append((i, ops.adapt_datetimefield_value))
+            out.append(
+                (i, _utc_text if connection.vendor == "sqlite" else ops.adapt_datetimefield_value)
+            )
         elif isinstance(field, models.DecimalField):
             out.append((i, ops.adapt_decimalfield_value))
         elif isinstance(field, models.JSONField):
             out.append((i, partial(field.get_db_prep_value, connection=connection)))
     return out
+
+
+def _utc_text(value) -> str:
+    """An aware datetime as Django's SQLite backend stores it (naive UTC text), without its
+    per-value settings and timezone lookups."""
+    return str(value.astimezone(UTC).replace(tzinfo=None))
 
 
 def _prepared(model, columns, rows: list[tuple]) -> list:
