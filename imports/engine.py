@@ -49,7 +49,8 @@ def apply_batch(
 
     ``dry_run`` (the preview, rolled back by the caller) skips writing leaf rows and the change
     log; ``state`` carries what earlier batches of the same preview created."""
-    b = Batch(job, sample_limit, dry_run, state)
+    layout = REGISTRY.get(job.kind)
+    b = Batch(job, sample_limit, dry_run, state, writes=layout.preview_writes if layout else True)
     good = []
     for row, raw in rows:
         if "__error__" in raw:

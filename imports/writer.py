@@ -318,9 +318,12 @@ class Writer:
     # Rows nothing else in a batch looks up again: a preview counts them without writing them.
     DRY_LEAVES = ("imports.order", "imports.commission", "imports.membership")
 
-    def __init__(self, job, dry_run: bool = False):
+    def __init__(self, job, dry_run: bool = False, write_nothing: bool = False):
         self.job = job
         self.dry_run = dry_run
+        # a preview whose layout keeps what earlier batches "created" in the preview's state
+        # writes nothing at all (rows get negative stand-in keys)
+        self.write_nothing = dry_run and write_nothing
         self._fake_pk = 0
         self.before: dict[tuple[str, int], dict] = {}
         self.created: dict[tuple[str, int], models.Model] = {}
@@ -343,7 +346,7 @@ class Writer:
             return
         for obj in objs:
             obj.job_id = self.job.pk
-        if self.dry_run and model._meta.label_lower in self.DRY_LEAVES:
+        if self._stand_in(model):
             for obj in objs:
                 self._fake_pk -= 1
                 obj.pk = self._fake_pk
@@ -360,7 +363,7 @@ class Writer:
         if not rows:
             return []
         label = model._meta.label_lower
-        if self.dry_run and label in self.DRY_LEAVES:
+        if self._stand_in(model):
             start = self._fake_pk
             self._fake_pk -= len(rows)
             return list(range(start - 1, self._fake_pk - 1, -1))
@@ -370,7 +373,12 @@ class Writer:
         return pks
 
     def update(self, model, objs: list, fields: list[str]) -> None:
-        update_rows(model, objs, [*fields, "job"])
+        if not self.write_nothing:
+            update_rows(model, objs, [*fields, "job"])
+
+    def _stand_in(self, model) -> bool:
+        """Whether new rows of ``model`` only get stand-in keys (a preview)."""
+        return self.write_nothing or (self.dry_run and model._meta.label_lower in self.DRY_LEAVES)
 
     def flush(self) -> None:
         """Write the change log: first before-image per row and job, latest after-hash.

@@ -27,6 +27,9 @@ class LayoutResource(resources.Resource):
     # the tables the handler fills (their statistics are refreshed while a job runs)
     writes: ClassVar[tuple] = ()
     registers: ClassVar[bool] = True
+    # False: the handler finds what earlier batches of a preview created in ``batch.state``,
+    # so a preview writes nothing; True: a preview writes and is rolled back
+    preview_writes: ClassVar[bool] = False
     # columns that older versions of the exporting program did not write yet
     older_versions_lack: ClassVar[tuple[str, ...]] = ()
 
@@ -90,11 +93,12 @@ class LayoutResource(resources.Resource):
 class Batch:
     """State shared by the handler of one batch: the writer, the counts, the products."""
 
-    def __init__(self, job, sample_limit: int = 0, dry_run: bool = False, state=None):
+    def __init__(self, job, sample_limit: int = 0, dry_run: bool = False, state=None, writes=True):
         self.job = job
         self.dry_run = dry_run
+        # a preview's state lives across its batches; an apply's, one batch
         self.state = state if state is not None else {}
-        self.w = Writer(job, dry_run)
+        self.w = Writer(job, dry_run, write_nothing=not writes)
         self.r = Result()
         self.sample_limit = sample_limit
         self._products: dict[str, Product] | None = None
@@ -105,9 +109,14 @@ class Batch:
     def reject(self, row: int, key: str, reason: str) -> None:
         self.r.rejected.append((row, key, reason))
 
+    def pending(self, name: str) -> dict:
+        """What earlier batches of this preview created, by key (empty outside a preview)."""
+        return self.state.setdefault(name, {})
+
     def products(self) -> dict[str, Product]:
         if self._products is None:
             self._products = {p.name: p for p in Product.objects.all()}
+            self._products.update(self.pending("products"))
         return self._products
 
     def product(self, name: str, sejoli_id: int | None = None) -> Product:
@@ -117,5 +126,5 @@ class Batch:
         if name not in products:
             product = Product(name=name, sejoli_id=sejoli_id)
             self.w.create(Product, [product])
-            products[name] = product
+            products[name] = self.pending("products")[name] = product
         return products[name]

@@ -40,6 +40,8 @@ class CommissionBalancesResource(LayoutResource):
             a.sejoli_user_id: a
             for a in AffiliateProfile.objects.filter(sejoli_user_id__any_of=uids)
         }
+        pending = b.pending("affiliates")  # a preview's earlier batches
+        affiliates.update({u: pending[u] for u in uids if u in pending})
         members = MemberFinder(
             uids={u for u in uids if u not in affiliates},
             emails={v["email"] for _, v in parsed if v["user_id"] not in affiliates},
@@ -66,6 +68,8 @@ class CommissionBalancesResource(LayoutResource):
                 b.done("updated" if diff else "unchanged", row, str(uid))
         b.w.create(AffiliateProfile, new)
         b.w.update(AffiliateProfile, changed, sorted(fields))
+        if b.dry_run:
+            pending.update({a.sejoli_user_id: a for a in new})
 
 
 class MemberFinder:

@@ -112,6 +112,13 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     account_member = dict(
         SejoliAccount.objects.filter(user_id__any_of=aff_ids).values_list("user_id", "member_id")
     )
+    # what earlier batches of a preview created, as the database would have it
+    pending_members, pending_phones = b.pending("members"), b.pending("phones")
+    pending_affiliates = b.pending("affiliates")
+    members.update({e: pending_members[e] for e in emails if e in pending_members})
+    for phone in phones & pending_phones.keys():
+        phone_owners.setdefault(phone, []).extend(pending_phones[phone])
+    affiliates.update({u: pending_affiliates[u] for u in aff_ids if u in pending_affiliates})
     new_members: dict[str, Member] = {}
     new_affiliates: dict[int, AffiliateProfile] = {}
     plan = []
@@ -143,6 +150,12 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
         plan.append((row, p, member, affiliate))
     b.w.create(Member, list(new_members.values()))
     b.w.create(AffiliateProfile, list(new_affiliates.values()))
+    if b.dry_run:
+        pending_members.update(new_members)
+        for member in new_members.values():
+            if member.phone:
+                pending_phones.setdefault(member.phone, []).append(member.pk)
+        pending_affiliates.update(new_affiliates)
     return plan
 
 

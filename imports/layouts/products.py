@@ -42,6 +42,9 @@ class ProductSettingsResource(LayoutResource):
         names = {v["name"] for _, v in parsed}
         by_id = {p.sejoli_id: p for p in Product.objects.filter(sejoli_id__any_of=ids)}
         by_name = {p.name: p for p in Product.objects.filter(name__any_of=names)}
+        pending = b.pending("products")  # a preview's earlier batches, by name
+        by_name.update({n: pending[n] for n in names if n in pending})
+        by_id.update({p.sejoli_id: p for p in pending.values() if p.sejoli_id in ids})
         settings_changed = set()
         for row, v in parsed:
             kind, value = v["commission"]
@@ -58,7 +61,7 @@ class ProductSettingsResource(LayoutResource):
             if product is None:
                 product = Product(**wanted)
                 b.w.create(Product, [product])
-                by_name[product.name] = product
+                by_name[product.name] = pending[product.name] = product
                 if product.sejoli_id is not None:
                     by_id[product.sejoli_id] = product
                 b.done("created", row, v["name"])

@@ -31,6 +31,7 @@ def _rate_amount(total: Decimal, rate: Decimal | None) -> Decimal:
 
 class SheetOrdersResource(LayoutResource):
     kind = JobKind.SHEET_ORDERS
+    preview_writes = True  # rows look each other up row by row
     key_field = "order_id"
     writes = (Member, AffiliateProfile, Order, Commission)
 
@@ -193,6 +194,7 @@ def _upsert_by_key(b: Batch, model, key_field: str, parsed: list[tuple[int, str,
 
 class SheetMembershipsResource(LayoutResource):
     kind = JobKind.SHEET_MEMBERSHIPS
+    preview_writes = True  # rows look each other up row by row
     key_field = "ref"
     writes = (Membership,)
 
@@ -255,6 +257,7 @@ def _fill_email(b: Batch, member_id: int, email: str) -> None:
 
 class SheetAffiliatesResource(LayoutResource):
     kind = JobKind.SHEET_AFFILIATES
+    preview_writes = True  # rows look each other up row by row
     key_field = "code"
     writes = (AffiliateProfile,)
 

@@ -50,6 +50,12 @@ class UsersResource(LayoutResource):
             member_id__any_of=[m.pk for m in members.values()]
         ).values_list("member_id", "user_id"):
             primary[member_id] = min(uid, primary.get(member_id, uid))
+        # what earlier batches of a preview created, as the database would have it
+        pending_members, pending_accounts = b.pending("members"), b.pending("accounts")
+        pending_primary = b.pending("primary")
+        members.update({e: pending_members[e] for e in emails if e in pending_members})
+        accounts.update({u: pending_accounts[u] for u in uids if u in pending_accounts})
+        primary.update(pending_primary)
         new_members: dict[str, Member] = {}
         updated_members: dict[int, tuple[Member, set]] = {}
         new_accounts = []
@@ -92,6 +98,14 @@ class UsersResource(LayoutResource):
         for account in new_accounts:
             account.member = account._member
         b.w.create(SejoliAccount, new_accounts)
+        if b.dry_run:
+            pending_members.update(new_members)
+            for account in new_accounts:
+                pending_accounts[account.user_id] = account
+                mid = account.member_id
+                pending_primary[mid] = min(
+                    account.user_id, pending_primary.get(mid, account.user_id)
+                )
         fields = sorted(set().union(*(f for _, f in updated_members.values())))
         b.w.update(Member, [m for m, _ in updated_members.values()], fields)
         for outcome in outcomes:

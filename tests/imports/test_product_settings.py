@@ -17,7 +17,7 @@ from imports.models import Commission, Member, Order, Product, ReviewItem
 from opsportal.audit.models import AuditEvent
 
 from .conftest import assert_products_and_commissions, table_state
-from .factories import MESSY, apply_file, committed
+from .factories import MESSY, apply_file, committed, make_job
 
 pytestmark = pytest.mark.django_db
 
@@ -160,3 +160,33 @@ def read_rows(path):
     text = path.read_text(encoding="utf-8")
     header = text.index("INV,") if "INV," in text else 0
     return list(csv.DictReader(io.StringIO(text[header:], newline="")))
+
+
+@pytest.mark.parametrize("batch_size", [1000, 37])
+def test_a_preview_writes_nothing_and_predicts_the_apply_exactly(user_factory, batch_size):
+    """Previews of Sejoli's files keep what their earlier batches would have created in memory
+    (twins, a deleted user's phone, affiliates, products across batches), so they write no row
+    and still count exactly what the apply then does."""
+    from imports.models import AffiliateProfile, ImportRowChange, SejoliAccount
+
+    op = user_factory("operator")
+    member_tables = (Member, SejoliAccount, Product, AffiliateProfile, Order, Commission)
+    for name in ("products.csv", "users.csv", "orders.csv", "commissions.csv", "subscriptions.csv"):
+        before = [model.objects.count() for model in member_tables]
+        job = make_job(op, MESSY / name, batch_size=batch_size)
+        assert [model.objects.count() for model in member_tables] == before, name
+        assert not ImportRowChange.objects.filter(job=job).exists()
+        predicted = {k: job.preview[k] for k in ("created", "updated", "unchanged", "rejected")}
+        rejected = list(job.row_errors.values_list("row", "key", "reason"))
+        with committed():
+            services.job_confirm(actor=op, job=job)
+        job.refresh_from_db()
+        assert job.status == JobStatus.COMPLETED, name
+        applied = {
+            "created": job.created_count,
+            "updated": job.updated_count,
+            "unchanged": job.unchanged_count,
+            "rejected": job.rejected_count,
+        }
+        assert applied == predicted, name
+        assert list(job.row_errors.values_list("row", "key", "reason")) == rejected, name
