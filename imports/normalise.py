@@ -43,6 +43,10 @@ _INTEGRAL_FLOAT = re.compile(r"(\d+)\.0+")
 _EXPONENT = re.compile(r"[+-]?\d+(?:[.,]\d+)?[eE][+-]?\d+")
 
 
+# An Indonesian mobile number, 9 to 12 national digits starting with 8, written 08… or +628…
+_ID_MOBILE = re.compile(r"(?:\+62|0)(8\d{8,11})")
+
+
 @lru_cache(maxsize=65536)
 def phone(value: str | None, region: str = "ID") -> str:
     """E.164 (``+62812…``); ``""`` when absent or not a possible number."""
@@ -54,6 +58,10 @@ def phone(value: str | None, region: str = "ID") -> str:
     digits = re.sub(r"[^\d+]", "", value)
     if digits.startswith("62") and not digits.startswith("+"):
         digits = "+" + digits
+    if region == "ID" and (m := _ID_MOBILE.fullmatch(digits)):
+        # what phonenumbers answers for every Indonesian mobile number, ~20x faster (a users
+        # file has a different phone on every row, so the cache above does not help)
+        return "+62" + m.group(1)
     try:
         parsed = phonenumbers.parse(digits, region)
     except phonenumbers.NumberParseException:
