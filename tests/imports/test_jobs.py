@@ -240,7 +240,7 @@ def test_rollback_is_resumable_after_a_crash(user_factory, monkeypatch):
     job = apply_file(op, CLEAN / "users.csv")
     services.job_rollback(actor=op, job=job, reason="wrong shop", enqueue=False)
     calls = {"n": 0}
-    from imports import services as svc
+    from imports.services import rollback as svc
 
     real_lock = svc._lock
 
