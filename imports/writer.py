@@ -426,10 +426,7 @@ class Writer:
             else:
                 before = self.before[key]
                 new.append((job_id, key[0], key[1], ChangeOp.UPDATED.value, before, after))
-        new += [
-            (job_id, label, pk, ChangeOp.CREATED.value, None, UNTOUCHED)
-            for label, pk in self.created_rows
-        ]
+        new += [(job_id, label, pk, CREATED, None, UNTOUCHED) for label, pk in self.created_rows]
         insert_rows(ImportRowChange, CHANGE_COLUMNS, new, ids=False)
         update_rows(ImportRowChange, changed, ["after_hash"])
         self.before.clear()
@@ -437,6 +434,8 @@ class Writer:
         self.touched.clear()
         self.created_rows.clear()
 
+
+CREATED = ChangeOp.CREATED.value  # (an enum member's value costs a lookup per row)
 
 # after_hash of a row created from a tuple, still as its job left it (Writer.flush, unchanged_since)
 UNTOUCHED = ""

@@ -7,6 +7,7 @@ the layout's ``handle``, which writes in bulk through ``writer.Writer``. The adm
 the same class (see ``layouts.admin_import``), so the column rules exist once.
 """
 
+import operator
 from typing import ClassVar
 
 from import_export import resources
@@ -44,6 +45,8 @@ class LayoutResource(resources.Resource):
                 (name, field.column_name, field.widget.reader())
                 for name, field in cls.fields.items()
             ]
+            cls._cleaners = [(name, clean) for name, _, clean in cls._readers]
+            cls._cells = operator.itemgetter(*(column for _, column, _ in cls._readers))
 
     @classmethod
     def columns(cls) -> list[str]:
@@ -65,7 +68,12 @@ class LayoutResource(resources.Resource):
     @classmethod
     def read(cls, raw: dict) -> dict:
         """The row's cleaned values by field name; ``normalise.Invalid`` names what is wrong."""
-        values = {name: clean(raw.get(column)) for name, column, clean in cls._readers}
+        try:
+            cells = cls._cells(raw)
+        except KeyError:  # a column older exports lack
+            cells = [raw.get(column) for _, column, _ in cls._readers]
+        pairs = zip(cls._cleaners, cells, strict=True)
+        values = {name: clean(cell) for (name, clean), cell in pairs}
         cls.check(values)
         return values
 

@@ -8,6 +8,7 @@ its buyer's member record keeps the member's own address. The commission comes f
 product's setting and stays unknown (queued for review) while the product has none.
 """
 
+import operator
 from datetime import timedelta
 from typing import NamedTuple
 
@@ -165,6 +166,7 @@ ORDER_FIELDS = ("quantity", "total", "status", "payment", "created_at", "shippin
 ORDER_COLUMNS = ("inv", "member_id", "product_id", "access_expires_at", "affiliate_id",
                  *ORDER_FIELDS)  # fmt: skip
 COMMISSION_COLUMNS = ("order_id", "affiliate_id", "amount", "status")
+_order_fields = operator.itemgetter(*ORDER_FIELDS)
 
 
 def _quantity(quantity: int | None, total, product) -> int:
@@ -221,7 +223,7 @@ def _write_orders(b: Batch, plan: list) -> None:
             seen.add(inv)
             new_orders.append(
                 (inv, member_id, product.pk, expires, affiliate_id,
-                 *(p[field] for field in ORDER_FIELDS))
+                 *_order_fields(p))
             )  # fmt: skip
             if commission is not None:
                 new_comms.append((-len(new_orders), *commission))
