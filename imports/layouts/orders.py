@@ -84,6 +84,20 @@ class OrdersResource(LayoutResource):
         _write_orders(b, plan)
 
 
+class _NewBuyer:
+    """A buyer this batch creates (no users.csv row): all its orders need is its key."""
+
+    __slots__ = ("email", "name", "phone", "pk")
+
+    def __init__(self, email: str, phone: str, name: str):
+        self.email, self.phone, self.name, self.pk = email, phone, name, None
+
+
+# the member columns a new buyer is written with (the address is the member's own, from
+# users.csv: an order's address stays on the order)
+BUYER_COLUMNS = ("email", "phone", "name", "address", "group", "referrer_name")
+
+
 class _Known(NamedTuple):
     """An affiliate already in the database, as far as its orders need it."""
 
@@ -120,19 +134,19 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
     for phone in phones & pending_phones.keys():
         phone_owners.setdefault(phone, []).extend(pending_phones[phone])
     affiliates.update({u: pending_affiliates[u] for u in aff_ids if u in pending_affiliates})
-    new_members: dict[str, Member] = {}
+    new_members: dict[str, _NewBuyer] = {}
     new_affiliates: dict[int, AffiliateProfile] = {}
     plan = []
     for row, p in parsed:
         if p["email"]:
             member = members.get(p["email"]) or new_members.get(p["email"])
             if member is None:
-                # the order's address is the order's: the member's own comes from users.csv
-                member = Member(email=p["email"], phone=p["phone"], name=p["name"])
-                new_members[p["email"]] = member
+                member = new_members[p["email"]] = _NewBuyer(p["email"], p["phone"], p["name"])
         else:
-            owners = phone_owners.get(p["phone"], [])
-            owners += [m for m in new_members.values() if m.phone == p["phone"]]
+            owners = [
+                *phone_owners.get(p["phone"], ()),
+                *(m for m in new_members.values() if m.phone == p["phone"]),
+            ]
             if len(owners) != 1:
                 reason = "unknown_phone" if not owners else "phone_shared_by_members"
                 b.reject(row, p["inv"], f"deleted user: {reason}")
@@ -149,7 +163,10 @@ def _buyers_and_affiliates(b: Batch, parsed: list) -> list:
                 )
                 new_affiliates[p["aff_id"]] = affiliate
         plan.append((row, p, member, affiliate))
-    b.w.create(Member, list(new_members.values()))
+    buyers = list(new_members.values())
+    rows = [(m.email, m.phone, m.name, "", "", "") for m in buyers]
+    for buyer, pk in zip(buyers, b.w.create_rows(Member, BUYER_COLUMNS, rows), strict=True):
+        buyer.pk = pk
     b.w.create(AffiliateProfile, list(new_affiliates.values()))
     if b.dry_run:
         pending_members.update(new_members)
