@@ -28,15 +28,18 @@ from .models import (
 from .writer import Writer, bulk_work  # noqa: F401  (services)
 from .writer import refresh_statistics as _refresh_statistics
 
-HANDLERS = {kind: resource.handle for kind, resource in REGISTRY.items()}
+HANDLERS = REGISTRY  # the kinds a job can apply
 
 
 def refresh_statistics(job, number: int, dry_run: bool = False) -> None:
-    """Fresh planner statistics for the tables this job's layout fills (a preview fills no
-    leaf tables)."""
+    """Fresh planner statistics for the tables this job's layout fills (a preview fills none,
+    or only the ones its layout writes and rolls back)."""
+    layout = REGISTRY[job.kind]
+    if dry_run and not layout.preview_writes:
+        return
     written = [
         model
-        for model in REGISTRY[job.kind].writes
+        for model in layout.writes
         if not (dry_run and model._meta.label_lower in Writer.DRY_LEAVES)
     ]
     _refresh_statistics(number, written)
@@ -47,23 +50,22 @@ def apply_batch(
 ):
     """Apply one batch of ``(row_number, raw)``; must run inside the caller's transaction.
 
-    ``dry_run`` (the preview, rolled back by the caller) skips writing leaf rows and the change
-    log; ``state`` carries what earlier batches of the same preview created."""
+    ``dry_run``: the preview, inside a transaction the caller rolls back. It writes nothing,
+    or, for layouts whose rows look each other up in the database (``preview_writes``), no
+    leaf rows and no change log; ``state`` carries what its earlier batches created."""
     layout = REGISTRY.get(job.kind)
-    b = Batch(job, sample_limit, dry_run, state, writes=layout.preview_writes if layout else True)
+    if layout is None:
+        raise NotImplementedError(f"{job.kind} files cannot be applied yet")
+    b = Batch(job, sample_limit, dry_run, state, writes=layout.preview_writes)
     good = []
     for row, raw in rows:
         if "__error__" in raw:
             b.reject(row, "", raw["__error__"])
         else:
             good.append((row, raw))
-    try:
-        handler = HANDLERS[job.kind]
-    except KeyError:
-        raise NotImplementedError(f"{job.kind} files cannot be applied yet") from None
-    handler(b, good)
+    layout.handle(b, good)
     if not dry_run:
-        b.w.flush()  # a preview is rolled back: no before-images needed
+        b.w.flush()
     return b.r
 
 
