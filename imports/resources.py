@@ -1,7 +1,7 @@
-"""django-import-export resources: the column layouts of the admin import/export.
+"""django-import-export model resources for the admin's Export of members and orders.
 
-Large files go through import jobs (``engine.py``); these serve the admin's export and small
-hand-made imports, and the benchmark's "plain resource" baseline.
+The file layouts (what a Sejoli export or spreadsheet holds) are declared in
+``imports/layouts/``; the admin's Import uses those, through import jobs.
 """
 
 from import_export import fields, resources
