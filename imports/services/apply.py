@@ -122,7 +122,7 @@ def _apply_batch(job_id: int, number: int, chunk: list) -> tuple[ImportJob, bool
     """Batch ``number`` in one transaction with the checkpoint; (job, whether it was applied
     here). Another delivery of the same job may have committed it first: then nothing."""
     with transaction.atomic():
-        _hold_member_tables()
+        _hold_member_tables(resumable=True)
         job = _lock(job_id)
         if job.status != JobStatus.RUNNING or number < job.checkpoint:
             return job, False
