@@ -4,7 +4,7 @@ import tablib
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Func, Max, OuterRef, Q, Subquery
+from django.db.models import Func, OuterRef, Q, Subquery
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
@@ -14,7 +14,6 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from opsportal.audit.models import AuditEvent
 from opsportal.exports import escape_row, stream_csv
 from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
@@ -418,7 +417,6 @@ class ProductUpdateView(ServiceFormView):
     permission_required = services.PERM_PRODUCTS
     form_class = ProductForm
     template_name = "imports/product_form.html"
-    audit_action = "import.product.updated"
 
     @cached_property
     def product(self):
@@ -459,28 +457,15 @@ class ProductUpdateView(ServiceFormView):
         return ctx
 
     def call_service(self, form):
-        # The audit head before the call: the event this call records (if anything changed) is
-        # the one after it, and it says how many commission amounts the new setting changed.
-        self.head = AuditEvent.objects.aggregate(seq=Max("seq"))["seq"] or 0
         return services.product_update(
             actor=self.request.user, product=self.product, **form.settings()
         )
 
     def after_service(self, product):
-        event = (
-            AuditEvent.objects.filter(
-                seq__gt=self.head,
-                action=self.audit_action,
-                target_type=product._meta.label_lower,
-                target_id=str(product.pk),
-            )
-            .order_by("seq")
-            .first()
-        )
-        if event is None:
+        n = product.recomputed
+        if n is None:
             messages.info(self.request, f"Nothing changed: {product} already had these settings.")
         else:
-            n = event.changes.get("commissions_recomputed", 0)
             messages.success(
                 self.request,
                 f"Saved the settings of {product}: {n} commission{pluralize(n)} recomputed.",

@@ -79,7 +79,8 @@ def product_update(
 ) -> Product:
     """Change a product's settings; commissions on its orders are recomputed from the new
     setting (their import's rollback still recognises them) and its "needs a commission
-    setting" review item is settled. One audited transaction."""
+    setting" review item is settled. One audited transaction. The product returned says in
+    ``recomputed`` how many commission amounts changed (``None``: the settings did not)."""
     _require(actor, PERM_PRODUCTS, "edit product settings")
     validate_product_settings(
         price=price,
@@ -97,10 +98,12 @@ def product_update(
         product.access_days = access_days or None
         after = _product_settings(product)
         changed = [f for f in PRODUCT_FIELDS if before[f] != after[f]]
+        product.recomputed = None  # nothing changed, nothing recomputed
         if not changed:
             return product
         product.save(update_fields=changed)
         recomputed = commissions.recompute(product_ids=[product.pk], actor=actor)
+        product.recomputed = len(recomputed)  # for the caller's message
         record(
             actor=actor,
             action="import.product.updated",
