@@ -27,6 +27,9 @@ class LayoutResource(resources.Resource):
     key_field: ClassVar[str] = ""
     # the tables the handler fills (their statistics are refreshed while a job runs)
     writes: ClassVar[tuple] = ()
+    # the rejection reason of a row whose key cell is empty, reported before anything else is
+    # read ("" = the layout's own checks decide)
+    missing_key: ClassVar[str] = ""
     registers: ClassVar[bool] = True
     # False: the handler finds what earlier batches of a preview created in ``batch.state``,
     # so a preview writes nothing; True: a preview writes and is rolled back
@@ -68,6 +71,8 @@ class LayoutResource(resources.Resource):
     @classmethod
     def read(cls, raw: dict) -> dict:
         """The row's cleaned values by field name; ``normalise.Invalid`` names what is wrong."""
+        if cls.missing_key and not n.text(cls.key_of(raw)):  # "-" is empty too
+            raise n.Invalid(cls.missing_key)
         try:
             cells = cls._cells(raw)
         except KeyError:  # a column older exports lack

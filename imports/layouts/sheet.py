@@ -31,6 +31,7 @@ def _rate_amount(total: Decimal, rate: Decimal | None) -> Decimal:
 
 class SheetOrdersResource(LayoutResource):
     kind = JobKind.SHEET_ORDERS
+    missing_key = "missing_order_id"
     preview_writes = True  # rows look each other up row by row
     key_field = "order_id"
     writes = (Member, AffiliateProfile, Order, Commission)
@@ -55,13 +56,6 @@ class SheetOrdersResource(LayoutResource):
         column_name="affiliate_commission_rate", widget=DecimalWidget("bad_commission_rate")
     )
     reported = Field(column_name="affiliate_commission_amount", widget=RupiahWidget())
-
-    # The order in which a row's problems are reported (the first one wins).
-    @classmethod
-    def read(cls, raw: dict) -> dict:
-        if not n.text(raw.get("order_id")):
-            raise n.Invalid("missing_order_id")
-        return super().read(raw)
 
     @classmethod
     def check(cls, values: dict) -> None:
@@ -194,6 +188,7 @@ def _upsert_by_key(b: Batch, model, key_field: str, parsed: list[tuple[int, str,
 
 class SheetMembershipsResource(LayoutResource):
     kind = JobKind.SHEET_MEMBERSHIPS
+    missing_key = "missing_membership_id"
     preview_writes = True  # rows look each other up row by row
     key_field = "ref"
     writes = (Membership,)
@@ -207,12 +202,6 @@ class SheetMembershipsResource(LayoutResource):
     status = Field(column_name="status", widget=TextWidget(16))
     price = Field(column_name="price", widget=TextWidget(32))  # the order's total is the truth
     order_id = Field(column_name="order_id", widget=TextWidget(32))
-
-    @classmethod
-    def read(cls, raw: dict) -> dict:
-        if not n.text(raw.get("membership_id")):
-            raise n.Invalid("missing_membership_id")
-        return super().read(raw)
 
     @classmethod
     def check(cls, values: dict) -> None:
@@ -257,6 +246,7 @@ def _fill_email(b: Batch, member_id: int, email: str) -> None:
 
 class SheetAffiliatesResource(LayoutResource):
     kind = JobKind.SHEET_AFFILIATES
+    missing_key = "missing_affiliate_code"
     preview_writes = True  # rows look each other up row by row
     key_field = "code"
     writes = (AffiliateProfile,)
@@ -271,12 +261,6 @@ class SheetAffiliatesResource(LayoutResource):
     total_commissions = Field(column_name="total_commissions", widget=TextWidget(32))
     total_paid = Field(column_name="total_paid", widget=TextWidget(32))
     join_date = Field(column_name="join_date", widget=TextWidget(32))
-
-    @classmethod
-    def read(cls, raw: dict) -> dict:
-        if not n.text(raw.get("affiliate_code")):
-            raise n.Invalid("missing_affiliate_code")
-        return super().read(raw)
 
     @classmethod
     def handle(cls, b: Batch, rows) -> None:
