@@ -31,6 +31,7 @@ from import_export.results import Error, Result, RowResult
 
 from .. import services
 from ..choices import KIND_ORDER, JobKind, JobStatus
+from ..formats import cell_text  # XLSX cells as the job engine reads them
 from ..models import ImportJob
 from .base import REGISTRY, LayoutResource
 
@@ -59,20 +60,15 @@ def too_large_message(*, size: int | None = None, rows: int | None = None) -> st
     )
 
 
-def _cell(value) -> str:
-    # as the job engine reads XLSX cells (formats._read_xlsx)
-    return "" if value is None else str(value)
-
-
 def dataset_to_csv(dataset) -> tuple[bytes, list[str], list[list[str]]]:
     """(CSV bytes, header, data rows) of a tablib dataset; blank rows are left out, as the job
     engine skips them, so data row N of the job is ``rows[N - 1]``."""
-    headers = [_cell(h) for h in (dataset.headers or [])]
+    headers = [cell_text(h) for h in (dataset.headers or [])]
     if not any(h.strip() for h in headers):
         raise Refused("The file has no header row.")
     rows = []
     for record in dataset:
-        cells = [_cell(v) for v in record]
+        cells = [cell_text(v) for v in record]
         if any(c.strip() for c in cells):
             rows.append(cells)
     out = io.StringIO()
