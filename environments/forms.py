@@ -167,18 +167,26 @@ class ImportForm(ReasonMixin, BootstrapFormMixin, forms.Form):
         widget=NoEchoTextarea(
             attrs={"rows": 10, "autocomplete": "off", "spellcheck": "false", "class": "font-mono"}
         ),
-        help_text=".env, `npx convex env list` output, `vercel env pull` file or a JSON object. "
-        "After an error, paste again: the text is never shown back, it may hold secrets.",
+        help_text=".env, `npx convex env list` output, `vercel env pull` file, a Doppler or "
+        "Infisical download, Vercel or Render API JSON, a compose environment block or the "
+        "team's Markdown table: the shape is recognised. After an error, paste again: the text "
+        "is never shown back, it may hold secrets.",
     )
     upload = forms.FileField(required=False, label="…or upload a file")
     format = forms.ChoiceField(
         required=False,
-        choices=[(f, f) for f in parsers.FORMATS],
+        choices=[("auto", "auto: recognise the shape"), *parsers.SHAPES.items()],
         initial="auto",
-        help_text="auto detects JSON and Vercel files",
+        help_text="auto recognises every shape; choose one only to override it",
     )
     remove_missing = forms.BooleanField(
         required=False, label="Remove variables that are not in the input"
+    )
+    keep_tool_vars = forms.BooleanField(
+        required=False,
+        label="Keep tool bookkeeping",
+        help_text="VERCEL_ENV, VERCEL_GIT_*, TURBO_*, NX_DAEMON, DOPPLER_CONFIG, INFISICAL_* … "
+        "are skipped unless this is checked.",
     )
     secret_keys = forms.CharField(
         required=False, label="Always secret", help_text="Comma-separated keys."

@@ -35,11 +35,20 @@ class ImportPlan:
     removed: list = field(default_factory=list)
     unchanged: list = field(default_factory=list)
     remove_missing: bool = False
+    # The shape the input was read as ("vercel env pull", "convex env list", ...), the tool
+    # bookkeeping left out and the lines where a value may not be what its writer meant:
+    # lists of {"line", "key", "reason" | "message"}, never a value.
+    read_as: str = ""
+    skipped: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {
             "environment": self.environment_id,
             "format": self.fmt,
+            "read_as": self.read_as,
+            "skipped": self.skipped,
+            "warnings": self.warnings,
             "added": self.added,
             "changed": self.changed,
             "removed": self.removed,
@@ -61,24 +70,40 @@ def import_plan(
     remove_missing: bool = False,
     secret_keys=(),
     public_keys=(),
+    keep_tool_vars: bool = False,
 ) -> ImportPlan:
-    """Parse and compare; writes nothing. Raises ``ValidationError`` naming the bad line."""
+    """Parse and compare; writes nothing. Raises ``ValidationError`` naming the bad line.
+
+    Tool bookkeeping (``VERCEL_ENV``, ``TURBO_*``, ``DOPPLER_CONFIG`` ...) is skipped and listed
+    unless ``keep_tool_vars``. A Vercel API listing is read for the environment's tier.
+    """
     if len(text.encode("utf-8")) > parsers.MAX_BYTES:
         raise ValidationError(f"The text is larger than {parsers.MAX_BYTES // 1024} KB.")
     try:
-        entries = parsers.parse(text, fmt, filename)
+        reading = parsers.read(
+            text,
+            fmt,
+            filename,
+            keep_tool_vars=keep_tool_vars,
+            target=vercel_target(environment),
+        )
     except parsers.ParseError as exc:
         raise ValidationError(str(exc)) from None
+    entries = reading.entries
     if not entries:
-        raise ValidationError("No variables found in the input.")
+        skipped = f" ({len(reading.skipped)} skipped)" if reading.skipped else ""
+        raise ValidationError(f"No variables found in the input{skipped}.")
     secret_keys, public_keys = set(secret_keys), set(public_keys)
     # An environment not created yet (a dry run of the command) compares against nothing.
     existing = {v.key: v for v in environment.variables.all()} if environment.pk else {}
     plan = ImportPlan(
         environment_id=environment.pk,
-        fmt=fmt if fmt != "auto" else parsers.detect_format(text, filename),
+        fmt=reading.shape,
         payload={"vars": []},
         remove_missing=remove_missing,
+        read_as=reading.label,
+        skipped=reading.skipped,
+        warnings=reading.warnings,
     )
     seen = set()
     for entry in entries:
@@ -118,6 +143,13 @@ def import_plan(
         if remove_missing:
             plan.payload["vars"].append(op)
     return plan
+
+
+def vercel_target(environment: Environment) -> str:
+    """The Vercel target whose values an import into ``environment`` takes from an API list."""
+    return {"production": "production", "preview": "preview", "staging": "preview"}.get(
+        environment.tier, "development"
+    )
 
 
 def _declaration_op(decl, var, before, secret_keys, public_keys) -> dict | None:

@@ -493,6 +493,7 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
             remove_missing=form.cleaned_data["remove_missing"],
             secret_keys=form.secret_list(),
             public_keys=form.public_list(),
+            keep_tool_vars=form.cleaned_data["keep_tool_vars"],
         )
 
     def after_service(self, plan):

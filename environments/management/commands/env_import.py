@@ -17,7 +17,9 @@ from ._common import error_text, user_named
 class Command(BaseCommand):
     help = (
         "Import variables into an environment from a .env, `npx convex env list`, "
-        "`vercel env pull` or JSON file. Protected environments get a change request."
+        "`vercel env pull`, Doppler or Infisical download, Vercel or Render API JSON, a compose "
+        "environment block or the team's Markdown table (the shape is recognised). "
+        "Protected environments get a change request."
     )
 
     def add_arguments(self, parser):
@@ -26,7 +28,17 @@ class Command(BaseCommand):
         parser.add_argument("--environment", required=True, help="environment name")
         parser.add_argument("--as", dest="username", required=True, help="acting user")
         parser.add_argument("--tier", choices=Tier.values, help="tier of a new environment")
-        parser.add_argument("--format", default="auto", choices=parsers.FORMATS)
+        parser.add_argument(
+            "--format",
+            default="auto",
+            choices=parsers.FORMATS,
+            help="override the recognised shape",
+        )
+        parser.add_argument(
+            "--keep-tool-vars",
+            action="store_true",
+            help="keep tool bookkeeping (VERCEL_ENV, TURBO_*, DOPPLER_CONFIG ...)",
+        )
         parser.add_argument(
             "--remove-missing", action="store_true", help="delete keys not in the file"
         )
@@ -54,7 +66,7 @@ class Command(BaseCommand):
                     data = fh.read(parsers.MAX_BYTES + 1)
             text = parsers.decode(data)
             # Validate before creating anything: bad input leaves no project or environment.
-            parsers.parse(text, opts["format"], path)
+            parsers.read(text, opts["format"], path, keep_tool_vars=opts["keep_tool_vars"])
         except parsers.ParseError as exc:
             raise CommandError(f"{path}: {exc}") from None
 
@@ -66,7 +78,9 @@ class Command(BaseCommand):
                     from environments.models import Environment
 
                     environment = Environment(
-                        project=project or Project(), name=opts["environment"]
+                        project=project or Project(),
+                        name=opts["environment"],
+                        tier=opts["tier"] or services.tier_from_name(opts["environment"]),
                     )
                 plan = services.import_plan(
                     environment=environment,
@@ -76,6 +90,7 @@ class Command(BaseCommand):
                     remove_missing=opts["remove_missing"],
                     secret_keys=opts["secret"],
                     public_keys=opts["public"],
+                    keep_tool_vars=opts["keep_tool_vars"],
                 )
                 result = None
                 if not opts["dry_run"] and plan.has_changes:
@@ -128,13 +143,22 @@ class Command(BaseCommand):
         w = self.stdout.write
         for what in created:
             w(f"created {what}")
+        w(f"read as: {plan.read_as}")
+        for item in plan.warnings:
+            w(f"  ! line {item['line']}: {item['message']}")
+        for item in plan.skipped:
+            w(f"  skipped {item['key']} (line {item['line']}): {item['reason']}")
         w(
             f"{data['environment']}: {len(plan.added)} added, {len(plan.changed)} changed, "
             f"{len(plan.removed)} {'removed' if plan.remove_missing else 'not in file'}, "
             f"{len(plan.unchanged)} unchanged"
         )
         for item in plan.added:
-            w(f"  + {item['key']}{'  (secret)' if item['after']['is_secret'] else ''}")
+            after = item["after"]
+            note = "  (secret)" if after["is_secret"] else ""
+            if after.get("value_kind") == "reference":
+                note = f"  (reference to {after.get('detail')})"
+            w(f"  + {item['key']}{note}")
         for item in plan.changed:
             note = "fingerprint changed" if item.get("fingerprint_changed") else "changed"
             w(f"  ~ {item['key']}  ({note})")
