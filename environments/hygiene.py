@@ -10,7 +10,8 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from .choices import Severity, Tier
+from . import pointing
+from .choices import Provider, Severity, Tier
 from .kinds import LIVE_KINDS, PUBLISHABLE_KINDS, TEST_KINDS, deployment_names, mentions
 from .models import ConfigVar, Environment, Project
 
@@ -55,7 +56,30 @@ def _fingerprint_index(envs: list[Environment]) -> dict[str, list]:
     return index
 
 
-def _rules(env: Environment, siblings: list[Environment], now, fingerprints=None) -> list[Finding]:
+def _names_their_deployment(var, mine_targets, my_own, theirs, other) -> str | None:
+    """A message when ``var`` (of a production environment) names a deployment ``other`` names as
+    its own; None otherwise. A deployment production itself claims (registered, its
+    ``CONVEX_DEPLOYMENT``, its deploy key) and ``other`` merely uses is not ``other``'s."""
+    for target in sorted(t for t in mine_targets if t.source_key == var.key):
+        claims = pointing.claims_on(target, theirs)
+        if not claims:
+            continue
+        if target.ident in my_own and not any(c.owns for c in claims):
+            continue
+        claim = claims[0]
+        where = (
+            claim.describe() if not claim.source_key else f"its {claim.source_key} ({claim.via})"
+        )
+        return (
+            f"{var.key} in production points at {target.describe()}, which "
+            f"{other.name} ({other.get_tier_display().lower()}) names as its own: {where}."
+        )
+    return None
+
+
+def _rules(
+    env: Environment, siblings: list[Environment], now, fingerprints=None, targets=None
+) -> list[Finding]:
     findings: list[Finding] = []
     name = env.name
     variables = list(env.variables.all())
@@ -63,6 +87,8 @@ def _rules(env: Environment, siblings: list[Environment], now, fingerprints=None
     others = [e for e in siblings if e.pk != env.pk]
     if fingerprints is None:
         fingerprints = _fingerprint_index(siblings)
+    if targets is None:
+        targets = pointing.project_targets(siblings)
 
     def add(severity, rule, key, message):
         findings.append(Finding(severity, rule, key, message, name))
@@ -116,27 +142,48 @@ def _rules(env: Environment, siblings: list[Environment], now, fingerprints=None
                 f"(every {var.rotation_period_days} days).",
             )
 
+    mine_targets = targets.get(env.pk, set())
     if env.tier == Tier.PRODUCTION:
+        my_own = {t.ident for t in mine_targets if t.owns}
         for other in others:
             if other.tier == Tier.PRODUCTION:
                 continue
+            theirs = pointing.own_deployments(targets.get(other.pk, set()))
             tokens = set()
             for dep in other.deployments.all():
                 tokens |= {(t, str(dep)) for t in deployment_names(dep.identifier, dep.url)}
             if other.url:
                 tokens |= {(t, f"{other.name} URL") for t in deployment_names("", other.url)}
             for var in variables:
-                haystack = f"{var.value if not var.is_secret else ''} {var.detail}".lower()
-                for token, label in sorted(tokens):
-                    if mentions(haystack, token):
-                        add(
-                            Severity.ERROR,
-                            "production_points_at_non_production",
-                            var.key,
+                message = _names_their_deployment(var, mine_targets, my_own, theirs, other)
+                if message is None:
+                    haystack = f"{var.value if not var.is_secret else ''} {var.detail}".lower()
+                    label = next((lb for tok, lb in sorted(tokens) if mentions(haystack, tok)), "")
+                    if label:
+                        message = (
                             f"{var.key} in production points at {label}, a deployment of "
-                            f"{other.name} ({other.get_tier_display().lower()}).",
+                            f"{other.name} ({other.get_tier_display().lower()})."
                         )
-                        break
+                if message:
+                    add(Severity.ERROR, "production_points_at_non_production", var.key, message)
+
+    for conflict in pointing.conflicts(env, mine_targets):
+        provider = Provider(conflict.provider).label
+        for key in conflict.flagged:
+            own = sorted(n for n, keys in conflict.names.items() if key in keys)
+            elsewhere = "; ".join(
+                f"{n} ({', '.join(k for k in keys if k != key)})"
+                for n, keys in conflict.names.items()
+                if n not in own and any(k != key for k in keys)
+            )
+            add(
+                Severity.ERROR,
+                "conflicting_deployments",
+                key,
+                f"{key} in {name} names {provider} deployment {', '.join(own)}, but other "
+                f"variables of {name} name {elsewhere}: one environment talks to one "
+                f"{provider} deployment.",
+            )
 
     required_elsewhere: dict[str, str] = {}
     present_elsewhere: dict[str, str] = {}
@@ -185,9 +232,10 @@ def check_project(project: Project, *, environments: list | None = None) -> list
     envs = environments if environments is not None else _load(project)
     now = timezone.now()
     index = _fingerprint_index(envs)
+    targets = pointing.project_targets(envs)
     findings = []
     for env in envs:
-        findings.extend(_rules(env, envs, now, index))
+        findings.extend(_rules(env, envs, now, index, targets))
     return _sorted(findings)
 
 
