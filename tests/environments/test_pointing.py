@@ -487,3 +487,30 @@ def test_check_project_query_count_with_pointing(three, django_assert_max_num_qu
             stored(env, f"URL_{i}", value=f"https://{convex_name(rng)}.convex.cloud")
     with django_assert_max_num_queries(4):
         hygiene.check_project(three["dev"].project)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_promotion_checklist_reads_what_the_source_names_as_its_own(three, seed):
+    from environments import drift
+
+    rng = random.Random(seed)
+    dev_name, prod_name = distinct(convex_name, rng, 2)
+    dev, prod = three["dev"], three["prod"]
+    stored(dev, "CONVEX_DEPLOYMENT", value=f"dev:{dev_name}", kind="convex_deployment")
+    stored(prod, "CONVEX_DEPLOYMENT", value=f"prod:{prod_name}", kind="convex_deployment")
+    for env in (dev, prod):
+        stored(env, "NEXT_PUBLIC_CONVEX_URL", value=f"https://{dev_name}.convex.cloud")
+    items = {(i.action, i.key): i.reason for i in drift.promotion_checklist(dev, prod)}
+    assert items[("change", "NEXT_PUBLIC_CONVEX_URL")] == (
+        f"still points at dev's deployment ({dev_name})"
+    )
+    # preview merely uses prod's deployment: promoting preview → prod asks nothing of prod
+    stored(three["preview"], "NEXT_PUBLIC_CONVEX_URL", value=f"https://{prod_name}.convex.cloud")
+    prod.variables.filter(key="NEXT_PUBLIC_CONVEX_URL").update(
+        value=f"https://{prod_name}.convex.cloud"
+    )
+    assert drift.promotion_checklist(three["preview"], prod) == [
+        drift.ChecklistItem(
+            "remove", "CONVEX_DEPLOYMENT", "not in preview: remove it or add it there", False
+        )
+    ]
