@@ -167,20 +167,43 @@ _VERCEL_LINE = re.compile(r'^(?P<key>[A-Za-z_][A-Za-z0-9_]*)="(?P<body>.*)"[ \t]
 def read_vercel_pull(text: str) -> Reading:
     """``vercel env pull``: every line ``KEY="value"`` as the CLI writes it.
 
-    A file edited by hand (other lines than the CLI writes) is read as a ``.env`` file.
+    Lines edited by hand into the file (other shapes than the CLI writes) are read as ``.env``
+    lines, with the ``.env`` warnings.
     """
     reading = Reading("vercel")
     entries = []
+    other: list[tuple[int, str]] = []  # a run of lines the CLI did not write
+
+    def flush():
+        if other:
+            first = other[0][0]
+            part = read_dotenv("\n".join(line for _, line in other) + "\n", Reading("vercel"))
+            for e in part.entries:
+                entries.append(Entry(e.key, e.value, e.line + first - 1))
+            for w in part.warnings:
+                reading.warn(w["line"] + first - 1, w["key"], w["message"])
+            other.clear()
+
     for lineno, line in enumerate(text.split("\n"), start=1):
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
         m = _VERCEL_LINE.match(line)
-        if not m:
-            return read_dotenv(text, reading)
+        if m is None or (other and other[-1][0] == lineno - 1 and _open_quote(other)):
+            other.append((lineno, line))
+            continue
+        flush()
         check_key(m["key"], lineno)
         entries.append(Entry(m["key"], _node_unescape(m["body"]), lineno))
+    flush()
     reading.entries = check_duplicates(entries)
     return reading
+
+
+def _open_quote(lines: list[tuple[int, str]]) -> bool:
+    """Whether a run of ``.env`` lines ends inside a quoted value (it continues on)."""
+    try:
+        read_dotenv("\n".join(line for _, line in lines) + "\n")
+    except ParseError as exc:
+        return "unterminated" in exc.message
+    return False
 
 
 # --- Infisical export (dotenv, dotenv-export) ----------------------------------------------------

@@ -4,7 +4,8 @@ Doppler's ``env-no-quotes`` / ``docker`` downloads.
 
 A value is everything after the first ``=``: spaces, quotes and `` #`` included. A line that
 does not start a new ``NAME=`` continues the value before it (a multi-line value, blank lines
-included); the listing's final newline ends the last value.
+included; inside a multi-line value, a base64 line ending in padding, ``abc==``, is no new
+name); the listing's final newline ends the last value.
 """
 
 import re
@@ -22,6 +23,10 @@ def read_raw_listing(text: str, shape: str = "convex") -> Reading:
     entries: list[list] = []
     for lineno, raw in enumerate(lines, start=1):
         m = _START.match(raw)
+        if m and entries and m["value"] and not m["value"].strip("="):
+            current = entries[-1][1]
+            if "\n" in current or current.startswith("-----BEGIN"):
+                m = None  # base64 padding ending a line of a multi-line value (``…Body06==``)
         if m:
             check_key(m["key"], lineno)
             entries.append([m["key"], m["value"], lineno])

@@ -8,6 +8,7 @@ from django.db.models import Q
 
 from environments import parsers, services
 from environments.choices import Tier
+from environments.importing import vercel_target
 from environments.models import Project
 from opsportal.audit.middleware import request_context
 
@@ -66,7 +67,13 @@ class Command(BaseCommand):
                     data = fh.read(parsers.MAX_BYTES + 1)
             text = parsers.decode(data)
             # Validate before creating anything: bad input leaves no project or environment.
-            parsers.read(text, opts["format"], path, keep_tool_vars=opts["keep_tool_vars"])
+            parsers.read(
+                text,
+                opts["format"],
+                path,
+                keep_tool_vars=opts["keep_tool_vars"],
+                target=vercel_target(self._existing_or_new(opts)),
+            )
         except parsers.ParseError as exc:
             raise CommandError(f"{path}: {exc}") from None
 
@@ -100,6 +107,18 @@ class Command(BaseCommand):
             except (ValidationError, PermissionDenied) as exc:
                 raise CommandError(f"{path}: {error_text(exc)}") from None
         self._report(plan, result, opts, environment, created)
+
+    def _existing_or_new(self, opts):
+        """The target environment, or an unsaved one with the tier it would be created with."""
+        from environments.models import Environment
+
+        name, env_name = opts["project"], opts["environment"]
+        existing = Environment.objects.filter(
+            Q(project__name__iexact=name) | Q(project__slug=name), name__iexact=env_name
+        ).first()
+        return existing or Environment(
+            name=env_name, tier=opts["tier"] or services.tier_from_name(env_name)
+        )
 
     def _target(self, actor, opts):
         """Find the project and environment; create them unless this is a dry run."""
