@@ -5,6 +5,8 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
+from opsportal.fields import MaskedCharField, MaskedTextField
+
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
 
 
@@ -13,7 +15,7 @@ class Project(models.Model):
 
     name = models.CharField(max_length=100, unique=True)
     slug = models.SlugField(max_length=100, unique=True)
-    description = models.TextField(blank=True)
+    description = MaskedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -38,8 +40,8 @@ class Environment(models.Model):
         default=False,
         help_text="Changes need a second person's approval. Production is protected by default.",
     )
-    maintenance_window = models.CharField(max_length=200, blank=True)
-    notes = models.TextField(blank=True)
+    maintenance_window = MaskedCharField(max_length=200, blank=True)
+    notes = MaskedTextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -104,10 +106,10 @@ class ConfigVar(models.Model):
     key = models.CharField(max_length=200)
     is_secret = models.BooleanField(default=True)
     required = models.BooleanField(default=False)
-    description = models.CharField(max_length=300, blank=True)
-    example = models.CharField(max_length=300, blank=True)
-    owner = models.CharField(max_length=100, blank=True)
-    source = models.CharField(
+    description = MaskedCharField(max_length=300, blank=True)
+    example = MaskedCharField(max_length=300, blank=True)
+    owner = MaskedCharField(max_length=100, blank=True)
+    source = MaskedCharField(
         max_length=100, blank=True, help_text="Where the value lives, e.g. Infisical, Doppler."
     )
     rotation_period_days = models.PositiveIntegerField(null=True, blank=True)
@@ -175,8 +177,8 @@ class ChangeRequest(models.Model):
         Environment, on_delete=models.CASCADE, related_name="change_requests"
     )
     kind = models.CharField(max_length=20, choices=ChangeKind.choices)
-    summary = models.CharField(max_length=300)
-    reason = models.TextField(blank=True)
+    summary = MaskedCharField(max_length=300)
+    reason = MaskedTextField(blank=True)
     payload = models.JSONField(default=dict)
     status = models.CharField(
         max_length=20, choices=ChangeRequestStatus.choices, default=ChangeRequestStatus.PENDING
@@ -187,7 +189,7 @@ class ChangeRequest(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_reason = models.TextField(blank=True)
+    decision_reason = MaskedTextField(blank=True)
 
     objects = ChangeRequestQuerySet.as_manager()
 

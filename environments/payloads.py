@@ -7,7 +7,7 @@ hint and public detail, never its value. Payloads are what change requests store
 """
 
 from .choices import ValueKind
-from .kinds import PUBLISHABLE_KINDS, SECRET_KINDS, describe
+from .kinds import describe
 from .models import ConfigVar
 
 STATE_FIELDS = ("is_secret", "has_value", "value", "fingerprint", "value_kind", "hint", "detail")
@@ -29,13 +29,18 @@ def snapshot(var: ConfigVar | None) -> dict | None:
 
 
 def value_state(key: str, value: str, *, is_secret: bool | None = None) -> dict:
-    """The storable form of a value: the clear value only when it is not secret."""
+    """The storable form of a value: the clear value only when it is not secret.
+
+    ``is_secret=False`` (an operator's "public", ``--public``) is honoured only when the value's
+    own shape is not a credential: a URL with a password or a ``sk_live_`` key is stored as a
+    fingerprint anyway, and the state says why (``forced``), for the preview to show.
+    """
     info = describe(key, value)
     secret = info.secret if is_secret is None else is_secret
-    if not secret and info.kind in SECRET_KINDS and info.kind not in PUBLISHABLE_KINDS:
-        # A credential-shaped value is never stored in the clear, whatever the key says.
-        secret = True
-    return {
+    forced = ""
+    if not secret and info.forced:
+        secret, forced = True, f"stored as a fingerprint: {info.reason}"
+    state = {
         "is_secret": secret,
         "has_value": True,
         "value": "" if secret else value,
@@ -44,6 +49,23 @@ def value_state(key: str, value: str, *, is_secret: bool | None = None) -> dict:
         "hint": info.hint if secret else "",
         "detail": info.detail,
     }
+    if forced:
+        state["forced"] = forced
+    return state
+
+
+def enforce_secret(key: str, state: dict) -> dict:
+    """A state about to be written, with a credential-shaped clear value turned into a secret.
+
+    The last guard before the inventory: payloads prepared earlier, or built by hand, cannot put
+    a credential in ``ConfigVar.value``.
+    """
+    if state.get("is_secret") or not state.get("value"):
+        return state
+    info = describe(key, state["value"])
+    if not info.forced:
+        return state
+    return {**state, **value_state(key, state["value"])}
 
 
 def _same_value(a: dict | None, b: dict | None) -> bool:
@@ -68,6 +90,8 @@ def public_change(op: dict) -> dict:
         shown["kind_label"] = ValueKind(kind).label if kind in ValueKind.values else kind
         if not state.get("is_secret"):
             shown["value"] = state.get("value", "")
+        if state.get("forced"):
+            shown["forced"] = state["forced"]
         return shown
 
     out = {"op": op["op"], "key": op["key"], "before": side(op.get("before"))}

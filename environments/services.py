@@ -26,6 +26,7 @@ from .payloads import (  # noqa: F401 (re-exported for callers and tests)
     SNAPSHOT_FIELDS,
     STATE_FIELDS,
     _same_value,
+    enforce_secret,
     public_change,
     snapshot,
     value_state,
@@ -223,6 +224,8 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
                 var.delete()
             action, counts["deleted"] = "configvar.deleted", counts["deleted"] + 1
         else:
+            after = enforce_secret(key, after)
+            op = {**op, "after": after}
             if var is None:
                 var = ConfigVar(environment=environment, key=key)
                 action, counts["created"] = "configvar.created", counts["created"] + 1

@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from opsportal.fields import MaskedCharField, MaskedJSONField, MaskedTextField
+
 from .choices import (
     ACTIVE_STATUSES,
     ChangeOp,
@@ -41,7 +43,7 @@ class ImportJob(models.Model):
     kind = models.CharField(max_length=32, choices=JobKind.choices)
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.UPLOADED)
     file = models.FileField(upload_to="imports/%Y/%m/")
-    original_name = models.CharField(max_length=255)
+    original_name = MaskedCharField(max_length=255)
     sha256 = models.CharField(max_length=64, db_index=True)
     size = models.BigIntegerField(default=0)
     encoding = models.CharField(max_length=16, blank=True)
@@ -57,12 +59,12 @@ class ImportJob(models.Model):
     updated_count = models.PositiveIntegerField(default=0)
     unchanged_count = models.PositiveIntegerField(default=0)
     rejected_count = models.PositiveIntegerField(default=0)
-    preview = models.JSONField(default=dict, blank=True)
+    preview = MaskedJSONField(default=dict, blank=True)
     # Number of batches committed; resume starts at this batch.
     checkpoint = models.PositiveIntegerField(default=0)
     rollback_checkpoint = models.PositiveIntegerField(default=0)
-    rollback_conflicts = models.JSONField(default=list, blank=True)
-    error = models.TextField(blank=True)
+    rollback_conflicts = MaskedJSONField(default=list, blank=True)
+    error = MaskedTextField(blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -132,8 +134,8 @@ class ImportRowError(models.Model):
     job = models.ForeignKey(ImportJob, on_delete=models.CASCADE, related_name="row_errors")
     row = models.PositiveIntegerField()
     key = models.CharField(max_length=100, blank=True)
-    reason = models.CharField(max_length=200)
-    raw = models.JSONField(default=dict, blank=True)
+    reason = MaskedCharField(max_length=200)
+    raw = MaskedJSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["row", "pk"]
@@ -192,7 +194,7 @@ class Member(models.Model):
     email = models.CharField(max_length=254, unique=True, null=True, blank=True)
     phone = models.CharField(max_length=20, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True)
-    address = models.TextField(blank=True)
+    address = MaskedTextField(blank=True)
     group = models.CharField(max_length=100, blank=True)
     referrer_name = models.CharField(max_length=255, blank=True)
     referrer = models.ForeignKey(
@@ -294,7 +296,7 @@ class AffiliateProfile(models.Model):
     name = models.CharField(max_length=255, blank=True)
     email = models.CharField(max_length=254, blank=True)
     phone = models.CharField(max_length=20, blank=True)
-    bank_info = models.CharField(max_length=255, blank=True)
+    bank_info = MaskedCharField(max_length=255, blank=True)
     commission_rate = models.DecimalField(max_digits=5, decimal_places=4, null=True, blank=True)
     reported_unpaid = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
     job = job_key()
@@ -322,10 +324,10 @@ class Order(models.Model):
         AffiliateProfile, null=True, blank=True, on_delete=models.PROTECT, related_name="orders"
     )
     # the order's own delivery details (a member's address is the member's, from users.csv)
-    shipping_address = models.TextField(blank=True)
+    shipping_address = MaskedTextField(blank=True)
     courier = models.CharField(max_length=100, blank=True)
-    variant = models.CharField(max_length=255, blank=True)
-    notes = models.TextField(blank=True)
+    variant = MaskedCharField(max_length=255, blank=True)
+    notes = MaskedTextField(blank=True)
     job = job_key()
 
     class Meta:
@@ -394,8 +396,8 @@ class ReviewItem(models.Model):
     status = models.CharField(
         max_length=16, choices=ReviewStatus.choices, default=ReviewStatus.OPEN
     )
-    summary = models.CharField(max_length=300)
-    details = models.JSONField(default=dict, blank=True)
+    summary = MaskedCharField(max_length=300)
+    details = MaskedJSONField(default=dict, blank=True)
     member = models.ForeignKey(
         Member, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -411,7 +413,7 @@ class ReviewItem(models.Model):
     product = models.ForeignKey(
         Product, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    note = models.TextField(blank=True)
+    note = MaskedTextField(blank=True)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -160,6 +160,7 @@ def insert_rows(model, columns, rows: list[tuple], *, ids: bool = True) -> list[
     json_at = [
         i for i, name in enumerate(columns) if isinstance(meta.get_field(name), models.JSONField)
     ]
+    masks = _maskers(model, columns)
     quote = connection.ops.quote_name
     pks: list[int] = []
     with connection.cursor() as cursor:
@@ -174,8 +175,10 @@ def insert_rows(model, columns, rows: list[tuple], *, ids: bool = True) -> list[
         sql = f"COPY {quote(meta.db_table)} ({', '.join(map(quote, names))}) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
             for n, row in enumerate(rows):
-                if json_at:
+                if json_at or masks:
                     row = list(row)
+                    for i, mask in masks:
+                        row[i] = mask(row[i])
                     for i in json_at:
                         row[i] = None if row[i] is None else Jsonb(row[i])
                 copy.write_row((pks[n], *row) if ids else row)
@@ -184,6 +187,17 @@ def insert_rows(model, columns, rows: list[tuple], *, ids: bool = True) -> list[
 
 # SQLite takes at most 32,766 parameters per statement (3.32 and later)
 SQLITE_PARAMETERS = 32_000
+
+
+def _maskers(model, columns) -> list:
+    """(position, mask) for free-text columns: COPY and raw INSERTs skip the fields' own
+    ``get_prep_value``, so the masking those fields promise is applied here."""
+    out = []
+    for i, name in enumerate(columns):
+        field = model._meta.get_field(name)
+        if getattr(field, "masks_free_text", False):
+            out.append((i, field.mask))
+    return out
 
 
 def _adapters(model, columns) -> list:
@@ -202,7 +216,10 @@ def _adapters(model, columns) -> list:
         elif isinstance(field, models.DecimalField):
             out.append((i, ops.adapt_decimalfield_value))
         elif isinstance(field, models.JSONField):
+            # Masks a MaskedJSONField's strings too (through its get_prep_value).
             out.append((i, partial(field.get_db_prep_value, connection=connection)))
+        elif getattr(field, "masks_free_text", False):
+            out.append((i, field.mask))
     return out
 
 

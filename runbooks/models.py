@@ -4,13 +4,15 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 
+from opsportal.fields import MaskedCharField, MaskedJSONField, MaskedTextField
+
 from .choices import CheckStatus, CheckType, RunStatus, StepKind, StepStatus
 
 
 class Runbook(models.Model):
     """A plan the team runs repeatedly; its content lives in immutable versions."""
 
-    title = models.CharField(max_length=200)
+    title = MaskedCharField(max_length=200)
     project = models.ForeignKey(
         "environments.Project",
         on_delete=models.PROTECT,
@@ -18,7 +20,7 @@ class Runbook(models.Model):
         blank=True,
         related_name="runbooks",
     )
-    allowed_urls = models.TextField(
+    allowed_urls = MaskedTextField(
         blank=True,
         help_text="Origins automated checks may reach, one per line (https://host[:port]).",
     )
@@ -45,13 +47,13 @@ class RunbookVersion(models.Model):
 
     runbook = models.ForeignKey(Runbook, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
-    source = models.TextField(blank=True)
+    source = MaskedTextField(blank=True)
     source_name = models.CharField(max_length=255, blank=True)
     sha256 = models.CharField(max_length=64)
-    metadata = models.JSONField(default=dict, blank=True)
-    rollback = models.JSONField(default=list, blank=True)
-    notes = models.JSONField(default=list, blank=True)
-    change_summary = models.CharField(max_length=300, blank=True)
+    metadata = MaskedJSONField(default=dict, blank=True)
+    rollback = MaskedJSONField(default=list, blank=True)
+    notes = MaskedJSONField(default=list, blank=True)
+    change_summary = MaskedCharField(max_length=300, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
@@ -82,8 +84,8 @@ class Phase(models.Model):
 
     version = models.ForeignKey(RunbookVersion, on_delete=models.CASCADE, related_name="phases")
     order = models.PositiveIntegerField()
-    title = models.CharField(max_length=300)
-    description = models.TextField(blank=True)
+    title = MaskedCharField(max_length=300)
+    description = MaskedTextField(blank=True)
     requires_previous = models.BooleanField(
         default=False, help_text="Steps here can only be signed once the previous phase is done."
     )
@@ -109,9 +111,9 @@ class Step(models.Model):
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveIntegerField()
     ref = models.CharField(max_length=100, blank=True)
-    title = models.CharField(max_length=500)
-    body = models.TextField(blank=True)
-    commands = models.JSONField(default=list, blank=True)
+    title = MaskedCharField(max_length=500)
+    body = MaskedTextField(blank=True)
+    commands = MaskedJSONField(default=list, blank=True)
     kind = models.CharField(max_length=10, choices=StepKind.choices, default=StepKind.MANUAL)
     required = models.BooleanField(default=True)
     requires_second_signoff = models.BooleanField(default=False)
@@ -119,7 +121,7 @@ class Step(models.Model):
     check_type = models.CharField(
         max_length=20, choices=CheckType.choices, default=CheckType.NONE, blank=True
     )
-    check_config = models.JSONField(default=dict, blank=True)
+    check_config = MaskedJSONField(default=dict, blank=True)
 
     objects = StepQuerySet.as_manager()
 
@@ -172,7 +174,7 @@ class Run(models.Model):
     finished_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    abort_reason = models.TextField(blank=True)
+    abort_reason = MaskedTextField(blank=True)
 
     objects = RunQuerySet.as_manager()
 
@@ -204,19 +206,19 @@ class StepRun(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     signed_at = models.DateTimeField(null=True, blank=True)
-    note = models.TextField(blank=True)
-    evidence_text = models.TextField(blank=True)
+    note = MaskedTextField(blank=True)
+    evidence_text = MaskedTextField(blank=True)
     evidence_file = models.FileField(upload_to="runbooks/evidence/%Y/%m/", blank=True)
     second_signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     second_signed_at = models.DateTimeField(null=True, blank=True)
-    second_note = models.TextField(blank=True)
-    skip_reason = models.TextField(blank=True)
+    second_note = MaskedTextField(blank=True)
+    skip_reason = MaskedTextField(blank=True)
     check_status = models.CharField(
         max_length=10, choices=CheckStatus.choices, default=CheckStatus.NONE, blank=True
     )
-    check_result = models.JSONField(default=dict, blank=True)
+    check_result = MaskedJSONField(default=dict, blank=True)
     check_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )

@@ -6,36 +6,13 @@ the same (or that a value changed) without being able to recover it.
 
 import hashlib
 import hmac
-import re
 from typing import Any
 
 from django.conf import settings
 
+from opsportal import credentials
+
 MASK = "***"
-
-# Key names whose values are secrets whatever they look like.
-_SECRET_NAME = re.compile(
-    r"(secret|password|passwd|pwd|token|api[_-]?key|private|credential|auth($|_)|signing|"
-    r"dsn|webhook|salt|[a-z0-9]_key($|_)|cookie)",
-    re.IGNORECASE,
-)
-# Names that look secret but are public by convention.
-_PUBLIC_NAME = re.compile(r"^(NEXT_PUBLIC_|VITE_|PUBLIC_|EXPO_PUBLIC_)", re.IGNORECASE)
-
-# Value shapes that are credentials wherever they appear (in free text too).
-SECRET_VALUE_PATTERNS = [
-    re.compile(r"\b(sk|rk)_(live|test)_[A-Za-z0-9]{8,}"),
-    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
-    re.compile(r"\bsk-ant-[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\bsk-(proj-)?[A-Za-z0-9_\-]{16,}"),
-    re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}"),
-    re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{20,})"),
-    re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-]
-# user:password@ in URLs (redis://default:pw@host, postgres://u:pw@host).
-_URL_PASSWORD = re.compile(
-    r"(?P<scheme>[a-z][a-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@/\s]+)@"
-)
 
 
 def fingerprint(value: str) -> str:
@@ -57,15 +34,20 @@ def masked_hint(value: str) -> str:
 
 
 def is_secret_name(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name)) and not _PUBLIC_NAME.match(name)
+    """The classifier's rule for names (``opsportal.credentials``)."""
+    return credentials.is_credential_name(name)
 
 
 def scrub_text(text: str) -> str:
-    """Replace credential-shaped substrings of free text with their masked form."""
-    text = _URL_PASSWORD.sub(lambda m: f"{m['scheme']}{m['user']}:{MASK}@", text)
-    for pattern in SECRET_VALUE_PATTERNS:
-        text = pattern.sub(lambda m: masked(m.group(0)), text)
-    return text
+    """Replace every credential in free text with its masked form (``*** fp:…``).
+
+    What counts as a credential is the classifier's business (:mod:`opsportal.credentials`):
+    provider token formats, URLs carrying a password or a token, ``NAME=value`` where the name
+    says credential, long random tokens.
+    """
+    if not text:
+        return text
+    return credentials.mask_text(text, masked)
 
 
 def scrub(value: Any, *, secret_keys: frozenset[str] = frozenset(), _key: str = "") -> Any:

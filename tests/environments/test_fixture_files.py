@@ -25,7 +25,7 @@ def test_dotenv_file(users, dev, fixtures_dir):
         "CLERK_SECRET_KEY": ValueKind.CLERK_SECRET_TEST,
         "CSRF_SECRET": ValueKind.TEXT,
         "UPSTASH_REDIS_URL": ValueKind.REDIS_URL,
-        "JWT_PRIVATE_KEY": ValueKind.TEXT,
+        "JWT_PRIVATE_KEY": ValueKind.PRIVATE_KEY,
     }
     secrets = set(dev.variables.filter(is_secret=True).values_list("key", flat=True))
     assert secrets == {"CLERK_SECRET_KEY", "CSRF_SECRET", "UPSTASH_REDIS_URL", "JWT_PRIVATE_KEY"}
@@ -46,7 +46,9 @@ def test_convex_env_list(users, dev, fixtures_dir):
         "SITE_URL",
     ]
     services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
-    assert dev.variables.get(key="KAPSO_WEBHOOK_SECRET").value_kind == "stripe_webhook_secret"
+    assert (
+        dev.variables.get(key="KAPSO_WEBHOOK_SECRET").value_kind == "webhook_secret"
+    )  # not Stripe: the name says Kapso
     assert AuditEvent.objects.filter(action="configvar.created").count() == 4
 
 
