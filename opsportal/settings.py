@@ -160,6 +160,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_VERBOSE = False
+# A password typed into the username box must not land in axes' tables or logs.
+AXES_USERNAME_CALLABLE = "opsportal.accounts.services.axes_username"
+AXES_SENSITIVE_PARAMETERS = ["username", "password", "ip_address"]
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -220,6 +223,9 @@ if REDIS_URL:
 IMPORTS_CLUSTER = "imports"
 
 # --- Logging: every line carries the request id set by the audit middleware --------------------
+# Error pages and error e-mails never show posted values or local variables (opsportal/errors.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "opsportal.errors.PortalExceptionReporterFilter"
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

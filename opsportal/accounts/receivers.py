@@ -4,7 +4,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
-from .services import auth_event_record
+from .services import auth_event_record, login_name
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login")
@@ -20,14 +20,16 @@ def _logged_out(sender, request, user, **kwargs):
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")
 def _login_failed(sender, credentials, request=None, **kwargs):
-    # Django has already replaced the password in `credentials`; only the username is kept.
+    # Django has already replaced the password in `credentials`; the username is kept only
+    # when it names a login (a password typed into the username box becomes a fingerprint).
     auth_event_record(
-        actor=None, action="auth.login.failed", username=str(credentials.get("username", ""))
+        actor=None, action="auth.login.failed", username=login_name(credentials.get("username"))
     )
 
 
 @receiver(user_locked_out, dispatch_uid="audit_locked_out")
 def _locked_out(sender, request, username, ip_address, **kwargs):
+    # axes passes the name through AXES_USERNAME_CALLABLE (services.axes_username) already.
     auth_event_record(
         actor=None,
         action="auth.login.locked_out",

@@ -6,6 +6,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from opsportal.audit.masking import masked
 from opsportal.audit.services import record
 
 from .permissions import require
@@ -89,6 +90,35 @@ def operator_password_change(*, actor, new_password: str) -> None:
         actor.set_password(new_password)
         actor.save(update_fields=["password"])
         record(actor=actor, action="auth.password.changed", target=actor)
+
+
+def login_name(typed) -> str:
+    """What may be kept of a name typed into the login form.
+
+    An existing username is kept as typed. Anything else is kept only as a fingerprint: people
+    type their password into the username box, and a failed login must not put it in the
+    audit trail, the lockout table or the log. Lockouts still count per typed value.
+    """
+    typed = str(typed or "").strip()
+    if not typed:
+        return ""
+    if (
+        get_user_model()
+        ._default_manager.filter(**{get_user_model().USERNAME_FIELD: typed})
+        .exists()
+    ):
+        return typed[:150]
+    return f"unknown ({masked(typed)})"
+
+
+def axes_username(request, credentials=None) -> str:
+    """``AXES_USERNAME_CALLABLE``: django-axes records the name through :func:`login_name`."""
+    field = "username"
+    if credentials:
+        typed = credentials.get(field)
+    else:
+        typed = request.POST.get(field) if request is not None else None
+    return login_name(typed)
 
 
 def auth_event_record(*, actor, action: str, username: str = "", message: str = "") -> None:

@@ -11,6 +11,9 @@ from urllib.parse import parse_qsl, urlsplit
 from .kinds import PUBLISHABLE_KINDS, Kind, Verdict
 from .names import credential_name_reason, is_public_name
 
+# What masking leaves in place of a credential part of a URL.
+MASKED = "***"
+
 REFERENCE = re.compile(r"^\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}$")
 CONVEX_NAME = re.compile(r"^(?P<type>dev|prod|preview):(?P<name>[a-z]+-[a-z]+-\d+)$")
 CONVEX_DEPLOY_KEY = re.compile(
@@ -163,8 +166,8 @@ def _classify_url(name: str, v: str) -> Verdict:
         scheme = parts.scheme.lower()
         password, username = parts.password, parts.username
         # Already masked (``user:***@``): what remains is not a credential.
-        password = None if password == "***" else password
-        username = None if username == "***" else username
+        password = None if password == MASKED else password
+        username = None if username == MASKED else username
     except ValueError:
         return _credential(
             Kind.URL_WITH_CREDENTIALS, reason="the value is a URL that cannot be read"
@@ -208,7 +211,7 @@ def _classify_url(name: str, v: str) -> Verdict:
     for key, value in query:
         if (
             value
-            and value != "***"
+            and value != MASKED
             and key.lower() not in _PUBLIC_QUERY_KEYS
             and _QUERY_CREDENTIAL.match(key)
         ):
