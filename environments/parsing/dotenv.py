@@ -32,6 +32,19 @@ _LINE_ASSIGN = re.compile(
 _QUOTES = ("'", '"')
 
 
+class _Reader(dp.Reader):
+    """python-dotenv's reader, counting lines with ``str.count`` (the text's newlines are
+    ``\n`` only by then): the library's own count runs a regex per token."""
+
+    def read_regex(self, regex):
+        match = regex.match(self.string, self.position.chars)
+        if match is None:
+            raise dp.Error("read_regex: Pattern not found")
+        self.position.line += self.string.count("\n", match.start(), match.end())
+        self.position.chars = match.end()
+        return match.groups()
+
+
 def _node_unescape(body: str) -> str:
     """What Node's dotenv does to a double-quoted value: ``\\n`` and ``\\r`` only."""
     return body.replace("\\n", "\n").replace("\\r", "\r")
@@ -90,7 +103,7 @@ def _warn_unquoted(reading: Reading, key: str, raw: str, value: str, line: int) 
 def read_dotenv(text: str, reading: Reading | None = None) -> Reading:
     """A ``.env`` file read with python-dotenv's parser (see the module docstring)."""
     reading = reading or Reading("dotenv")
-    reader = dp.Reader(io.StringIO(text))
+    reader = _Reader(io.StringIO(text))
     entries: list[Entry] = []
     while reader.has_next():
         start = reader.position.chars
