@@ -68,7 +68,9 @@ def _names_their_deployment(var, mine_targets, my_own, theirs, other) -> str | N
             continue
         claim = claims[0]
         where = (
-            claim.describe() if not claim.source_key else f"its {claim.source_key} ({claim.via})"
+            f"the registered {claim.describe()}"
+            if not claim.source_key
+            else f"its {claim.source_key} ({claim.via})"
         )
         return (
             f"{var.key} in production points at {target.describe()}, which "
