@@ -5,7 +5,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from opsportal.fields import MaskedCharField, MaskedTextField
+from opsportal.fields import MaskedCharField, MaskedTextField, MaskedURLField
 
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
 
@@ -35,7 +35,7 @@ class Environment(models.Model):
     name = models.CharField(max_length=60)
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.DEVELOPMENT)
     branch = models.CharField(max_length=200, blank=True)
-    url = models.URLField(blank=True)
+    url = MaskedURLField(blank=True)
     protected = models.BooleanField(
         default=False,
         help_text="Changes need a second person's approval. Production is protected by default.",
@@ -65,7 +65,7 @@ class ProviderDeployment(models.Model):
     )
     provider = models.CharField(max_length=20, choices=Provider.choices)
     identifier = models.CharField(max_length=200)
-    url = models.URLField(blank=True)
+    url = MaskedURLField(blank=True)
 
     class Meta:
         ordering = ["provider", "identifier"]

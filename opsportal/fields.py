@@ -66,6 +66,10 @@ class MaskedCharField(_MaskedMixin, models.CharField):
         return masked
 
 
+class MaskedURLField(MaskedCharField, models.URLField):
+    """A ``URLField`` whose password, key or token parts are masked (``user:***@host``)."""
+
+
 class MaskedJSONField(_MaskedMixin, models.JSONField):
     """A ``JSONField`` (rejected rows, check results) whose string values are masked."""
 
