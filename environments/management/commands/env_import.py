@@ -177,9 +177,13 @@ class Command(BaseCommand):
             note = "  (secret)" if after["is_secret"] else ""
             if after.get("value_kind") == "reference":
                 note = f"  (reference to {after.get('detail')})"
+            if after.get("forced"):
+                note = f"  (secret although asked public — {after['forced']})"
             w(f"  + {item['key']}{note}")
         for item in plan.changed:
             note = "fingerprint changed" if item.get("fingerprint_changed") else "changed"
+            if (item.get("after") or {}).get("forced"):
+                note += f"; secret although asked public — {item['after']['forced']}"
             w(f"  ~ {item['key']}  ({note})")
         for item in plan.removed:
             w(
