@@ -160,3 +160,28 @@ def test_matrix_page_shows_a_reference(envs, client_for):
     assert "→ POSTGRES_URL</span> <span" in text  # prod: not set there
     assert "(not set here)" in text
     assert "${POSTGRES_URL}" not in text
+
+
+def test_references_imported_through_the_services(envs, users):
+    """With the classifier: an imported ``${OTHER}`` is stored as a reference and drift reads it."""
+    from environments import services
+    from opsportal.audit.models import AuditEvent
+
+    project, dev, _prod = envs
+    rng = random.Random(99)
+    url = f"postgres://app:{secret(rng)}@db.example.com/app"
+    text = f"POSTGRES_URL={url}\nDATABASE_URL=${{POSTGRES_URL}}\nAPP_URL=${{VERCEL_URL}}\n"
+    plan = services.import_plan(environment=dev, text=text)
+    services.env_import_apply(actor=users["operator"], environment=dev, plan=plan)
+    assert AuditEvent.objects.filter(action="configvar.created", environment=dev).count() == 3
+    assert AuditEvent.objects.filter(action="env.import.applied", environment=dev).count() == 1
+    stored = dev.variables.get(key="DATABASE_URL")
+    assert (stored.value_kind, stored.detail, stored.is_secret) == (
+        "reference",
+        "POSTGRES_URL",
+        False,
+    )
+    row = cells(project)
+    assert row["DATABASE_URL"][0].label == "→ POSTGRES_URL" and row["DATABASE_URL"][0].resolved
+    assert row["APP_URL"][0].resolved is False
+    assert drift.resolve(stored, {v.key: v for v in dev.variables.all()}).key == "POSTGRES_URL"
