@@ -19,7 +19,7 @@ CONVEX_NAME = re.compile(r"^(?P<type>dev|prod|preview):(?P<name>[a-z]+-[a-z]+-\d
 CONVEX_DEPLOY_KEY = re.compile(
     r"^(?P<type>dev|prod|preview|project):(?P<name>[A-Za-z0-9_\-:]+)\|(?P<token>\S{8,})$"
 )
-CONVEX_HOST = re.compile(r"^(?P<name>[a-z0-9\-]+)\.convex\.(cloud|site)$")
+CONVEX_HOST = re.compile(r"^(?P<name>[a-z0-9\-]+)\.(?:[a-z0-9\-]+\.)?convex\.(cloud|site)$")
 JWT = re.compile(r"^eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*$")
 EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,}$")
 UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
