@@ -11,6 +11,7 @@ from django_q.models import OrmQ, Task
 
 from imports.choices import ACTIVE_STATUSES
 from imports.models import ImportJob
+from opsportal.accounts.roles import role_drift
 from opsportal.audit.models import AuditChainHead
 
 
@@ -21,6 +22,15 @@ def database_ok() -> bool:
             return cursor.fetchone() == (1,)
     except DatabaseError:
         return False
+
+
+def _drift_text(diff: dict) -> str:
+    parts = []
+    if diff["missing"]:
+        parts.append(f"missing {', '.join(diff['missing'])}")
+    if diff["extra"]:
+        parts.append(f"extra {', '.join(diff['extra'])}")
+    return "; ".join(parts) or "the group does not exist"
 
 
 def portal_status(*, max_wait_seconds: int = 300) -> dict:
@@ -55,6 +65,9 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
         {"job": j.pk, "kind": j.kind, "percent": j.percent, "checkpoint": j.checkpoint}
         for j in ImportJob.objects.filter(status__in=ACTIVE_STATUSES).order_by("pk")
     ]
+    drift = role_drift()
+    for role, diff in sorted(drift.items()):
+        problems.append(f"role {role} differs from roles.py: {_drift_text(diff)}")
     head = AuditChainHead.objects.filter(pk=1).values("seq", "at").first() or {}
     return {
         "time": now.isoformat(),
@@ -62,6 +75,7 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
         "queues": queues,
         "failed_tasks_24h": failed,
         "imports_in_flight": running,
+        "roles": {"status": "drift" if drift else "ok", "drift": drift},
         "audit_head": {
             "seq": head.get("seq", 0),
             "at": head["at"].isoformat() if head.get("at") else None,

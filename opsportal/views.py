@@ -4,6 +4,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import TemplateView
 
+from opsportal.accounts.roles import role_drift
 from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditEvent
 from opsportal.monitoring import database_ok
@@ -30,6 +31,12 @@ class HealthView(View):
     Says nothing else, since it answers without a login."""
 
     def get(self, request):
-        if database_ok():
-            return JsonResponse({"status": "ok"})
-        return JsonResponse({"status": "database unavailable"}, status=503)
+        if not database_ok():
+            return JsonResponse({"status": "database unavailable"}, status=503)
+        # A role whose permissions differ from roles.py does not take the process out of the
+        # load balancer; anonymous callers learn only that, staff see which role and how.
+        drift = role_drift()
+        body = {"status": "ok", "roles": "drift" if drift else "ok"}
+        if drift and request.user.is_authenticated and request.user.is_staff:
+            body["roles_drift"] = drift
+        return JsonResponse(body)

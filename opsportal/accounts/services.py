@@ -10,7 +10,7 @@ from opsportal.audit.masking import masked
 from opsportal.audit.services import record
 
 from .permissions import require
-from .roles import ROLES
+from .roles import ROLES, ensure_roles, role_drift
 
 
 def operator_create(
@@ -82,6 +82,76 @@ def user_admin_delete(*, actor, user) -> None:
     with transaction.atomic():
         record(actor=actor, action="auth.user.deleted", target=user)
         user.delete()
+
+
+def user_password_set(*, actor, user, password: str | None) -> None:
+    """Set (or, with ``password=None``, disable) another login's password from the admin.
+
+    The password was validated by the admin's form; only the fact of the change is audited."""
+    require(actor, "auth.change_user", action="change passwords")
+    with transaction.atomic():
+        if password is None:
+            user.set_unusable_password()
+        else:
+            user.set_password(password)
+        user.save(update_fields=["password"])
+        record(
+            actor=actor,
+            action="auth.user.password_set",
+            target=user,
+            # the key must not look like a credential, or the audit masks the word itself
+            changes={"sign_in": "password disabled" if password is None else "password changed"},
+        )
+
+
+def roles_sync(*, actor) -> dict[str, dict[str, list[str]]]:
+    """Give every role group exactly the permissions ``roles.py`` defines; audited when that
+    changed anything. Returns the drift that was repaired (empty: nothing to do).
+    ``actor`` None is the command line."""
+    if actor is not None:
+        require(actor, "auth.change_group", action="change roles")
+    with transaction.atomic():
+        drift = role_drift()
+        if drift:
+            ensure_roles()
+            record(
+                actor=actor,
+                action="auth.roles.synced",
+                target_type="auth.group",
+                target_repr=", ".join(sorted(drift)),
+                changes=drift,
+            )
+    return drift
+
+
+def login_unlock(*, actor, username: str = "", attempts=None, reason: str = "") -> int:
+    """Clear django-axes lockouts: those of ``username`` (every address), or the given
+    ``AccessAttempt`` rows (the admin's delete). Returns how many were cleared; audited per
+    login name. ``actor`` None is the command line (``manage.py unlock_login``)."""
+    from axes.models import AccessAttempt
+
+    if actor is not None:
+        require(actor, "axes.delete_accessattempt", action="unlock logins")
+    if attempts is None:
+        if not username.strip():
+            raise ValidationError("Name the login to unlock.")
+        attempts = AccessAttempt.objects.filter(username=username.strip())
+    with transaction.atomic():
+        rows = list(attempts)
+        by_name: dict[str, list[str]] = {}
+        for row in rows:
+            by_name.setdefault(row.username or "", []).append(row.ip_address or "")
+        AccessAttempt.objects.filter(pk__in=[r.pk for r in rows]).delete()
+        for name, addresses in sorted(by_name.items()):
+            record(
+                actor=actor,
+                action="auth.lockout.cleared",
+                target_type="auth.user",
+                target_repr=name[:150],
+                changes={"attempts": len(addresses), "ip_addresses": sorted(set(addresses))},
+                message=reason,
+            )
+    return len(rows)
 
 
 def operator_password_change(*, actor, new_password: str) -> None:

@@ -29,7 +29,7 @@ def status(*args) -> tuple[int, dict | str, str]:
 def test_healthz_answers_without_a_login_and_says_nothing_else(client):
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "roles": "ok"}
 
 
 def test_healthz_is_503_when_the_database_is_unreachable(client, monkeypatch):

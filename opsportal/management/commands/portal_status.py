@@ -7,8 +7,9 @@ from opsportal.monitoring import database_ok, portal_status
 
 class Command(BaseCommand):
     help = (
-        "The portal's own health: database, task queues, failed tasks, imports in flight, audit "
-        "head. Exits 1 when something needs attention (for cron and monitoring agents)."
+        "The portal's own health: database, task queues, failed tasks, imports in flight, roles "
+        "against roles.py, audit head. Exits 1 when something needs attention (for cron and "
+        "monitoring agents)."
     )
 
     def add_arguments(self, parser):
@@ -39,6 +40,7 @@ class Command(BaseCommand):
                     f"import #{job['job']} {job['kind']}: {job['percent']} % "
                     f"(batch {job['checkpoint']})"
                 )
+            self.stdout.write(f"roles: {status['roles']['status']}")
             head = status["audit_head"]
             self.stdout.write(f"audit head: #{head['seq']} at {head['at']}")
             for problem in status["problems"]:
