@@ -1,3 +1,4 @@
+import json
 from datetime import date, datetime, time, timedelta
 
 from django import forms
@@ -75,3 +76,29 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
 
 def _day_start(day: date) -> datetime:
     return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class AuditRedactForm(BootstrapFormMixin, forms.Form):
+    """Which field of an audit event to redact, and why (the service validates the rest)."""
+
+    field = forms.ChoiceField(label="Field to redact")
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=1000,
+        help_text="Recorded in the audit trail with the redaction (never the removed text), "
+        "e.g. “API key pasted into the reason” or “erasure request #123”.",
+    )
+
+    def __init__(self, *args, event, paths: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["field"].choices = [(path, _choice_label(event, path)) for path in paths]
+
+
+def _choice_label(event, path: str) -> str:
+    value = (
+        event.changes.get(path.removeprefix("changes."))
+        if path.startswith("changes.")
+        else (getattr(event, path))
+    )
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return f"{path}: {text[:60]}{'…' if len(text) > 60 else ''}"

@@ -2,8 +2,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
+from django.utils.functional import cached_property
 
 from environments.choices import Tier
+
+from .chain import CHANGES_PREFIX, REDACTED, TEXT_FIELDS
 
 
 class AuditEventQuerySet(models.QuerySet):
@@ -15,6 +18,13 @@ class AuditEventQuerySet(models.QuerySet):
 
     def delete(self):
         raise ValidationError("Audit events are append-only and cannot be deleted.")
+
+    def _apply_redaction(self, **values) -> int:
+        """The one update an event allows: a redaction (``audit_event_redact`` only)."""
+        allowed = {"salt", "redactions", "changes", *TEXT_FIELDS}
+        if not values or set(values) - allowed:
+            raise ValidationError("Only a redaction may change an audit event.")
+        return models.QuerySet.update(self, **values)
 
 
 class AuditEvent(models.Model):
@@ -59,11 +69,18 @@ class AuditEvent(models.Model):
     job_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Format 2 (docs/audit.md): the random salt of the event's field commitments (32 hex
+    # characters), "" once a field is redacted; then ``redactions`` holds the remaining fields'
+    # salts, the redacted fields' commitments and the log of redactions. Format 1 rows (written
+    # before the upgrade) have neither.
+    salt = models.CharField(max_length=32, blank=True, default="")
+    redactions = models.JSONField(null=True, blank=True)
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-seq"]
+        permissions = [("redact_auditevent", "Can redact a field of an audit event")]
         indexes = [
             models.Index(fields=["actor", "-seq"], name="audit_actor_seq"),
             models.Index(fields=["tier", "-seq"], name="audit_tier_seq"),
@@ -84,6 +101,47 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Audit events are append-only and cannot be deleted.")
+
+    # --- redactions (see docs/audit.md) --------------------------------------------------------
+    @property
+    def redaction_log(self) -> list[dict]:
+        return (self.redactions or {}).get("log") or []
+
+    def is_redacted(self, path: str) -> bool:
+        return path in ((self.redactions or {}).get("commit") or {})
+
+    def redaction_note(self, path: str) -> str:
+        """How a redacted field is shown: ``redacted (by alice on 2026-05-01: reason)``.
+
+        The reason is the redaction event's message, attached to a page's events in one query
+        by :func:`opsportal.audit.services.attach_redaction_notes`."""
+        entry = next((e for e in reversed(self.redaction_log) if e.get("path") == path), {})
+        reason = getattr(self, "_redaction_reasons", {}).get(entry.get("event"), "")
+        when = (entry.get("at") or "")[:10]
+        said = f"by {entry.get('by', '?')} on {when}"
+        return f"redacted ({said}: {reason})" if reason else f"redacted ({said})"
+
+    @cached_property
+    def shown(self) -> dict:
+        """Each redactable text field as pages and exports show it: the value, or its note."""
+        values = {name: getattr(self, name) for name in TEXT_FIELDS}
+        if self.redactions:
+            for name in TEXT_FIELDS:
+                if self.is_redacted(name):
+                    values[name] = self.redaction_note(name)
+        return values
+
+    @cached_property
+    def shown_changes(self):
+        """``changes`` with each redacted value replaced by its note."""
+        if not self.redactions or not isinstance(self.changes, dict):
+            return self.changes
+        return {
+            key: self.redaction_note(CHANGES_PREFIX + key)
+            if value == REDACTED and self.is_redacted(CHANGES_PREFIX + key)
+            else value
+            for key, value in self.changes.items()
+        }
 
 
 class AuditChainHead(models.Model):

@@ -1,18 +1,20 @@
 """Bulk-fill the audit trail with a valid chain, for benchmarks and manual tests at scale.
 
 Not a service: it writes only synthetic history, bypassing `record()` for speed (COPY on
-PostgreSQL), but it computes every hash exactly as `record()` does, so `audit_verify` holds.
+PostgreSQL), but it hashes every event exactly as `record()` does (format 2: a random salt, field
+commitments, ``compute_hash``), so `audit_verify` holds and any seeded event can be redacted.
 """
 
 import json
 import random
+import secrets
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import HASHED_FIELDS, compute_hash
+from .chain import ROW_FIELDS, compute_hash
 from .models import AuditChainHead, AuditEvent
 
 ACTIONS = (
@@ -27,7 +29,7 @@ ACTIONS = (
     "auth.login.succeeded",
     "auth.login.failed",
 )
-COLUMNS = (*HASHED_FIELDS, "hash")
+COLUMNS = (*ROW_FIELDS, "hash")
 
 
 def _events(
@@ -66,6 +68,8 @@ def _events(
             "request_id": f"seed{start_seq + i}",
             "job_id": None,
             "prev_hash": prev_hash,
+            "salt": secrets.token_hex(16),
+            "redactions": None,
         }
         fields["hash"] = prev_hash = compute_hash(fields)
         yield fields

@@ -6,14 +6,29 @@ commits or rolls back together with the change it describes.
 
 import json
 import logging
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .chain import GENESIS_HASH, compute_hash
+from opsportal.accounts.permissions import require
+
+from .chain import (
+    FORMAT,
+    GENESIS_HASH,
+    REDACTED_ACTION,
+    ROW_FIELDS,
+    TEXT_FIELDS,
+    UPGRADED_ACTION,
+    compute_hash,
+    format_of,
+    redact,
+    redactable_paths,
+)
 from .masking import scrub, scrub_text
 from .middleware import current_context
 from .models import AuditChainHead, AuditEvent
@@ -104,6 +119,8 @@ def record(
             "request_id": ctx.request_id,
             "job_id": job_id,
             "prev_hash": head.hash,
+            "salt": secrets.token_hex(16),
+            "redactions": None,
         }
         fields["hash"] = compute_hash(fields)
         event = AuditEvent(**fields)
@@ -116,3 +133,159 @@ def record(
 
 def chain_head() -> AuditChainHead:
     return AuditChainHead.objects.filter(pk=1).first() or AuditChainHead(seq=0, hash=GENESIS_HASH)
+
+
+# --- redaction (docs/audit.md) ----------------------------------------------------------------
+REDACT_PERMISSION = "audit.redact_auditevent"
+# Paths verification or the service itself reads: never redacted.
+_KEPT = {
+    REDACTED_ACTION: {"changes.seq", "changes.field"},
+    UPGRADED_ACTION: {"changes.old_head_seq", "changes.format", "changes.events"},
+}
+_ROW = ("id", *ROW_FIELDS, "hash")
+
+
+def audit_event_redact(*, actor, event: AuditEvent, field: str, reason: str) -> AuditEvent:
+    """Redact one field of an audit event (a secret pasted into a reason, personal data under an
+    erasure request); returns the event as it now reads.
+
+    ``field`` is ``message``, ``target_repr``, ``actor_label``, ``ip``, ``user_agent`` or
+    ``changes.<key>``. The value is replaced by a marker and its commitment kept, so the chain
+    still verifies; an ``audit.event.redacted`` event names the event, the field and the reason,
+    never the removed text. Redacting an event from before the format 2 upgrade also redacts the
+    format 1 head hash the upgrade event keeps (it would let the value be confirmed by brute
+    force).
+    """
+    if actor is not None:  # None is the system: the CLI run by someone with shell access
+        require(actor, REDACT_PERMISSION, action="redact audit events")
+    field = (field or "").strip()
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why this field is redacted."})
+    with transaction.atomic():
+        _lock_head()
+        row = _locked_row(event.pk)
+        if row is None:
+            raise ValidationError("This audit event does not exist.")
+        _redact_one(actor, row, field, reason)
+        upgrade = (
+            AuditEvent.objects.select_for_update()
+            .filter(action=UPGRADED_ACTION, seq__gt=row["seq"])
+            .order_by("seq")
+            .values(*_ROW)
+            .first()
+        )
+        if (
+            upgrade is not None
+            and (upgrade["changes"].get("format") or {}).get("after") == FORMAT
+            and row["seq"] <= (upgrade["changes"].get("old_head_seq") or 0)
+            and "old_head_hash" in upgrade["changes"]
+            and not _is_redacted(upgrade, "changes.old_head_hash")
+        ):
+            _redact_one(
+                actor,
+                upgrade,
+                "changes.old_head_hash",
+                f"Redacting a field of event #{row['seq']}, written before the format 2 "
+                "upgrade: the format 1 head hash would let its value be confirmed by brute force.",
+            )
+    return AuditEvent.objects.get(pk=row["id"])
+
+
+def redactable_fields(event: AuditEvent) -> list[str]:
+    """The fields of ``event`` a redaction can still remove (what the redaction form offers)."""
+    if format_of({"salt": event.salt, "redactions": event.redactions}) == 1:
+        return []
+    kept = _KEPT.get(event.action, set())
+    fields = {name: getattr(event, name) for name in TEXT_FIELDS}
+    fields["changes"] = event.changes if isinstance(event.changes, dict) else {}
+    return [
+        path
+        for path in redactable_paths(fields)
+        if path not in kept and not event.is_redacted(path)
+    ]
+
+
+def _locked_row(pk) -> dict | None:
+    return AuditEvent.objects.select_for_update().filter(pk=pk).values(*_ROW).first()
+
+
+def _is_redacted(row: dict, path: str) -> bool:
+    return path in ((row.get("redactions") or {}).get("commit") or {})
+
+
+def _redact_one(actor, row: dict, path: str, reason: str) -> AuditEvent:
+    seq = row["seq"]
+    if format_of(row) == 1:
+        raise ValidationError(
+            {
+                "field": f"Event #{seq} predates the redactable format (the chain could not be "
+                "upgraded, see the audit.chain.upgraded event): it cannot be redacted."
+            }
+        )
+    if _is_redacted(row, path):
+        raise ValidationError({"field": f"{path} of event #{seq} is already redacted."})
+    if path not in redactable_paths(row):
+        raise ValidationError(
+            {
+                "field": f"{path} of event #{seq} is empty: there is nothing to redact."
+                if path in TEXT_FIELDS
+                else f"Event #{seq} has no field {path!r} (message, target_repr, actor_label, "
+                "ip, user_agent or changes.<key>)."
+            }
+        )
+    if path in _KEPT.get(row["action"], ()):
+        raise ValidationError(
+            {"field": f"{path} of a {row['action']} event is what verification reads."}
+        )
+    if compute_hash(row) != row["hash"]:
+        raise ValidationError(
+            f"Event #{seq} does not match its hash: run audit_verify before redacting it."
+        )
+    redaction = record(
+        actor=actor,
+        action=REDACTED_ACTION,
+        target_type="audit.auditevent",
+        target_id=seq,
+        target_repr=f"audit event #{seq}",
+        changes={"seq": seq, "field": path},
+        message=reason,
+    )
+    if redaction.changes != {"seq": seq, "field": path}:
+        raise ValidationError({"field": f"{path!r} cannot be named in an audit event as it is."})
+    entry = {
+        "path": path,
+        "event": redaction.seq,
+        "by": redaction.actor_label,
+        "at": redaction.at.isoformat(timespec="seconds"),
+    }
+    updates = redact(row, path, entry)
+    if compute_hash({**row, **updates}) != row["hash"]:  # never write a row that would not verify
+        raise RuntimeError(f"redacting {path} of event #{seq} would change its hash")
+    if connection.vendor == "sqlite":
+        with connection.cursor() as cur:  # overwrite the freed bytes, not only unlink them
+            cur.execute("PRAGMA secure_delete = ON")
+    AuditEvent.objects.filter(pk=row["id"])._apply_redaction(**updates)
+    row.update(updates)
+    logger.info("audit field %s of #%s redacted by %s (#%s)", path, seq, entry["by"], redaction.seq)
+    return redaction
+
+
+def attach_redaction_notes(events) -> None:
+    """Give redacted events of a page the reasons of their redactions, in one query."""
+    wanted = {
+        entry.get("event"): event
+        for event in events
+        if getattr(event, "redactions", None)
+        for entry in event.redaction_log
+    }
+    if not wanted:
+        return
+    reasons = dict(
+        AuditEvent.objects.filter(seq__in=[s for s in wanted if isinstance(s, int)])
+        .exclude(message="")
+        .values_list("seq", "message")
+    )
+    for event in events:
+        if getattr(event, "redactions", None):
+            event._redaction_reasons = reasons

@@ -7,6 +7,7 @@ app_name = "audit"
 urlpatterns = [
     path("", views.AuditEventListView.as_view(), name="event_list"),
     path("events/<int:seq>/", views.AuditEventDetailView.as_view(), name="event_detail"),
+    path("events/<int:seq>/redact/", views.AuditEventRedactView.as_view(), name="event_redact"),
     path(
         "operators/<str:username>/", views.OperatorTimelineView.as_view(), name="operator_timeline"
     ),

@@ -1,19 +1,29 @@
 import json
 
+from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.http import StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.exports import escape_formula, stream_csv
+from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
 
-from .forms import AuditFilterForm
+from .chain import TEXT_FIELDS
+from .forms import AuditFilterForm, AuditRedactForm
 from .models import AuditEvent
-from .services import chain_head
+from .services import (
+    REDACT_PERMISSION,
+    attach_redaction_notes,
+    audit_event_redact,
+    chain_head,
+    redactable_fields,
+)
 
 EXPORT_COLUMNS = (
     "seq",
@@ -46,6 +56,7 @@ class AuditAccessMixin(PermissionRequiredMixin):
 class AuditListBase(AuditAccessMixin, KeysetPaginationMixin, ListView):
     def get_context_data(self, **kwargs):
         page = self.paginate_keyset(self.object_list)
+        attach_redaction_notes(page.items)
         return super().get_context_data(page=page, events=page.items, **kwargs)
 
 
@@ -99,8 +110,56 @@ class AuditEventDetailView(AuditAccessMixin, DetailView):
         return AuditEvent.objects.all()
 
     def get_context_data(self, **kwargs):
-        changes = json.dumps(self.object.changes, indent=2, sort_keys=True, ensure_ascii=False)
-        return super().get_context_data(changes_json=changes, **kwargs)
+        event = self.object
+        attach_redaction_notes([event])
+        changes = json.dumps(event.shown_changes, indent=2, sort_keys=True, ensure_ascii=False)
+        can_redact = self.request.user.has_perm(REDACT_PERMISSION) and bool(
+            redactable_fields(event)
+        )
+        return super().get_context_data(changes_json=changes, can_redact=can_redact, **kwargs)
+
+
+class AuditEventRedactView(ServiceFormView):
+    """Redact one field of an event: one ``audit_event_redact`` call (admins)."""
+
+    permission_required = REDACT_PERMISSION
+    form_class = AuditRedactForm
+    template_name = "audit/event_redact.html"
+
+    @cached_property
+    def event(self) -> AuditEvent:
+        # loaded after the permission check: a viewer gets 403, not 404
+        return get_object_or_404(AuditEvent, seq=self.kwargs["seq"])
+
+    @property
+    def title(self) -> str:
+        return f"Redact a field of audit event #{self.event.seq}"
+
+    def get_form_kwargs(self):
+        return {
+            **super().get_form_kwargs(),
+            "event": self.event,
+            "paths": redactable_fields(self.event),
+        }
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        ctx["event"] = self.event
+        ctx["cancel_url"] = self.event.get_absolute_url()
+        return ctx
+
+    def call_service(self, form):
+        self.redacted_field = form.cleaned_data["field"]
+        return audit_event_redact(
+            actor=self.request.user,
+            event=self.event,
+            field=self.redacted_field,
+            reason=form.cleaned_data["reason"],
+        )
+
+    def after_service(self, result):
+        messages.success(self.request, f"{self.redacted_field} of event #{result.seq} is redacted.")
+        return redirect(result)
 
 
 def _export_value(event: dict, column: str):
@@ -147,12 +206,28 @@ def _seek(queryset, *, upto: int):
         rows = list(
             queryset.filter(seq__gt=last, seq__lte=upto)
             .order_by("seq")
-            .values(*EXPORT_COLUMNS)[:chunk]
+            .values(*EXPORT_COLUMNS, "redactions")[:chunk]
         )
+        _show_redactions(rows)
         yield from rows
         if len(rows) < chunk:
             return
         last = rows[-1]["seq"]
+
+
+def _show_redactions(rows: list[dict]) -> None:
+    """Export a redacted field as its note, as the pages show it (one query a chunk at most)."""
+    redacted = [
+        (row, AuditEvent(seq=row["seq"], redactions=row["redactions"], changes=row["changes"]))
+        for row in rows
+        if row["redactions"]
+    ]
+    attach_redaction_notes([event for _, event in redacted])
+    for row, event in redacted:
+        for name in TEXT_FIELDS:
+            if event.is_redacted(name) and name in row:
+                row[name] = event.redaction_note(name)
+        row["changes"] = event.shown_changes
 
 
 def _csv_rows(rows, head):
