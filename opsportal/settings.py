@@ -66,6 +66,9 @@ INSTALLED_APPS = [
     "opsportal",
     "opsportal.audit",
     "opsportal.accounts",
+    "opsportal.api",
+    # django-ninja: the JSON API; listed so /api/docs serves its vendored Swagger UI (no CDN).
+    "ninja",
     "environments",
     "runbooks",
     "imports",

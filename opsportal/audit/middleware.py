@@ -9,7 +9,7 @@ import logging
 import re
 import uuid
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,64}$")
 
@@ -19,6 +19,9 @@ class RequestContext:
     request_id: str = ""
     ip: str | None = None
     user_agent: str = ""
+    # Set when the request authenticated with an API token: record() labels the actor
+    # "alice via token 12 (ci)" (opsportal.api.auth).
+    via: str = ""
 
 
 _context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
@@ -29,6 +32,16 @@ _context: contextvars.ContextVar[RequestContext] = contextvars.ContextVar(
 
 def current_context() -> RequestContext:
     return _context.get()
+
+
+def act_via(label: str) -> contextvars.Token:
+    """Until reset (``reset_via``) or the request ends, audit rows say the actor acted through
+    ``label``."""
+    return _context.set(replace(_context.get(), via=label))
+
+
+def reset_via(token: contextvars.Token) -> None:
+    _context.reset(token)
 
 
 @contextmanager

@@ -94,6 +94,8 @@ def record(
         label = f"{SYSTEM_LABEL} on behalf of {on_behalf_of.get_username()}"
         actor = actor or on_behalf_of
     ctx = current_context()
+    if ctx.via:
+        label = f"{label} via {ctx.via}"
     clean_changes = _jsonable(scrub(changes or {}, secret_keys=frozenset(secret_keys)))
 
     with transaction.atomic():
