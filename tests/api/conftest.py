@@ -19,6 +19,12 @@ class ApiClient(Client):
         return super().request(**request)
 
 
+@pytest.fixture(autouse=True)
+def fast_hasher(settings):
+    # Several users per test: PBKDF2 would dominate the run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def token_for(user_factory):
     """``token_for("operator", ["read"])`` -> (ApiClient, user, ApiToken, raw token string)."""
