@@ -6,7 +6,7 @@ from environments.models import Environment, Project
 from opsportal.forms import BootstrapFormMixin
 
 from .choices import CheckType
-from .markdown import MAX_BYTES, PlanParseError, decode
+from .plans import MAX_BYTES, PlanParseError, decode
 from .services import MAX_EVIDENCE_BYTES, check_config_clean
 
 
@@ -38,6 +38,10 @@ class ImportForm(BootstrapFormMixin, forms.Form):
         else:
             raise ValidationError("Upload a Markdown file or paste the plan.")
         return data
+
+
+class ImportSaveForm(forms.Form):
+    """Save on the import preview: the plan itself is kept server-side between the two steps."""
 
 
 class StepForm(BootstrapFormMixin, forms.Form):

@@ -1,9 +1,19 @@
-"""A run report: every step, who signed it and when, evidence, checks, window, chain head."""
+"""A run report: every step, who signed it and when, evidence, checks, window, chain head.
+
+The same facts in HTML (``run_report.html`` from :func:`build`) and in Markdown
+(:func:`markdown`): who started the run and who completed or aborted it (with the reason), each
+step's sign-off and second sign-off with their notes, the full evidence text (wrapped, never cut),
+evidence files by their uploaded name linked to the permission-checked download, check results,
+the version's rollback plan, and the audit chain head at export.
+"""
 
 from __future__ import annotations
 
+import posixpath
+import re
 from datetime import timedelta
 
+from django.urls import reverse
 from django.utils import timezone
 
 from opsportal.audit.masking import scrub_text
@@ -44,6 +54,37 @@ def step_runs(run: Run):
     )
 
 
+def evidence_name(sr: StepRun) -> str:
+    """The evidence file's name as it was uploaded.
+
+    Kept by the step run when the model stores it (``evidence_name``); otherwise the stored file's
+    own name, which is the uploaded name unless storage had to make it unique.
+    """
+    if not sr.evidence_file:
+        return ""
+    return getattr(sr, "evidence_name", "") or posixpath.basename(sr.evidence_file.name)
+
+
+def evidence_url(sr: StepRun) -> str:
+    return reverse("runbooks:evidence", args=[sr.pk]) if sr.evidence_file else ""
+
+
+def closed_by(run: Run) -> dict | None:
+    """Who completed or aborted the run, when, and why (an abort's reason)."""
+    if run.status == RunStatus.COMPLETED:
+        verb = "Completed"
+    elif run.status == RunStatus.ABORTED:
+        verb = "Aborted"
+    else:
+        return None
+    return {
+        "verb": verb,
+        "by": run.finished_by,
+        "at": run.finished_at,
+        "reason": run.abort_reason if run.status == RunStatus.ABORTED else "",
+    }
+
+
 def build(run: Run) -> dict:
     """Context shared by the Markdown and the HTML report."""
     srs = step_runs(run)
@@ -54,12 +95,16 @@ def build(run: Run) -> dict:
         phases[-1]["steps"].append(sr)
     for sr in srs:
         sr.figures_text = figures_text(sr.check_result or {})
+        sr.evidence_name = evidence_name(sr)
+        sr.evidence_url = evidence_url(sr)
     counts = {s.value: 0 for s in StepStatus}
     for sr in srs:
         counts[sr.status] += 1
     head = chain_head()
     return {
         "run": run,
+        "closed_by": closed_by(run),
+        "rollback": list(run.version.rollback or []),
         "phases": phases,
         "counts": counts,
         "total": len(srs),
@@ -86,7 +131,20 @@ def _cell(text: str) -> str:
     return scrub_text(str(text or "")).replace("|", "\\|").replace("\n", " ").strip()
 
 
-def markdown(run: Run) -> str:
+def _fenced(text: str, indent: str = "") -> list[str]:
+    """``text`` as a fenced block that no backtick run inside it can close early."""
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    lines = [fence, *text.splitlines(), fence]
+    return [f"{indent}{line}" if line else "" for line in lines]
+
+
+def _link_text(text: str) -> str:
+    return re.sub(r"([\\\[\]])", r"\\\1", text)
+
+
+def markdown(run: Run, *, base_url: str = "") -> str:
+    """The report as Markdown; ``base_url`` (``https://host``) makes evidence links absolute."""
     ctx = build(run)
     out = [
         f"# Run report: {run.version.runbook.title} (v{run.version.number})",
@@ -95,20 +153,23 @@ def markdown(run: Run) -> str:
         f"{', protected' if run.environment.protected else ''})",
         f"- Status: {run.get_status_display()}",
         f"- Started by: {run.started_by} at {_ts(run.started_at)}",
+    ]
+    closed = ctx["closed_by"]
+    if closed:
+        out.append(f"- {closed['verb']} by: {closed['by'] or 'unknown'} at {_ts(closed['at'])}")
+        if closed["verb"] == "Aborted":
+            out.append(f"- Abort reason: {_cell(closed['reason'])}")
+    out += [
         f"- Planned window: {_ts(run.planned_start)} → {_ts(run.planned_end)} ({ctx['window']})",
         f"- Actual: {_ts(run.started_at)} → {_ts(run.finished_at)} ({ctx['elapsed']}"
         f"{', over the window' if ctx['over_window'] else ''})",
-    ]
-    if run.status == RunStatus.ABORTED:
-        out.append(f"- Abort reason: {_cell(run.abort_reason)}")
-    out += [
         f"- Steps: {ctx['counts']['done']} done, {ctx['counts']['skipped']} skipped, "
         f"{ctx['counts']['failed']} failed, {ctx['counts']['awaiting_second']} awaiting second "
         f"sign-off, {ctx['counts']['pending']} open (of {ctx['total']})",
         "",
     ]
     for group in ctx["phases"]:
-        out += [f"## {group['phase'].title}", ""]
+        out += [f"## {_cell(group['phase'].title)}", ""]
         for sr in group["steps"]:
             box = "x" if sr.status == StepStatus.DONE else " "
             out.append(f"- [{box}] **{_cell(sr.step.title)}** — {sr.get_status_display()}")
@@ -117,19 +178,25 @@ def markdown(run: Run) -> str:
                 if sr.status == StepStatus.FAILED:
                     verb = "Marked failed"
                 out.append(f"  - {verb} by {sr.signed_by} at {_ts(sr.signed_at)}")
-            if sr.second_signed_by:
-                out.append(
-                    f"  - Second sign-off by {sr.second_signed_by} at {_ts(sr.second_signed_at)}"
-                )
             if sr.skip_reason:
                 out.append(f"  - Skip reason: {_cell(sr.skip_reason)}")
             if sr.note:
                 out.append(f"  - Note: {_cell(sr.note)}")
+            if sr.second_signed_by:
+                out.append(
+                    f"  - Second sign-off by {sr.second_signed_by} at {_ts(sr.second_signed_at)}"
+                    + (f" — note: {_cell(sr.second_note)}" if sr.second_note else "")
+                )
             if sr.evidence_text:
-                first = _cell(sr.evidence_text)[:200]
-                out.append(f"  - Evidence ({len(sr.evidence_text)} chars): {first}")
+                evidence = scrub_text(sr.evidence_text)
+                out += [f"  - Evidence ({len(evidence)} characters):", ""]
+                out += _fenced(evidence, indent="    ")
+                out.append("")
             if sr.evidence_file:
-                out.append(f"  - Evidence file: {sr.evidence_file.name}")
+                out.append(
+                    f"  - Evidence file: [{_link_text(sr.evidence_name)}]"
+                    f"(<{base_url.rstrip('/')}{sr.evidence_url}>)"
+                )
             if sr.check_status:
                 res = sr.check_result or {}
                 figures = figures_text(res)
@@ -144,6 +211,13 @@ def markdown(run: Run) -> str:
                     )
                 )
         out.append("")
+    out += ["## Rollback plan", ""]
+    if ctx["rollback"]:
+        for section in ctx["rollback"]:
+            title = _cell(section.get("title", "")) or "Rollback"
+            out += [f"### {title}", "", scrub_text(section.get("body", "")).strip(), ""]
+    else:
+        out += ["This version has no rollback plan.", ""]
     out += [
         "---",
         f"Audit chain head at export: #{ctx['chain_seq']} `{ctx['chain_hash']}`",

@@ -7,6 +7,11 @@ app_name = "runbooks"
 urlpatterns = [
     path("", views.RunbookListView.as_view(), name="runbook_list"),
     path("import/", views.RunbookImportView.as_view(), name="runbook_import"),
+    path(
+        "import/<slug:token>/",
+        views.RunbookImportPreviewView.as_view(),
+        name="runbook_import_preview",
+    ),
     path("<int:pk>/", views.RunbookDetailView.as_view(), name="runbook_detail"),
     path("<int:pk>/settings/", views.RunbookSettingsView.as_view(), name="runbook_settings"),
     path("<int:pk>/diff/", views.VersionDiffView.as_view(), name="version_diff"),

@@ -1,5 +1,9 @@
+import base64
 import difflib
 import json
+import uuid
+import zlib
+from functools import cached_property
 
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
@@ -12,10 +16,15 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
-from . import report, services
+from environments.models import Project
+from opsportal.audit.masking import scrub_text
+from opsportal.generic import ServiceFormView
+
+from . import preview, report, services
 from .choices import StepStatus
 from .forms import (
     ImportForm,
+    ImportSaveForm,
     ReasonForm,
     RunbookSettingsForm,
     RunStartForm,
@@ -23,18 +32,13 @@ from .forms import (
     StepForm,
 )
 from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
+from .plans import PlanParseError, parse
+
+IMPORT_SESSION_PREFIX = "runbook_import:"
 
 
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
-
-
-def _form_error(form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errs in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errs)
-    else:
-        form.add_error(None, exc)
 
 
 class RunbookListView(PermissionRequiredMixin, ListView):
@@ -57,33 +61,144 @@ class RunbookListView(PermissionRequiredMixin, ListView):
         return ctx
 
 
+def _pack(text: str) -> str:
+    return base64.b64encode(zlib.compress(text.encode("utf-8"), 6)).decode("ascii")
+
+
+def _unpack(data: str) -> str:
+    return zlib.decompress(base64.b64decode(data)).decode("utf-8")
+
+
 class RunbookImportView(PermissionRequiredMixin, FormView):
+    """Step 1: upload or paste a plan. Nothing is written: the plan goes to the preview.
+
+    The text is masked (``scrub_text``) before it is kept anywhere, and kept in the session only,
+    compressed, until it is saved or replaced by the next preview; the page never sends it back
+    to the browser.
+    """
+
     permission_required = "runbooks.add_runbook"
     template_name = "runbooks/runbook_import.html"
     form_class = ImportForm
 
     def get_runbook(self):
         pk = self.request.GET.get("runbook") or self.request.POST.get("runbook")
-        return get_object_or_404(Runbook, pk=pk) if pk else None
+        return get_object_or_404(Runbook, pk=pk) if pk and str(pk).isdigit() else None
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ctx["runbook"] = self.get_runbook()
+        ctx["nav_section"] = "runbooks"
         return ctx
 
     def form_valid(self, form):
+        data = form.cleaned_data
+        runbook = self.get_runbook()
+        text = scrub_text(data["markdown"])
         try:
-            version = services.runbook_import(
-                actor=self.request.user,
-                text=form.cleaned_data["markdown"],
-                source_name=form.cleaned_data["source_name"],
-                runbook=self.get_runbook(),
-                project=form.cleaned_data.get("project"),
-                allowed_urls=form.cleaned_data.get("allowed_urls", ""),
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
+            parse(text)  # the preview page shows the rest; a file that is no plan stops here
+        except PlanParseError as exc:
+            form.add_error("file" if data.get("file") else "text", str(exc))
             return self.form_invalid(form)
+        session = self.request.session
+        # One pending import per session: an abandoned preview is replaced, not accumulated.
+        for key in [k for k in session.keys() if k.startswith(IMPORT_SESSION_PREFIX)]:  # noqa: SIM118 (SessionBase has no __iter__)
+            del session[key]
+        token = uuid.uuid4().hex
+        latest = runbook.latest_version() if runbook else None
+        session[IMPORT_SESSION_PREFIX + token] = {
+            "text": _pack(text),
+            "source_name": data["source_name"],
+            "runbook": runbook.pk if runbook else None,
+            "base": latest.number if latest else None,
+            "project": data["project"].pk if data.get("project") else None,
+            "allowed_urls": data.get("allowed_urls", ""),
+        }
+        return redirect("runbooks:runbook_import_preview", token=token)
+
+
+class RunbookImportPreviewView(ServiceFormView):
+    """Step 2: the parsed tree, counts, warnings and the diff against the latest version; Save
+    stores it with one service call (``services.runbook_import``)."""
+
+    permission_required = "runbooks.add_runbook"
+    template_name = "runbooks/runbook_import_preview.html"
+    form_class = ImportSaveForm
+
+    @cached_property
+    def stored(self) -> dict | None:
+        return self.request.session.get(IMPORT_SESSION_PREFIX + self.kwargs["token"])
+
+    @cached_property
+    def runbook(self) -> Runbook | None:
+        pk = self.stored.get("runbook")
+        return Runbook.objects.filter(pk=pk).first() if pk else None
+
+    @property
+    def text(self) -> str:
+        return _unpack(self.stored["text"])
+
+    def _expired(self):
+        messages.error(self.request, "This import preview has expired; upload the plan again.")
+        return redirect("runbooks:runbook_import")
+
+    def get(self, request, *args, **kwargs):
+        if self.stored is None or (self.stored.get("runbook") and self.runbook is None):
+            return self._expired()
+        return super().get(request, *args, **kwargs)
+
+    def post(self, request, *args, **kwargs):
+        if self.stored is None or (self.stored.get("runbook") and self.runbook is None):
+            return self._expired()
+        return super().post(request, *args, **kwargs)
+
+    def get_context_data(self, **kwargs):
+        ctx = super().get_context_data(**kwargs)
+        try:
+            plan = preview.build(
+                self.text, source_name=self.stored["source_name"], runbook=self.runbook, masked=True
+            )
+        except PlanParseError as exc:  # the parser changed since step 1
+            plan = None
+            ctx["form"].add_error(None, str(exc))
+        ctx.update(
+            preview=plan,
+            rows=plan.rows() if plan else [],
+            runbook=self.runbook,
+            source_name=self.stored["source_name"],
+            project=self._project(),
+            next_number=(plan.diff["base"] + 1) if plan and plan.diff else 1,
+            nav_section="runbooks",
+        )
+        return ctx
+
+    def _project(self):
+        pk = self.stored.get("project")
+        return Project.objects.filter(pk=pk).first() if pk else None
+
+    def call_service(self, form):
+        latest = self.runbook.latest_version() if self.runbook else None
+        number = latest.number if latest else None
+        if number != self.stored.get("base"):
+            # Someone imported or edited a version since this preview was made: show the diff
+            # against that one before anything is saved.
+            self.stored["base"] = number
+            self.request.session.modified = True
+            raise ValidationError(
+                f"Version {number} was saved after this preview was made; the diff now compares "
+                "with it. Review it and save again."
+            )
+        return services.runbook_import(
+            actor=self.request.user,
+            text=self.text,
+            source_name=self.stored["source_name"],
+            runbook=self.runbook,
+            project=self._project(),
+            allowed_urls=self.stored.get("allowed_urls", ""),
+        )
+
+    def after_service(self, version):
+        del self.request.session[IMPORT_SESSION_PREFIX + self.kwargs["token"]]
         messages.success(self.request, f"Imported {version}.")
         return redirect(version)
 
@@ -99,7 +214,7 @@ class RunbookDetailView(PermissionRequiredMixin, View):
         return redirect(version)
 
 
-class RunbookSettingsView(PermissionRequiredMixin, FormView):
+class RunbookSettingsView(ServiceFormView):
     permission_required = "runbooks.change_runbook"
     template_name = "runbooks/runbook_settings.html"
     form_class = RunbookSettingsForm
@@ -114,16 +229,14 @@ class RunbookSettingsView(PermissionRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "runbook": self.runbook}
 
-    def form_valid(self, form):
-        try:
-            services.runbook_update(
-                actor=self.request.user, runbook=self.runbook, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
-            return self.form_invalid(form)
+    def call_service(self, form):
+        return services.runbook_update(
+            actor=self.request.user, runbook=self.runbook, **form.cleaned_data
+        )
+
+    def after_service(self, runbook):
         messages.success(self.request, "Runbook settings saved.")
-        return redirect(self.runbook)
+        return redirect(runbook)
 
 
 class VersionDetailView(PermissionRequiredMixin, DetailView):
@@ -182,6 +295,7 @@ class VersionDiffView(PermissionRequiredMixin, View):
                 version_text(va), version_text(vb), f"v{a}", f"v{b}", lineterm="", n=2
             )
         )
+        changes = preview.diff(preview.phases_from_version(va), preview.phases_from_version(vb))
         return render(
             request,
             "runbooks/version_diff.html",
@@ -191,12 +305,13 @@ class VersionDiffView(PermissionRequiredMixin, View):
                 "b": vb,
                 "numbers": numbers,
                 "diff": diff,
+                "changes": changes,
                 "nav_section": "runbooks",
             },
         )
 
 
-class StepEditView(PermissionRequiredMixin, FormView):
+class StepEditView(ServiceFormView):
     permission_required = "runbooks.change_step"
     template_name = "runbooks/step_form.html"
     form_class = StepForm
@@ -215,14 +330,12 @@ class StepEditView(PermissionRequiredMixin, FormView):
         ctx["step"] = self.step
         return ctx
 
-    def form_valid(self, form):
-        try:
-            version = services.step_update(
-                actor=self.request.user, step=self.step, **form.service_kwargs()
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
-            return self.form_invalid(form)
+    def call_service(self, form):
+        return services.step_update(
+            actor=self.request.user, step=self.step, **form.service_kwargs()
+        )
+
+    def after_service(self, version):
         messages.success(self.request, f"Saved as version {version.number}.")
         return redirect(version)
 
@@ -257,7 +370,7 @@ class PhaseGateView(PermissionRequiredMixin, View):
         return redirect(version)
 
 
-class RunStartView(PermissionRequiredMixin, FormView):
+class RunStartView(ServiceFormView):
     permission_required = "runbooks.add_run"
     template_name = "runbooks/run_start.html"
     form_class = RunStartForm
@@ -274,14 +387,12 @@ class RunStartView(PermissionRequiredMixin, FormView):
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "version": self.version}
 
-    def form_valid(self, form):
-        try:
-            run = services.run_start(
-                actor=self.request.user, version=self.version, **form.cleaned_data
-            )
-        except ValidationError as exc:
-            _form_error(form, exc)
-            return self.form_invalid(form)
+    def call_service(self, form):
+        return services.run_start(
+            actor=self.request.user, version=self.version, **form.cleaned_data
+        )
+
+    def after_service(self, run):
         messages.success(self.request, "Run started.")
         return redirect(run)
 
@@ -427,7 +538,8 @@ class RunReportView(PermissionRequiredMixin, View):
         run = get_object_or_404(Run.objects.with_related(), pk=pk)
         if fmt == "md":
             response = HttpResponse(
-                report.markdown(run), content_type="text/markdown; charset=utf-8"
+                report.markdown(run, base_url=request.build_absolute_uri("/")),
+                content_type="text/markdown; charset=utf-8",
             )
             response["Content-Disposition"] = f'attachment; filename="run-{run.pk}-report.md"'
             return response
@@ -442,7 +554,5 @@ class EvidenceView(PermissionRequiredMixin, View):
         if not sr.evidence_file:
             raise Http404("No evidence file.")
         return FileResponse(
-            sr.evidence_file.open("rb"),
-            as_attachment=True,
-            filename=sr.evidence_file.name.rsplit("/", 1)[-1],
+            sr.evidence_file.open("rb"), as_attachment=True, filename=report.evidence_name(sr)
         )

@@ -32,6 +32,9 @@ def test_import_page_uploads_a_plan(client_for):
     client, user = client_for("operator")
     upload = SimpleUploadedFile("small.md", SMALL_PLAN.encode(), content_type="text/markdown")
     response = client.post(reverse("runbooks:runbook_import"), {"file": upload})
+    # The upload shows a preview first; Save on it stores the version.
+    assert response.status_code == 302 and not RunbookVersion.objects.exists()
+    response = client.post(response.url)
     version = RunbookVersion.objects.get()
     assert response.status_code == 302 and response.url == version.get_absolute_url()
     assert AuditEvent.objects.get(action="runbook.imported").actor == user
@@ -291,7 +294,7 @@ def test_reports_show_every_signoff_and_the_chain_head(
     assert md["Content-Type"].startswith("text/markdown")
     assert "Signed by olga" in text and "Second sign-off by april" in text
     assert "Skip reason: nightly backup" in text
-    assert "Evidence file: runbooks/evidence/" in text
+    assert "Evidence file: [a.txt](<http://testserver/runbooks/step-runs/" in text
     assert "ghp_abcdefghijklmnopqrstuvwxyz123456" not in text
     assert chain_head().hash in text
     assert "Planned window" in text and "Actual" in text
