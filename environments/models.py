@@ -5,9 +5,20 @@ from django.db import models
 from django.urls import reverse
 from django.utils import timezone
 
-from opsportal.fields import MaskedCharField, MaskedTextField, MaskedURLField
+from opsportal.fields import MaskedCharField, MaskedJSONField, MaskedTextField, MaskedURLField
 
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier, ValueKind
+
+PAYLOAD_TEXT_KEYS = (
+    "notes",
+    "maintenance_window",
+    "url",
+    "description",
+    "example",
+    "owner",
+    "source",
+    "identifier",
+)
 
 
 class Project(models.Model):
@@ -64,7 +75,7 @@ class ProviderDeployment(models.Model):
         Environment, on_delete=models.CASCADE, related_name="deployments"
     )
     provider = models.CharField(max_length=20, choices=Provider.choices)
-    identifier = models.CharField(max_length=200)
+    identifier = MaskedCharField(max_length=200)
     url = MaskedURLField(blank=True)
 
     class Meta:
@@ -179,7 +190,9 @@ class ChangeRequest(models.Model):
     kind = models.CharField(max_length=20, choices=ChangeKind.choices)
     summary = MaskedCharField(max_length=300)
     reason = MaskedTextField(blank=True)
-    payload = models.JSONField(default=dict)
+    # Typed text inside the payload (notes, descriptions…) is masked like the fields it becomes;
+    # values and fingerprints are exact data and stay as value_state made them.
+    payload = MaskedJSONField(default=dict, mask_keys=PAYLOAD_TEXT_KEYS)
     status = models.CharField(
         max_length=20, choices=ChangeRequestStatus.choices, default=ChangeRequestStatus.PENDING
     )

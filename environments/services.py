@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
+from opsportal import credentials
 from opsportal.accounts.permissions import require
 from opsportal.audit.services import record
 
@@ -423,6 +424,13 @@ def deployment_add(
     identifier = identifier.strip()
     if not identifier:
         raise ValidationError("A deployment needs an identifier, e.g. prod:basic-oriole-337.")
+    if credentials.classify("", identifier).secret or credentials.find_credentials(identifier):
+        raise ValidationError(
+            {
+                "identifier": "This looks like a credential (a deploy key or a token), not a "
+                "deployment's name: enter the name, e.g. prod:basic-oriole-337."
+            }
+        )
     if environment.deployments.filter(provider=provider, identifier=identifier).exists():
         raise ValidationError(f"{provider} {identifier} is already listed.")
     payload = {

@@ -16,6 +16,7 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, ListView
 
+from opsportal.audit.masking import scrub_text
 from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 from opsportal.generic import ServiceFormView as BaseServiceFormView
@@ -514,7 +515,8 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
         )
 
     def form_valid(self, form):
-        self.form_reason = form.cleaned_data["reason"]
+        # Kept in the session until the preview is confirmed: masked like any stored text.
+        self.form_reason = scrub_text(form.cleaned_data["reason"])
         return super().form_valid(form)
 
 

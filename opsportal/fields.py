@@ -70,8 +70,34 @@ class MaskedURLField(MaskedCharField, models.URLField):
     """A ``URLField`` whose password, key or token parts are masked (``user:***@host``)."""
 
 
+def mask_json_keys(value: Any, keys: frozenset[str]) -> Any:
+    """Mask only what sits under one of ``keys`` (at any depth); the rest is structure."""
+    if isinstance(value, dict):
+        return {k: mask_json(v) if k in keys else mask_json_keys(v, keys) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_json_keys(v, keys) for v in value]
+    return value
+
+
 class MaskedJSONField(_MaskedMixin, models.JSONField):
-    """A ``JSONField`` (rejected rows, check results) whose string values are masked."""
+    """A ``JSONField`` (rejected rows, check results) whose string values are masked.
+
+    ``mask_keys`` limits masking to the values under those keys, for documents that mix typed
+    text with exact data (a change request's payload: notes and descriptions beside public
+    values and fingerprints that must stay byte-for-byte what they were).
+    """
+
+    def __init__(self, *args, mask_keys=None, **kwargs):
+        self.mask_keys = frozenset(mask_keys) if mask_keys else None
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        if self.mask_keys:
+            kwargs["mask_keys"] = sorted(self.mask_keys)
+        return name, path, args, kwargs
 
     def mask(self, value):
+        if self.mask_keys:
+            return mask_json_keys(value, self.mask_keys)
         return mask_json(value)
