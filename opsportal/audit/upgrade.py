@@ -22,6 +22,7 @@ from .chain import (
     UPGRADED_ACTION,
     ChainBreak,
     commitments,
+    compute_hash,
     format_of,
     hash_v1,
     hash_v2,
@@ -44,15 +45,17 @@ class _Broken(Exception):
 
 
 def upgrade_chain(event_model, head_model, *, using: str = "default", chunk: int = CHUNK):
-    """Rehash a format 1 chain in format 2; a no-op on an empty or already upgraded chain."""
+    """Rehash a format 1 chain in format 2; a no-op on an empty or already upgraded chain.
+
+    Format 2 events already in the chain (a migration of another app may have recorded one
+    before this runs) are verified in their format and relinked.
+    """
     connection = connections[using]
     with transaction.atomic(using=using):
         head = head_model.objects.using(using).select_for_update().filter(pk=1).first()
         events = event_model.objects.using(using)
-        if not events.exists():
-            return UpgradeResult(0, None, None)
-        if events.exclude(salt="").exists() or events.filter(redactions__isnull=False).exists():
-            return UpgradeResult(0, None, None)  # format 2 already
+        if not events.filter(salt="", redactions__isnull=True).exists():
+            return UpgradeResult(0, None, None)  # empty, or format 2 already
         if head is None:
             head = head_model(pk=1, seq=0, hash=GENESIS_HASH)
             head.save(using=using, force_insert=True)
@@ -152,12 +155,15 @@ def _rehash(connection, event_model, head, chunk: int) -> str:
                 raise _Broken(ChainBreak(seq, f"event(s) {expected}..{seq - 1} were deleted"))
             if row["prev_hash"] != old_prev:
                 raise _Broken(ChainBreak(seq, "prev_hash does not match the previous event's hash"))
-            if format_of(row) != 1 or hash_v1(row) != row["hash"]:
+            v1 = format_of(row) == 1
+            if (hash_v1(row) if v1 else compute_hash(row)) != row["hash"]:
                 raise _Broken(ChainBreak(seq, "content does not match its hash"))
             old_prev = row["hash"]
-            salt = secrets.token_hex(16)
+            # A format 2 event (appended by a migration that ran record() before this one)
+            # keeps its salt or redactions and is only relinked.
+            salt = secrets.token_hex(16) if v1 else row["salt"]
             row["prev_hash"] = new_prev
-            new_prev = hash_v2(row, commitments(row, salt))
+            new_prev = hash_v2(row, commitments(row, salt)) if salt else compute_hash(row)
             staged.append((row["id"], salt, row["prev_hash"], new_prev))
             expected += 1
         _stage(connection, staged, pg)

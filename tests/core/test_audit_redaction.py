@@ -516,16 +516,21 @@ def test_upgrade_rehashes_an_intact_format_1_chain(user_factory):
     admin = user_factory("admin")
     events = _trail(user_factory("operator"))
     _rewrite_as_format_1()
-    old_head = AuditChainHead.objects.get()
     assert all(chain.format_of(r) == 1 for r in AuditEvent.objects.values("salt", "redactions"))
     assert _verify() == (0, "")  # format 1 verifies as before
     with pytest.raises(ValidationError, match="predates the redactable format"):
         _redact(admin, events[2], "message")
+    # a format 2 event after them (another app's migration may record() before 0006 runs)
+    late = _record(actor=admin, action="test.late", message="format 2 already")
+    assert _verify() == (0, "")
+    old_head = AuditChainHead.objects.get()
 
     result = upgrade_chain(AuditEvent, AuditChainHead)
     assert result.broken is None and result.rehashed == old_head.seq
     assert _verify() == (0, "")
     assert not AuditEvent.objects.filter(salt="").exists()
+    relinked = AuditEvent.objects.get(seq=late.seq)
+    assert relinked.salt == late.salt and relinked.hash != late.hash
     upgraded = AuditEvent.objects.get(seq=result.event_seq)
     assert upgraded.action == chain.UPGRADED_ACTION and upgraded.seq == old_head.seq + 1
     assert upgraded.changes["old_head_seq"] == old_head.seq
