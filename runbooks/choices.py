@@ -16,6 +16,14 @@ class CheckType(models.TextChoices):
     IMPORT_JOB = "import_job", "Import job finished clean"
 
 
+class SecondSignoff(models.TextChoices):
+    """Which steps of a run on a protected environment wait for a second person."""
+
+    ALL = "all", "Every step"
+    COMMANDS = "commands", "Steps with commands (and marked steps)"
+    MARKED = "marked", "Marked steps only"
+
+
 class RunStatus(models.TextChoices):
     IN_PROGRESS = "in_progress", "In progress"
     COMPLETED = "completed", "Completed"

@@ -8,7 +8,7 @@ from django.utils import timezone
 from environments.models import Environment
 
 from . import services
-from .choices import CheckType
+from .choices import CheckType, StepStatus
 from .models import Run, Runbook, Step, StepRun
 
 PLANS = Path(__file__).resolve().parent / "demo_plans"
@@ -81,9 +81,12 @@ def load(*, users: dict, stdout) -> None:
     )
     srs = list(StepRun.objects.filter(run=run).select_related("step__phase"))
     for sr in srs[:3]:
-        services.step_sign(
+        signed = services.step_sign(
             actor=operator, step_run=sr, note="Done", evidence_text="checked on the dashboard"
         )
+        if signed.status == StepStatus.AWAITING_SECOND:
+            # prod is protected: by default every step there takes a second person.
+            services.step_second_sign(actor=approver, step_run=signed, note="Seen it done")
     for sr in srs:
         if sr.step.requires_second_signoff:
             services.step_sign(actor=operator, step_run=sr, note="Promoted build")

@@ -6,7 +6,7 @@ from django.urls import reverse
 
 from opsportal.fields import MaskedCharField, MaskedJSONField, MaskedTextField
 
-from .choices import CheckStatus, CheckType, RunStatus, StepKind, StepStatus
+from .choices import CheckStatus, CheckType, RunStatus, SecondSignoff, StepKind, StepStatus
 
 
 class Runbook(models.Model):
@@ -23,6 +23,13 @@ class Runbook(models.Model):
     allowed_urls = MaskedTextField(
         blank=True,
         help_text="Origins automated checks may reach, one per line (https://host[:port]).",
+    )
+    second_signoff = models.CharField(
+        max_length=10,
+        choices=SecondSignoff.choices,
+        default=SecondSignoff.ALL,
+        help_text="On protected environments, which steps need a second person's sign-off. "
+        "Steps marked <!-- ops: second-signoff --> in the plan (or edited so) always do.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
@@ -86,6 +93,12 @@ class Phase(models.Model):
     order = models.PositiveIntegerField()
     title = MaskedCharField(max_length=300)
     description = MaskedTextField(blank=True)
+    group = MaskedCharField(
+        max_length=300, blank=True, help_text="The heading this phase sits under in the plan."
+    )
+    rollback = models.BooleanField(
+        default=False, help_text="Steps written in a rollback section: done only when rolling back."
+    )
     requires_previous = models.BooleanField(
         default=False, help_text="Steps here can only be signed once the previous phase is done."
     )
@@ -110,6 +123,12 @@ class Step(models.Model):
 
     phase = models.ForeignKey(Phase, on_delete=models.CASCADE, related_name="steps")
     order = models.PositiveIntegerField()
+    parent = models.ForeignKey(
+        "self", on_delete=models.CASCADE, null=True, blank=True, related_name="children"
+    )
+    depth = models.PositiveSmallIntegerField(default=0)
+    source = models.CharField(max_length=20, blank=True)  # checklist | heading | bold | task | todo
+    source_line = models.PositiveIntegerField(default=0)
     ref = models.CharField(max_length=100, blank=True)
     title = MaskedCharField(max_length=500)
     body = MaskedTextField(blank=True)
@@ -122,6 +141,9 @@ class Step(models.Model):
         max_length=20, choices=CheckType.choices, default=CheckType.NONE, blank=True
     )
     check_config = MaskedJSONField(default=dict, blank=True)
+    #: what the plan wrote beside the step: ``markers`` (its ops: directives), ``fields`` (a GSD
+    #: task's sub-elements), ``verify``
+    details = MaskedJSONField(default=dict, blank=True)
 
     objects = StepQuerySet.as_manager()
 
@@ -175,6 +197,10 @@ class Run(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     abort_reason = MaskedTextField(blank=True)
+    #: the runbook's second sign-off setting when the run started (pinned like its version)
+    second_signoff = models.CharField(
+        max_length=10, choices=SecondSignoff.choices, default=SecondSignoff.ALL
+    )
 
     objects = RunQuerySet.as_manager()
 

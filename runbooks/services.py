@@ -17,7 +17,7 @@ from opsportal.accounts.permissions import require
 from opsportal.audit.masking import scrub_text
 from opsportal.audit.services import record
 
-from .choices import CheckStatus, CheckType, RunStatus, StepKind, StepStatus
+from .choices import CheckStatus, CheckType, RunStatus, SecondSignoff, StepKind, StepStatus
 from .markdown import ParsedPlan, PlanParseError, parse
 from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
 
@@ -38,7 +38,17 @@ def _step_kind(commands: list, check_type: str) -> str:
     return StepKind.COMMAND if commands else StepKind.MANUAL
 
 
+def _step_details(step: dict) -> dict:
+    if "details" in step:
+        return step["details"]
+    found = {k: step.get(k) for k in ("markers", "fields", "verify")}
+    return {k: v for k, v in found.items() if v}
+
+
 def _write_phases(version: RunbookVersion, phases: list[dict]) -> int:
+    """Write phases and steps; a step's parent is named by ``parent`` (its index in a parsed
+    phase) or ``parent_id`` (the copied version's step id). Steps are written a depth at a
+    time so a sub-step's parent has its id."""
     count = 0
     for p_order, phase in enumerate(phases, start=1):
         ph = Phase.objects.create(
@@ -46,29 +56,43 @@ def _write_phases(version: RunbookVersion, phases: list[dict]) -> int:
             order=p_order,
             title=phase["title"][:300],
             description=phase.get("description", ""),
+            group=(phase.get("group") or "")[:300],
+            rollback=phase.get("rollback", False),
             requires_previous=phase.get("requires_previous", False),
         )
-        steps = []
+        pending = []
         for s_order, step in enumerate(phase["steps"], start=1):
             check_type = step.get("check_type", "")
-            steps.append(
-                Step(
-                    phase=ph,
-                    order=s_order,
-                    ref=str(step.get("ref", ""))[:100],
-                    title=step["title"][:500] or f"Step {s_order}",
-                    body=step.get("body", ""),
-                    commands=step.get("commands", []),
-                    kind=_step_kind(step.get("commands", []), check_type),
-                    required=step.get("required", True),
-                    requires_second_signoff=step.get("requires_second_signoff", False),
-                    initially_checked=step.get("checked", False),
-                    check_type=check_type,
-                    check_config=step.get("check_config", {}),
-                )
+            copied = "id" in step
+            key = step["id"] if copied else s_order - 1
+            parent_key = step.get("parent_id") if copied else step.get("parent")
+            obj = Step(
+                phase=ph,
+                order=s_order,
+                ref=str(step.get("ref", ""))[:100],
+                title=step["title"][:500] or f"Step {s_order}",
+                body=step.get("body", ""),
+                commands=step.get("commands", []),
+                kind=_step_kind(step.get("commands", []), check_type),
+                required=step.get("required", True),
+                requires_second_signoff=step.get("requires_second_signoff", False),
+                initially_checked=step.get("checked", False),
+                check_type=check_type,
+                check_config=step.get("check_config", {}),
+                depth=step.get("depth", 0) if parent_key is not None else 0,
+                source=str(step.get("source", ""))[:20],
+                source_line=step.get("line", 0) or 0,
+                details=_step_details(step),
             )
-        Step.objects.bulk_create(steps)
-        count += len(steps)
+            pending.append((obj.depth, key, parent_key, obj))
+        made: dict = {}
+        for depth in sorted({d for d, *_ in pending}):
+            batch = [(key, parent_key, obj) for d, key, parent_key, obj in pending if d == depth]
+            for _, parent_key, obj in batch:
+                obj.parent = made.get(parent_key) if parent_key is not None else None
+            Step.objects.bulk_create([obj for *_, obj in batch])
+            made.update({key: obj for key, _, obj in batch})
+        count += len(pending)
     return count
 
 
@@ -102,6 +126,14 @@ def runbook_import(
         raise ValidationError(
             "The plan has no steps: add - [ ] items, numbered steps or <task> blocks."
         )
+    for step in plan.steps():
+        if step.check_type:
+            # A check written in the plan is validated like one set in the step form.
+            try:
+                step.check_config = check_config_clean(step.check_type, step.check_config)
+            except ValidationError as exc:
+                why = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)
+                raise ValidationError(f"Line {step.line}: the check marker: {why}") from None
     allowed_urls = _validate_allowed_urls(allowed_urls)
     data = plan.to_dict()
     with transaction.atomic():
@@ -137,6 +169,10 @@ def runbook_import(
                 "steps": steps,
                 "sha256": version.sha256,
                 "source_name": source_name,
+                "checkboxes": plan.checkboxes_found,
+                "second_signoff_steps": data["counts"]["second_signoff"],
+                "checks": data["counts"]["checks"],
+                "second_signoff": runbook.second_signoff,
             },
         )
     return version
@@ -150,6 +186,8 @@ def _phases_of(version: RunbookVersion) -> list[dict]:
                 "id": phase.pk,
                 "title": phase.title,
                 "description": phase.description,
+                "group": phase.group,
+                "rollback": phase.rollback,
                 "requires_previous": phase.requires_previous,
                 "steps": [
                     {
@@ -163,6 +201,11 @@ def _phases_of(version: RunbookVersion) -> list[dict]:
                         "requires_second_signoff": s.requires_second_signoff,
                         "check_type": s.check_type,
                         "check_config": s.check_config,
+                        "parent_id": s.parent_id,
+                        "depth": s.depth,
+                        "source": s.source,
+                        "line": s.source_line,
+                        "details": s.details,
                     }
                     for s in phase.steps.all()
                 ],
@@ -331,16 +374,35 @@ def phase_gate_set(*, actor, phase: Phase, requires_previous: bool) -> RunbookVe
     )
 
 
-def runbook_update(*, actor, runbook: Runbook, allowed_urls: str, project=None) -> Runbook:
-    """Change a runbook's project and the origins its automated checks may reach."""
+def runbook_update(
+    *,
+    actor,
+    runbook: Runbook,
+    allowed_urls: str,
+    project=None,
+    second_signoff: str | None = None,
+) -> Runbook:
+    """Change a runbook's project, the origins its automated checks may reach and which steps
+    need a second sign-off on protected environments (``None`` keeps it)."""
     require(actor, "runbooks.change_runbook", action="change runbooks")
     allowed_urls = _validate_allowed_urls(allowed_urls)
+    if second_signoff is not None and second_signoff not in SecondSignoff.values:
+        raise ValidationError({"second_signoff": f"Unknown setting {second_signoff!r}."})
     with transaction.atomic():
         rb = Runbook.objects.select_for_update().get(pk=runbook.pk)
-        before = {"allowed_urls": rb.allowed_urls, "project": str(rb.project or "")}
+        before = {
+            "allowed_urls": rb.allowed_urls,
+            "project": str(rb.project or ""),
+            "second_signoff": rb.second_signoff,
+        }
         rb.allowed_urls, rb.project = allowed_urls, project
-        rb.save(update_fields=["allowed_urls", "project"])
-        after = {"allowed_urls": rb.allowed_urls, "project": str(rb.project or "")}
+        rb.second_signoff = second_signoff or rb.second_signoff
+        rb.save(update_fields=["allowed_urls", "project", "second_signoff"])
+        after = {
+            "allowed_urls": rb.allowed_urls,
+            "project": str(rb.project or ""),
+            "second_signoff": rb.second_signoff,
+        }
         record(
             actor=actor,
             action="runbook.updated",
@@ -374,6 +436,7 @@ def run_start(
             planned_end=planned_end,
             started_by=actor,
             started_at=timezone.now(),
+            second_signoff=runbook.second_signoff,
         )
         steps = Step.objects.for_version(version)
         StepRun.objects.bulk_create([StepRun(run=run, step=s) for s in steps])
@@ -388,6 +451,7 @@ def run_start(
                 "planned_start": planned_start,
                 "planned_end": planned_end,
                 "steps": len(steps),
+                "second_signoff": run.second_signoff,
             },
         )
     return run
@@ -452,7 +516,28 @@ def _check_evidence_file(evidence_file: UploadedFile | None) -> None:
 
 
 def needs_second(sr: StepRun) -> bool:
-    return sr.step.requires_second_signoff and sr.run.environment.protected
+    """On a protected environment: a step marked so, and every step the run's setting names
+    (pinned from the runbook when the run started; every step unless the runbook says less)."""
+    if not sr.run.environment.protected:
+        return False
+    if sr.step.requires_second_signoff:
+        return True
+    policy = sr.run.second_signoff
+    if policy == SecondSignoff.COMMANDS:
+        return bool(sr.step.commands)
+    return policy != SecondSignoff.MARKED
+
+
+def _children_open(sr: StepRun) -> None:
+    """A parent step closes once its sub-steps are done or skipped."""
+    open_children = list(
+        StepRun.objects.filter(run_id=sr.run_id, step__parent_id=sr.step_id)
+        .exclude(status__in=[StepStatus.DONE, StepStatus.SKIPPED])
+        .values_list("step__title", flat=True)[:4]
+    )
+    if open_children:
+        names = "; ".join(t[:60] for t in open_children[:3])
+        raise ValidationError(f"Close its sub-steps first ({names}).")
 
 
 def step_sign(
@@ -471,6 +556,7 @@ def step_sign(
         if sr.status not in (StepStatus.PENDING, StepStatus.FAILED):
             raise _already(sr)
         _gate(sr)
+        _children_open(sr)
         second = needs_second(sr)
         sr.status = StepStatus.AWAITING_SECOND if second else StepStatus.DONE
         sr.signed_by, sr.signed_at = actor, timezone.now()

@@ -103,6 +103,7 @@ class _Walker:
         self.warnings: list[PlanWarning] = []
         self.todos: list[ParsedStep] = []
         self.structure = False
+        self.rollback_plan = False
         match = BOX_LINE_RE.match
         self.box_lines = [i for i, line in enumerate(self.lines) if "[" in line and match(line)]
 
@@ -244,6 +245,9 @@ class _Walker:
         top = self.stack[-1]
         if level == 1 and not self.title and top.kind != "rollback":
             self.title, h.role = title, "title"
+            # A plan titled "Rollback …" / "Emergency …" is the procedure itself: its sections
+            # are its phases, not rollback notes.
+            self.rollback_plan = is_rollback_heading(title)
             return
         if self.heading_step is not None and level > self.heading_level:
             h.role = "body"
@@ -255,7 +259,7 @@ class _Walker:
             self.close(self.stack.pop(), first)
         parent = self.stack[-1]
         in_rollback = parent.kind == "rollback"
-        if not in_rollback and is_rollback_heading(title):
+        if not in_rollback and not self.rollback_plan and is_rollback_heading(title):
             c = self.push(title, level, first, "rollback", parent, h, found)
             c.section = Section(title=title, line=first + 1)
             self.rollbacks.append(c)

@@ -59,12 +59,14 @@ def test_bold_numbered_steps_with_tables_and_rollback_strategy():
     ]
     first = plan.phases[0].steps[0]
     assert first.title == "1.1 Inventory extensions and settings"
-    assert first.commands[0].lang == "sql"
+    # Only shell fences are commands: the SQL query stays in the body.
+    assert first.commands == []
+    assert "```sql\nSELECT extname" in first.body
     assert "compare them with what version 16 offers" in first.body
     # The body runs to the next step: prose after a fence belongs to 1.2.
     assert "replication lag" in plan.phases[0].steps[1].body
     assert plan.phases[1].steps[2].commands == []
-    assert _commands(plan) == 5
+    assert _commands(plan) == 4
     assert plan.rollback[0].title == "Rollback Strategy"
     context = next(n for n in plan.notes if n.title == "Context")
     assert "| Expected downtime | under 2 minutes |" in context.body
@@ -93,15 +95,22 @@ def test_indonesian_plan():
     plan = parse((DEMO / "migrasi-data-anggota.md").read_text())
     assert plan.title == "Migrasi Data Anggota ke Portal Baru"
     assert _shape(plan) == [
-        ("Tahap 1: Persiapan", 3),
+        ("Tahap 1: Persiapan", 6),
         ("Tahap 2: Impor", 3),
         ("Tahap 3: Verifikasi", 3),
     ]
     first = plan.phases[0].steps[0]
     assert first.title == "1.1 Cadangkan database produksi"
     assert first.commands[0].code.startswith("pg_dump")
-    # Checkboxes under a numbered heading step are that step's sub-checklist.
-    assert "- [ ] Ekspor afiliasi (CSV)" in plan.phases[0].steps[1].body
+    # Checkboxes under a numbered heading step are signable sub-steps of that step.
+    steps = plan.phases[0].steps
+    assert [(s.title, s.depth, s.parent) for s in steps[1:5]] == [
+        ("1.2 Unduh ekspor dari sistem lama", 0, None),
+        ("Ekspor pesanan (CSV)", 1, 1),
+        ("Ekspor keanggotaan (CSV)", 1, 1),
+        ("Ekspor afiliasi (CSV)", 1, 1),
+    ]
+    assert "Ekspor afiliasi" not in steps[1].body
     assert plan.rollback[0].title == "Rencana Rollback"
     assert "pg_restore" in plan.rollback[0].body
     assert "Catatan" in [n.title for n in plan.notes]
@@ -110,10 +119,17 @@ def test_indonesian_plan():
 # --- edge cases -------------------------------------------------------------------------------
 def test_nested_lists_and_code_inside_items(fixtures_dir):
     plan = parse(_fixture(fixtures_dir, "nested-and-code.md"))
-    assert _shape(plan) == [("Checks", 2)]
-    parent, with_code = plan.phases[0].steps
+    assert _shape(plan) == [("Checks", 3)]
+    parent, nested, with_code = plan.phases[0].steps
     assert parent.title == "Parent step"
-    assert "nested checkbox stays with the parent" in parent.body
+    assert "child note one" in parent.body
+    # A nested checkbox is a sub-step of its parent box.
+    assert (nested.title, nested.depth, nested.parent) == (
+        "nested checkbox stays with the parent",
+        1,
+        0,
+    )
+    assert "nested checkbox" not in parent.body
     assert with_code.title == "Step with code inside the item"
     assert with_code.checked is True
     assert [(c.lang, c.code) for c in with_code.commands] == [("bash", "make smoke")]
@@ -203,8 +219,13 @@ def test_shared_sejoli_checklist(shared_dir):
     plan = parse((shared_dir / "runbooks" / "sejoli-migration-checklist.md").read_text())
     assert plan.title == "Migration Checklist: 18,000 Users dari Sejoli"
     assert len(plan.phases) == 12
-    assert plan.step_count == 80
-    assert _commands(plan) == 7
+    # 90 boxes (17 of them under numbered headings 4, 6 and 7, once lost in their bodies) and
+    # the 7 numbered headings of "Yang Belum Siap".
+    assert plan.checkboxes_found == 90
+    assert plan.step_count == 97
+    assert sum(1 for s in plan.steps() if s.is_checkbox) == 90
+    # Only the bash fence is a command; prisma, typescript and plain listings are body text.
+    assert _commands(plan) == 1
     titles = [p.title for p in plan.phases]
     assert "Database & Schema" in titles
     assert "Post-Import Verification" in titles
@@ -220,9 +241,14 @@ def test_shared_three_environment_guide(shared_dir):
     assert plan.title == "Deployment Guide: 3-Environment Setup"
     assert len(plan.phases) == 7
     assert plan.step_count == 20
-    assert _commands(plan) == 6
-    assert [r.title for r in plan.rollback] == ["Rollback Workflow", "Rollback Strategy"]
-    assert "Promote to Production" in plan.rollback[1].body
+    # "Build Command: npx convex deploy …" in a bash fence is a setting to paste, not a command.
+    assert _commands(plan) == 5
+    assert [r.title for r in plan.rollback] == [
+        "Emergency Hotfix Workflow",
+        "Rollback Workflow",
+        "Rollback Strategy",
+    ]
+    assert "Promote to Production" in plan.rollback[2].body
     daily = next(p for p in plan.phases if p.title == "Daily Development Workflow")
     assert [s.title for s in daily.steps] == [
         "Step 1: Local Development",
@@ -309,7 +335,7 @@ def test_import_command_writes_a_version_in_a_project(user_factory, capsys):
     assert version.runbook.project == project
     assert version.source_name == "migrasi-data-anggota.md"
     event = AuditEvent.objects.get(action="runbook.imported")
-    assert event.actor.username == "admin" and event.changes["steps"] == 9
+    assert event.actor.username == "admin" and event.changes["steps"] == 12
     with pytest.raises(CommandError, match="No project"):
         call_command("import_runbook", str(DEMO / "database-upgrade.md"), "--project", "nope")
     assert RunbookVersion.objects.count() == 1
