@@ -76,7 +76,8 @@ def is_prose(line: str) -> bool:
     bare = QUOTED_RE.sub("''", line.strip())
     if PROSE_WORDS_RE.search(bare):
         return True
-    return bare.endswith(".") and not bare.endswith("..") and len(bare.split()) >= 3
+    # "Run the deploy." is a sentence; "ruff format --check ." names the current directory.
+    return bare.endswith(".") and not bare.endswith((" .", "..", "/.")) and len(bare.split()) >= 3
 
 
 def is_command_line(line: str) -> bool:
