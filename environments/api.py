@@ -12,7 +12,7 @@ from typing import Literal
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch
 from django.http import Http404
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from opsportal.accounts.permissions import require
 from opsportal.api.auth import scoped
@@ -400,7 +400,7 @@ def environment_check(request, project_slug: str, environment_name: str):
     env = environment_at(project_slug, environment_name)
     result = check_out(env_path(env), hygiene.check_environment(env))
     if result["passed"]:
-        return 200, result
+        return Status(200, result)
     return problem(
         request,
         409,
@@ -455,4 +455,4 @@ def environment_import(request, project_slug: str, environment_name: str, payloa
         "summary": result.summary if result else ("dry run" if payload.dry_run else "no change"),
         **{k: data[k] for k in ("added", "changed", "removed", "unchanged", "skipped", "warnings")},
     }
-    return (202 if out["change_request"] else 200), out
+    return Status(202 if out["change_request"] else 200, out)

@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count, Max, Q
 from django.http import Http404
 from django.utils import timezone
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 
 from environments.api import env_path, environment_named
 from opsportal.accounts.permissions import require
@@ -169,4 +169,4 @@ def run_create(request, payload: RunStartIn):
         planned_start=start,
         planned_end=end,
     )
-    return 201, run_out(_runs().get(pk=run.pk))
+    return Status(201, run_out(_runs().get(pk=run.pk)))

@@ -50,6 +50,7 @@ class Kind(models.TextChoices):
     SENTRY_DSN = "sentry_dsn", "Sentry DSN"
     POSTHOG_PROJECT_KEY = "posthog_project_key", "PostHog project key"
     POSTHOG_PERSONAL_KEY = "posthog_personal_key", "PostHog personal API key"
+    OPSPORTAL_TOKEN = "opsportal_token", "opsportal API token"
     PRIVATE_KEY = "private_key", "Private key (PEM)"
     JWT = "jwt", "JWT"
     URL_WITH_CREDENTIALS = "url_credentials", "URL with credentials"

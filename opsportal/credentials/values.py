@@ -44,6 +44,8 @@ _TOKEN_FORMATS: tuple[tuple[str, str], ...] = (
     (Kind.POSTHOG_PERSONAL_KEY, r"phx_[A-Za-z0-9]{20,}"),
     (Kind.POSTHOG_PROJECT_KEY, r"phc_[A-Za-z0-9]{20,}"),
     (Kind.TELEGRAM_BOT, r"\d{6,12}:AA[A-Za-z0-9_\-]{30,}"),
+    # this portal's own API tokens (opsportal/api/tokens.py): opsp_<id>_<40 base62>
+    (Kind.OPSPORTAL_TOKEN, r"opsp_[1-9][0-9]{0,18}_[A-Za-z0-9]{40}"),
 )
 _TOKEN_RES = tuple((kind, re.compile(f"^(?:{body})$")) for kind, body in _TOKEN_FORMATS)
 PEM_PRIVATE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
