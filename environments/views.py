@@ -17,6 +17,7 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.audit.masking import scrub_text
+from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 from opsportal.generic import ServiceFormView as BaseServiceFormView
@@ -253,6 +254,13 @@ class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
         ctx["pending"] = env.change_requests.pending().select_related("author")
         ctx["events"] = AuditEvent.objects.filter(environment_id=env.pk).select_related("actor")[
             :15
+        ]
+        # Sections other apps add (deployments: the timeline), found by name so this app
+        # imports none of them.
+        ctx["panels"] = [
+            panel
+            for module in app_hooks("environment_panels")
+            for panel in module.panels(self.request, env)
         ]
         return ctx
 

@@ -4,7 +4,7 @@ import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
-DOMAIN_APPS = ("environments", "runbooks", "imports")
+DOMAIN_APPS = ("environments", "runbooks", "imports", "deployments")
 
 
 def app_hooks(submodule: str) -> Iterator[ModuleType]:

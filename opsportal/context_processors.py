@@ -7,6 +7,7 @@ NAV = (
     ("environments", "Environments", "environments:project_list"),
     ("runbooks", "Runbooks", "runbooks:runbook_list"),
     ("imports", "Imports", "imports:job_list"),
+    ("deployments", "Deployments", "deployments:ledger"),
     ("audit", "Audit", "audit:event_list"),
 )
 

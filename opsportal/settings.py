@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "environments",
     "runbooks",
     "imports",
+    "deployments",
 ]
 
 MIDDLEWARE = [
@@ -265,6 +266,25 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+
+# Deployment webhooks (docs/deployments.md). Secrets come from the environment only, never the
+# database: comma-separated, so a secret can be rotated (old and new both accepted meanwhile) and
+# several Vercel teams can post. The maps name the portal environment of a provider's project:
+# VERCEL_PROJECTS="prj_abc=makalah-ai/prod,prj_abc:preview=makalah-ai/preview" (a target after the
+# colon: production, staging or preview), RENDER_SERVICES="srv-abc=makalah-ai/prod".
+VERCEL_WEBHOOK_SECRETS = env.list("VERCEL_WEBHOOK_SECRETS", default=[])
+VERCEL_PROJECTS = env.dict("VERCEL_PROJECTS", default={})
+# Vercel signs no timestamp header: a delivery whose createdAt is older than this is refused
+# (delivery ids are remembered for longer, so a replay inside the window is refused too).
+VERCEL_WEBHOOK_MAX_AGE = env.int("VERCEL_WEBHOOK_MAX_AGE", default=3600)
+RENDER_WEBHOOK_SECRETS = env.list("RENDER_WEBHOOK_SECRETS", default=[])
+RENDER_SERVICES = env.dict("RENDER_SERVICES", default={})
+RENDER_WEBHOOK_TOLERANCE = env.int("RENDER_WEBHOOK_TOLERANCE", default=300)
+# Render's webhook names neither the deploy nor its commit: the portal asks Render's API.
+RENDER_API_KEY = env.str("RENDER_API_KEY", default="")
+RENDER_API_URL = env.str("RENDER_API_URL", default="https://api.render.com/v1")
+# A successful deployment followed this soon by a rollback run counts as a failed change.
+DORA_ROLLBACK_WINDOW_HOURS = env.float("DORA_ROLLBACK_WINDOW_HOURS", default=24.0)
 
 # Outbound HTTP for automated runbook checks: hard ceilings whatever a step asks for.
 CHECK_MAX_TIMEOUT_SECONDS = env.float("CHECK_MAX_TIMEOUT_SECONDS", default=30.0)

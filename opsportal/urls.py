@@ -24,6 +24,7 @@ urlpatterns = [
     path("environments/", include("environments.urls")),
     path("runbooks/", include("runbooks.urls")),
     path("imports/", include("imports.urls")),
+    path("deployments/", include("deployments.urls")),
     path("api/", include("opsportal.api.urls")),
     path("accounts/tokens/", include("opsportal.api.page_urls")),
     path("admin/", admin.site.urls),

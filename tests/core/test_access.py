@@ -7,7 +7,14 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from opsportal.audit.models import AuditEvent
 
-PUBLIC_URL_NAMES = {"login", "admin:login", "healthz"}
+PUBLIC_URL_NAMES = {
+    "login",
+    "admin:login",
+    "healthz",
+    # signed provider webhooks: the signature is the authorisation (tests/deployments)
+    "deployments:webhook_vercel",
+    "deployments:webhook_render",
+}
 CONVERTER_SAMPLES = {
     "int": "1",
     "slug": "sample",
