@@ -24,6 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 
+from django.core.exceptions import ValidationError
 from markdown_it import MarkdownIt
 from mdit_py_plugins.front_matter import front_matter_plugin
 
@@ -132,6 +133,18 @@ def _commands(raw) -> list[dict]:
     return out
 
 
+def _check_config(check_type: str, config: dict) -> dict:
+    """The check's configuration as the import will store it (defaults filled in)."""
+    if not check_type:
+        return {}
+    from .services import check_config_clean
+
+    try:
+        return check_config_clean(check_type, config)
+    except ValidationError:
+        return config
+
+
 def _step_node(d: dict) -> StepNode:
     """A step from ``ParsedStep.as_dict()`` (or a stored step in the same keys)."""
     return StepNode(
@@ -143,7 +156,7 @@ def _step_node(d: dict) -> StepNode:
         source=d.get("source") or "",
         second_signoff=bool(d.get("requires_second_signoff")),
         check_type=d.get("check_type") or "",
-        check_config=dict(d.get("check_config") or {}),
+        check_config=_check_config(d.get("check_type") or "", dict(d.get("check_config") or {})),
         depth=int(d.get("depth") or 0),
         required=d.get("required", True) is not False,
         line=int(d.get("line") or 0),
@@ -251,10 +264,10 @@ def _counts(phases: list[PhaseNode], data: dict, text: str) -> dict:
         "phase_groups": len(groups),
         "phases": len(phases),
         "steps": len(steps),
-        "substeps": sum(1 for s in steps if s.depth > 0),
+        "sub_steps": sum(1 for s in steps if s.depth > 0),
         "optional": sum(1 for s in steps if not s.required),
         "rollback_steps": sum(len(list(walk(p.steps))) for p in phases if p.rollback),
-        "checkboxes_in_source": found if isinstance(found, int) else source_checkboxes(text),
+        "checkboxes_found": found if isinstance(found, int) else source_checkboxes(text),
         "checkbox_steps": sum(1 for s in steps if s.source in CHECKBOX_SOURCES),
         "checked": sum(1 for s in steps if s.checked),
         "commands": sum(len(s.commands) for s in steps),
@@ -279,7 +292,7 @@ def _parser_warnings(data: dict) -> list[str]:
 
 def _warnings(phases: list[PhaseNode], counts: dict, data: dict) -> list[str]:
     warnings = _parser_warnings(data)
-    found, made = counts["checkboxes_in_source"], counts["checkbox_steps"]
+    found, made = counts["checkboxes_found"], counts["checkbox_steps"]
     if found != made and not any("box" in w.lower() for w in warnings):
         warnings.append(
             f"The source has {found} checkbox{'es' if found != 1 else ''} but "
@@ -421,7 +434,9 @@ def text_diff(old_text: str, new_text: str, old_label: str, new_label: str) -> l
 def version_diff(base: RunbookVersion, phases: list[PhaseNode], text: str, label: str) -> dict:
     data = diff(phases_from_version(base), phases)
     data["base"] = base.number
-    data["same_source"] = RunbookVersion.digest(text) == base.sha256
+    # The stored source is masked as the preview's text is; the stored digest may be of the
+    # unmasked file (a command line import).
+    data["same_source"] = base.source == text or RunbookVersion.digest(text) == base.sha256
     data["text"] = text_diff(base.source, text, f"v{base.number}", label)
     return data
 
@@ -467,6 +482,7 @@ def build(
                 f"The text is the same as v{base.number}: saving makes a version that changes "
                 "nothing."
             )
+    counts["warnings"] = len(preview.warnings)
     return preview
 
 
@@ -479,7 +495,8 @@ def tree_text(preview: Preview) -> list[str]:
             lines.append(f"{pad}§ {row['title']}")
         elif row["kind"] == "phase":
             p = row["phase"]
-            lines.append(f"{pad}{row['number']}. {p.title}")
+            tag = "  (rollback: done only when rolling back)" if p.rollback else ""
+            lines.append(f"{pad}{row['number']}. {p.title}{tag}")
         else:
             s = row["step"]
             box = "[x]" if s.checked else "[ ]"
@@ -490,6 +507,10 @@ def tree_text(preview: Preview) -> list[str]:
                 flags.append(f"check {s.check_type}")
             if s.second_signoff:
                 flags.append("second sign-off")
+            if not s.required:
+                flags.append("optional")
+            if s.source and s.source not in CHECKBOX_SOURCES:
+                flags.append(f"from {s.source}")
             if s.ref:
                 flags.append(f"ref {s.ref}")
             extra = f"  ({', '.join(flags)})" if flags else ""

@@ -89,8 +89,8 @@ def describe(preview: previews.Preview) -> list[str]:
     out = [
         f"{preview.title}: {c['phases']} phases, {c['steps']} steps, "
         f"{c['rollback_sections']} rollback sections, {c['notes']} notes",
-        f"  phases {c['phases']}{groups}; steps {c['steps']} ({c['substeps']} sub-steps); "
-        f"checkboxes in the file {c['checkboxes_in_source']} -> checkbox steps "
+        f"  phases {c['phases']}{groups}; steps {c['steps']} ({c['sub_steps']} sub-steps); "
+        f"checkboxes in the file {c['checkboxes_found']} -> checkbox steps "
         f"{c['checkbox_steps']} ({c['checked']} ticked); commands {c['commands']}; "
         f"automated checks {c['checks']}; second sign-off marked {c['second_signoff']}",
     ]
