@@ -23,14 +23,17 @@ DONE_STATUSES = {"done", "completed", "complete", "finished", "selesai", "conclu
 class _NoAliasLoader(yaml.SafeLoader):
     """SafeLoader that refuses anchors (``&a``) and aliases (``*a``), hence merge keys too."""
 
+    first_line = 1  # the plan's line of the front matter's first line
+
     def compose_node(self, parent, index):
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            kind = "an alias" if isinstance(event, yaml.AliasEvent) else "an anchor"
-            mark = event.start_mark
+            alias = isinstance(event, yaml.AliasEvent)
+            kind = f"an alias (*{event.anchor})" if alias else f"an anchor (&{event.anchor})"
+            line = event.start_mark.line + self.first_line
             raise PlanParseError(
-                f"The YAML front matter uses {kind} (&/* {event.anchor}) at its line "
-                f"{mark.line + 1}; anchors and aliases are not allowed in front matter."
+                f"The YAML front matter uses {kind} at line {line}; anchors and aliases are "
+                "not allowed in front matter."
             )
         return super().compose_node(parent, index)
 
@@ -62,7 +65,7 @@ def split(lines: list[str]) -> tuple[int, int] | None:
     return None
 
 
-def load(text: str) -> dict:
+def load(text: str, *, first_line: int = 2) -> dict:
     size = len(text.encode("utf-8"))
     if size > MAX_FRONT_MATTER:
         raise PlanParseError(
@@ -72,7 +75,12 @@ def load(text: str) -> dict:
     if not text.strip():
         return {}
     try:
-        data = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        loader = _NoAliasLoader(text)
+        loader.first_line = first_line
+        try:
+            data = loader.get_single_data()
+        finally:
+            loader.dispose()
     except PlanParseError:
         raise
     except RecursionError:

@@ -529,8 +529,11 @@ class _Walker:
             elif not made and c.markers and not rollback:
                 self.warn(c.markers[0][0], "an ops marker outside any step is ignored")
         for c in self.containers:
-            if c.heading and not c.heading.role:
-                c.heading.role = "group" if id(c) in groups_used else "empty"
+            # A section holding phases is their group (its own text, if any, is also a note).
+            if c.heading and c.heading.role in ("", "note") and id(c) in groups_used:
+                c.heading.role = "group"
+            elif c.heading and not c.heading.role:
+                c.heading.role = "empty"
         title = (
             self.title or str(self.metadata.get("title") or self.metadata.get("name") or "").strip()
         )
@@ -621,15 +624,16 @@ class _Walker:
             )
             if len(s.title) > MAX_TITLE:
                 self.warn(s.line, f"the step title is longer than {MAX_TITLE} characters; cut")
-            for mline, directive in inherited + s.markers:
-                effect = markers.apply([directive], mline)
-                ps.markers.append(directive)
+            # Phase and group markers one by one; the step's own together (one check per step).
+            effects = [markers.apply([d], line) for line, d in inherited]
+            if s.markers:
+                effects.append(markers.apply([d for _, d in s.markers], s.markers[0][0]))
+            ps.markers = [d for _, d in inherited + s.markers]
+            for effect in effects:
                 ps.requires_second_signoff |= effect.second_signoff
                 if effect.optional:
                     ps.required = False
                 if effect.check_type:
-                    if ps.check_type and (mline, directive) in inherited:
-                        continue
                     ps.check_type, ps.check_config = effect.check_type, effect.check_config
             steps.append(ps)
             for ch in s.children:
