@@ -11,7 +11,7 @@ from django.db import models
 
 from opsportal.fields import MaskedTextField
 
-OUR_APPS = ("audit", "environments", "runbooks", "imports", "accounts", "deployments")
+OUR_APPS = ("audit", "environments", "runbooks", "imports", "accounts", "deployments", "api")
 
 STRUCTURED = {
     # The audit row is masked by record() itself (scrub of changes/message/target_repr) and its
@@ -39,6 +39,7 @@ STRUCTURED = {
     "imports.Product.name": "product name, the natural key",
     "imports.AffiliateProfile.name": "affiliate's name from the export",
     "imports.ReviewItem.key": "natural key of the reviewed record",
+    "api.ApiToken.scopes": "scope names checked against opsportal.api.scopes.SCOPES",
     "deployments.Deployment.external_id": "provider's deployment id: printable, no spaces",
     "deployments.WebhookDelivery.delivery_id": "provider's delivery id of a verified webhook",
 }
