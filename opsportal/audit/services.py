@@ -6,6 +6,7 @@ commits or rolls back together with the change it describes.
 
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable
 from typing import Any
@@ -13,6 +14,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
+from django.db.models import Q, TextField
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from opsportal.accounts.permissions import require
@@ -26,6 +29,7 @@ from .chain import (
     UPGRADED_ACTION,
     compute_hash,
     format_of,
+    path_value,
     redact,
     redactable_paths,
 )
@@ -291,3 +295,49 @@ def attach_redaction_notes(events) -> None:
     for event in events:
         if getattr(event, "redactions", None):
             event._redaction_reasons = reasons
+
+
+def audit_redact_text(*, actor, text: str, reason: str) -> int:
+    """Redact every field of every audit event that quotes ``text``; the number of fields.
+
+    For a value the portal learns too late was a credential (the repair migrations): each event
+    field holding it is redacted through the same path as :func:`audit_event_redact`, with its
+    own ``audit.event.redacted`` event. Short texts are refused: they would match unrelated
+    events.
+    """
+    if actor is not None:
+        require(actor, REDACT_PERMISSION, action="redact audit events")
+    if len(text) < 8:
+        raise ValidationError("Only texts of 8 characters or more are searched for redaction.")
+    # The JSON encoding of `changes` escapes quotes, backslashes and (on SQLite) non-ASCII; a
+    # plain fragment narrows the search in SQL, the exact test is below.
+    fragment = max(re.findall(r"[A-Za-z0-9_\-.:/@]{6,}", text) or [text], key=len)[:64]
+    candidates = (
+        AuditEvent.objects.annotate(changes_text=Cast("changes", TextField()))
+        .filter(
+            Q(changes_text__contains=fragment)
+            | Q(message__contains=fragment)
+            | Q(target_repr__contains=fragment)
+            | Q(actor_label__contains=fragment)
+            | Q(user_agent__contains=fragment)
+        )
+        .exclude(action=REDACTED_ACTION)
+        .order_by("seq")
+        .values_list("pk", flat=True)
+    )
+    redacted = 0
+    with transaction.atomic():
+        _lock_head()
+        for pk in list(candidates):
+            row = _locked_row(pk)
+            if row is None or format_of(row) == 1:
+                continue
+            for path in redactable_paths(row):
+                if _is_redacted(row, path) or path in _KEPT.get(row["action"], ()):
+                    continue
+                value = path_value(row, path)
+                shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+                if text in (shown or ""):
+                    _redact_one(actor, row, path, reason)
+                    redacted += 1
+    return redacted
