@@ -436,7 +436,10 @@ def run_start(
             planned_end=planned_end,
             started_by=actor,
             started_at=timezone.now(),
-            second_signoff=runbook.second_signoff,
+            # Read now: the runbook object the caller holds may predate a settings change.
+            second_signoff=Runbook.objects.values_list("second_signoff", flat=True).get(
+                pk=runbook.pk
+            ),
         )
         steps = Step.objects.for_version(version)
         StepRun.objects.bulk_create([StepRun(run=run, step=s) for s in steps])
