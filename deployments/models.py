@@ -128,7 +128,7 @@ class Deployment(models.Model):
     def triggered_label(self) -> str:
         if self.via_token_label:
             who = self.triggered_by.get_username() if self.triggered_by_id else "?"
-            return f"{who} via token {self.via_token_label}"
+            return f"{who} via {self.via_token_label}"
         if self.triggered_by_id:
             return self.triggered_by.get_username()
         return self.get_source_display()

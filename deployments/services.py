@@ -92,7 +92,8 @@ def _clean(
 def _token_label(via_token) -> str:
     if via_token is None:
         return ""
-    label = getattr(via_token, "label", "") or f"#{via_token.pk} {getattr(via_token, 'name', '')}"
+    # The API's tokens name themselves "token 12 (ci deploy)", as the audit trail does.
+    label = getattr(via_token, "label", "") or f"token {via_token.pk}"
     return str(label).strip()[:100]
 
 
@@ -230,7 +231,7 @@ SNAPSHOT_FIELDS = (
 def _snapshot(deployment: Deployment, via_token=None) -> dict:
     snapshot = {f: getattr(deployment, f) for f in SNAPSHOT_FIELDS}
     if via_token is not None:
-        snapshot["via"] = f"token {_token_label(via_token)}"
+        snapshot["via"] = _token_label(via_token)
     return snapshot
 
 
@@ -292,7 +293,7 @@ def _save_update(actor, deployment: Deployment, changes: dict, via_token) -> Rec
         action="deployment.updated",
         target=deployment,
         environment=deployment.environment,
-        changes={**changes, "via": f"token {_token_label(via_token)}"} if via_token else changes,
+        changes={**changes, "via": _token_label(via_token)} if via_token else changes,
     )
     return Recorded(deployment, created=False, changed=True)
 

@@ -4,6 +4,12 @@
 #   deploy-gate.sh check     fail the job unless the environment's configuration is clean
 #                            (GET /api/environments/<project-slug>/<environment-name>/check:
 #                            200 clean, 409 hygiene errors)
+#   deploy-gate.sh record [STATUS]
+#                            record the deployment in the portal's ledger (POST /api/deployments):
+#                            STATUS is in_progress, success (the default), failure, cancelled,
+#                            queued or rolled_back. The same run posting again (in_progress, then
+#                            success or failure) updates one deployment: its external id is the
+#                            workflow run. Needs a token with the scope deployments:write.
 #
 # Environment (set them from the repository's secrets and variables):
 #   OPSPORTAL_URL          https://ops.example.com (no trailing slash needed)
@@ -18,6 +24,20 @@
 #       OPSPORTAL_TOKEN: ${{ secrets.OPSPORTAL_TOKEN }}
 #       OPSPORTAL_ENVIRONMENT: makalah-ai/prod
 #     run: bash docs/ci/deploy-gate.sh check
+#
+# and around the deploy step (same env; GitHub sets GITHUB_SHA, GITHUB_REF_NAME, GITHUB_RUN_ID):
+#
+#   - run: bash docs/ci/deploy-gate.sh record in_progress
+#   - run: npx vercel deploy --prod ...           # the deploy itself
+#   - if: success()
+#     run: bash docs/ci/deploy-gate.sh record success
+#   - if: failure()
+#     run: bash docs/ci/deploy-gate.sh record failure
+#
+# What `record` sends, each overridable: OPSPORTAL_SHA (default $GITHUB_SHA), OPSPORTAL_REF
+# ($GITHUB_REF_NAME), OPSPORTAL_EXTERNAL_ID ($GITHUB_RUN_ID-$GITHUB_RUN_ATTEMPT), OPSPORTAL_PROVIDER
+# (github_actions), OPSPORTAL_DEPLOY_URL, OPSPORTAL_COMMIT_TIME (ISO 8601, e.g. from
+# `git log -1 --format=%cI`; the lead time needs it).
 #
 # Exit codes: 0 clean, 1 the gate is closed (errors in the configuration), 2 the portal could
 # not be asked (unreachable, bad token or scope, unknown environment).
@@ -64,9 +84,52 @@ check() {
   esac
 }
 
-# Further steps (recording the deployment) are added below as their own functions.
+# A JSON string: backslashes, quotes and control characters escaped.
+json_str() {
+  local s="$1"
+  s="${s//\\/\\\\}"
+  s="${s//\"/\\\"}"
+  s="${s//$'\n'/\\n}"
+  s="${s//$'\r'/\\r}"
+  s="${s//$'\t'/\\t}"
+  printf '"%s"' "$s"
+}
+
+record() {
+  local status sha external_id body
+  status="${1:-success}"
+  sha="${OPSPORTAL_SHA:-${GITHUB_SHA:-}}"
+  [ -n "$sha" ] || die "set OPSPORTAL_SHA (or run in GitHub Actions, which sets GITHUB_SHA)"
+  external_id="${OPSPORTAL_EXTERNAL_ID:-}"
+  if [ -z "$external_id" ] && [ -n "${GITHUB_RUN_ID:-}" ]; then
+    external_id="${GITHUB_RUN_ID}-${GITHUB_RUN_ATTEMPT:-1}"
+  fi
+  body="{\"environment\": $(json_str "$OPSPORTAL_ENVIRONMENT"), \"sha\": $(json_str "$sha")"
+  body+=", \"status\": $(json_str "$status")"
+  body+=", \"ref\": $(json_str "${OPSPORTAL_REF:-${GITHUB_REF_NAME:-}}")"
+  body+=", \"external_id\": $(json_str "$external_id")"
+  body+=", \"provider\": $(json_str "${OPSPORTAL_PROVIDER:-github_actions}")"
+  body+=", \"url\": $(json_str "${OPSPORTAL_DEPLOY_URL:-}")"
+  if [ -n "${OPSPORTAL_COMMIT_TIME:-}" ]; then
+    body+=", \"commit_time\": $(json_str "$OPSPORTAL_COMMIT_TIME")"
+  fi
+  body+="}"
+  local code
+  code="$(api POST /deployments -H 'Content-Type: application/json' --data-binary "$body")"
+  case "$code" in
+    200|201)
+      echo "opsportal: recorded the deployment of ${sha:0:7} to ${OPSPORTAL_ENVIRONMENT} as ${status}"
+      cat "$BODY"; echo
+      ;;
+    *)
+      cat "$BODY" >&2; echo >&2
+      die "opsportal answered HTTP ${code} when recording the deployment to ${OPSPORTAL_ENVIRONMENT}"
+      ;;
+  esac
+}
 
 case "${1:-check}" in
   check) check ;;
-  *) die "unknown step ${1}; known: check" ;;
+  record) shift; record "$@" ;;
+  *) die "unknown step ${1}; known: check, record" ;;
 esac

@@ -199,12 +199,12 @@ def test_lead_time_is_commit_to_successful_end(prod, operator):
 
 
 def test_token_is_remembered_and_named_in_the_audit_row(prod, operator):
-    token = SimpleNamespace(pk=12, label="#12 ci-deploy")
+    token = SimpleNamespace(pk=12, label="token 12 (ci-deploy)")
     dep = record(operator, prod, via_token=token).deployment
-    assert dep.via_token_id == 12 and dep.via_token_label == "#12 ci-deploy"
-    assert dep.triggered_label == "otto via token #12 ci-deploy"
+    assert dep.via_token_id == 12 and dep.via_token_label == "token 12 (ci-deploy)"
+    assert dep.triggered_label == "otto via token 12 (ci-deploy)"
     (event,) = events("deployment.recorded")
-    assert event.changes["via"] == "token #12 ci-deploy"
+    assert event.changes["via"] == "token 12 (ci-deploy)"
 
 
 def test_a_credential_in_the_url_or_ref_is_masked(prod, operator):
