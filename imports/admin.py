@@ -13,6 +13,7 @@ from import_export.forms import ConfirmImportForm, ImportForm
 from opsportal.admin import ReadOnlyAdmin
 from opsportal.exports import escape_formula
 
+from .formats import XLSX_MAGIC, xlsx_check
 from .layouts import admin_import
 from .models import (
     AffiliateProfile,
@@ -56,12 +57,17 @@ class OrderAdmin(EscapingExportMixin, ReadOnlyAdmin):
 
 
 class AdminImportForm(ImportForm):
-    """Refuses a file over the admin's cap before import-export reads it into memory."""
+    """Refuses a file over the admin's cap before import-export reads it into memory, and an
+    XLSX whose archive unpacks to more than the admin's cap before openpyxl opens it."""
 
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
         if upload.size > admin_import.MAX_BYTES:
             raise forms.ValidationError(admin_import.too_large_message(size=upload.size))
+        upload.seek(0)
+        if upload.read(4) == XLSX_MAGIC:
+            xlsx_check(upload, max_uncompressed=admin_import.MAX_UNCOMPRESSED)
+        upload.seek(0)
         return upload
 
 

@@ -16,7 +16,9 @@ Real files do not start with a clean header, so the header is searched for:
 
 import csv
 import io
+import itertools
 import re
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -24,6 +26,7 @@ from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from .choices import JobKind
@@ -39,6 +42,59 @@ DELIMITERS = ",;\t|"
 # work. 4 MB holds the notices of a multi-million-order export; 500 lines, any PHP warnings.
 SCAN_LINES = 500
 SCAN_CHARS = 4 * 1024 * 1024
+XLSX_MAGIC = b"PK\x03\x04"
+# Defaults of the settings of the same name (IMPORT_XLSX_MAX_UNCOMPRESSED, ...): an XLSX is a
+# zip archive, and a few MB of it can hold gigabytes of sheet XML (a "zip bomb").
+XLSX_MAX_UNCOMPRESSED = 200 * 1024 * 1024
+XLSX_MAX_RATIO = 100
+XLSX_MAX_MEMBERS = 1000
+MAX_ROWS = 1_000_000
+# Below this size a member's compression ratio says nothing (a small XML of spaces is 1000:1).
+_RATIO_FLOOR = 1024 * 1024
+
+
+def max_rows() -> int:
+    return getattr(settings, "IMPORT_MAX_ROWS", MAX_ROWS)
+
+
+def xlsx_check(file, *, max_uncompressed: int | None = None) -> None:
+    """Refuse an XLSX whose archive would unpack to too much, before anything unpacks it.
+
+    Reads only the zip's central directory (the declared size of each member, which also
+    bounds what Python's zipfile will ever inflate: it stops at the declared size). ``file``
+    is bytes, a path or a seekable binary file object. Raises ``ValidationError``."""
+    limit = max_uncompressed or getattr(
+        settings, "IMPORT_XLSX_MAX_UNCOMPRESSED", XLSX_MAX_UNCOMPRESSED
+    )
+    ratio_limit = getattr(settings, "IMPORT_XLSX_MAX_RATIO", XLSX_MAX_RATIO)
+    if isinstance(file, bytes | bytearray):
+        file = io.BytesIO(file)
+    position = file.tell() if hasattr(file, "tell") else None
+    try:
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError) as exc:
+        raise ValidationError(f"The XLSX file cannot be read: {exc}") from exc
+    finally:
+        if position is not None:
+            file.seek(position)
+    if len(members) > XLSX_MAX_MEMBERS:
+        raise ValidationError(
+            f"The XLSX file holds {len(members):,} parts; a spreadsheet has far fewer."
+        )
+    total = sum(m.file_size for m in members)
+    if total > limit:
+        raise ValidationError(
+            f"The XLSX file unpacks to {total / 1_048_576:,.0f} MB; the limit is "
+            f"{limit // 1_048_576:,} MB. Save the sheet as CSV, or split it."
+        )
+    for m in members:
+        ratio = m.file_size // max(m.compress_size, 1)
+        if m.file_size > _RATIO_FLOOR and ratio > ratio_limit:
+            raise ValidationError(
+                f"The XLSX part {m.filename[:80]} unpacks to {ratio:,} times its packed size "
+                f"(the limit is {ratio_limit}:1): it is not an ordinary spreadsheet."
+            )
 
 
 # PHP prints notices into the download before or between CSV lines, as text or as HTML.
@@ -391,7 +447,7 @@ class Source:
     delimiter: str
     text: str = field(repr=False)  # CSV from the header on (text printed before it dropped)
     mapping: dict[str, str] = field(default_factory=dict)  # {field: file column} when mapped
-    xlsx_rows: list | None = field(default=None, repr=False)  # data rows of a spreadsheet
+    xlsx: "XlsxBody | None" = field(default=None, repr=False)  # a spreadsheet's data rows
     positions: list[int | None] | None = None  # file position of each column; None: in order
     width: int = 0  # cells in the file's header
     slack: int = 0  # trailing empty header cells a row may also carry
@@ -405,6 +461,7 @@ class Source:
     def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
         pick = self._picker()
         number = 0
+        limit = max_rows()
         try:
             for record in self._records():
                 if not record or all(not cell.strip() for cell in record):
@@ -412,6 +469,11 @@ class Source:
                 if _is_noise(record, self.delimiter, self.width):
                     continue
                 number += 1
+                if number > limit:
+                    raise ValidationError(
+                        f"The file has more than {limit:,} data rows; split it and import the "
+                        "parts."
+                    )
                 cells = self._fit(record)
                 if cells is None:
                     error = f"expected {self.width} columns, found {len(record)}"
@@ -427,8 +489,8 @@ class Source:
         return sum(1 for _ in self.rows())
 
     def _records(self) -> Iterator[list[str]]:
-        if self.xlsx_rows is not None:
-            return iter(self.xlsx_rows)
+        if self.xlsx is not None:
+            return self.xlsx.rows()
         records = csv.reader(_line_chunks(self.text), delimiter=self.delimiter, strict=True)
         next(records, None)  # the header
         return records
@@ -439,7 +501,7 @@ class Source:
         n, width = len(record), self.width
         if n == width:
             return record
-        if self.xlsx_rows is not None:  # a spreadsheet row stops at its last non-empty cell
+        if self.xlsx is not None:  # a spreadsheet row stops at its last non-empty cell
             return record + [""] * (width - n) if n < width else None
         if width < n <= width + self.slack and not any(c.strip() for c in record[width:]):
             return record[:width]
@@ -477,25 +539,59 @@ def cell_text(value) -> str:
     return str(value)
 
 
-def _read_xlsx(data: bytes) -> list[list[str]]:
+def _xlsx_rows(data: bytes) -> Iterator[list[str]]:
+    """The first sheet's rows, streamed (openpyxl's read-only mode: memory stays flat), each
+    cut after its last non-empty cell. The archive is checked (``xlsx_check``) before openpyxl
+    sees it, and the rows read are capped (``IMPORT_MAX_ROWS`` plus the header's search)."""
     from openpyxl import load_workbook
 
+    xlsx_check(data)
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:
         raise ValidationError(f"The XLSX file cannot be read: {exc}") from exc
+    limit = max_rows() + SCAN_LINES
     try:
         sheet = book.worksheets[0]
         sheet.reset_dimensions()  # a wrong <dimension> would cut rows short
-        rows = []
-        for values in sheet.iter_rows(values_only=True):
+        for number, values in enumerate(sheet.iter_rows(values_only=True)):
+            if number >= limit:
+                raise ValidationError(
+                    f"The spreadsheet has more than {max_rows():,} rows; split it and import "
+                    "the parts."
+                )
             cells = [cell_text(v) for v in values]
             while cells and not cells[-1].strip():
                 cells.pop()
-            rows.append(cells)
+            yield cells
     finally:
         book.close()
-    return rows
+
+
+def _read_xlsx(data: bytes) -> list[list[str]]:
+    """The first rows of the sheet, where its header is looked for."""
+    rows = _xlsx_rows(data)
+    try:
+        return list(itertools.islice(rows, SCAN_LINES))
+    finally:
+        rows.close()
+
+
+@dataclass
+class XlsxBody:
+    """A spreadsheet's data rows, read again from the file each time they are iterated."""
+
+    data: bytes = field(repr=False)
+    skip: int  # rows before the first data row (the header's index + 1)
+    start: int  # index of the header's first cell
+
+    def rows(self) -> Iterator[list[str]]:
+        rows = _xlsx_rows(self.data)
+        try:
+            for cells in itertools.islice(rows, self.skip, None):
+                yield cells[self.start :]
+        finally:
+            rows.close()
 
 
 # --- recognition --------------------------------------------------------------------------------
@@ -517,11 +613,13 @@ def parse_bytes(data: bytes, kind: str = "auto", mapping: dict[str, str] | None 
         )
     if kind != "auto" and kind not in LAYOUTS:
         raise ValidationError(f"Unknown kind of data: {kind}.")
-    if data[:4] == b"PK\x03\x04":
+    if data[:4] == XLSX_MAGIC:
         table = _read_xlsx(data)
         if not any(table):
             raise ValidationError("The XLSX file is empty.")
-        return _recognise(_table_rows(table), kind, mapping, "xlsx", table=table)
+        source = _recognise(_table_rows(table), kind, mapping, "xlsx", table=table)
+        source.xlsx.data = data
+        return source
     text, encoding = decode(data)
     if _looks_binary(text):
         raise ValidationError("The file looks binary (control characters), not CSV.")
@@ -569,8 +667,8 @@ def _source(row, start, glue, encoding, text, table, **layout) -> Source:
     header[0] = _clean(row.cells[start][glue:])
     common = dict(encoding=encoding, width=len(header), slack=row.slack, header=header, **layout)
     if table is not None:
-        data = [cells[start:] for cells in table[row.at + 1 :]]
-        return Source(delimiter=",", text="", xlsx_rows=data, **common)
+        body = XlsxBody(data=b"", skip=row.at + 1, start=start)  # parse_bytes gives the data
+        return Source(delimiter=",", text="", xlsx=body, **common)
     offset = row.at + sum(len(c) + 1 for c in row.cells[:start]) + glue
     body = _php_unescape(text[offset:], row.delimiter)
     return Source(delimiter=row.delimiter, text=body, **common)

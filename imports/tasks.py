@@ -22,3 +22,9 @@ def apply_job(job_id: int) -> None:
 @masks_failures
 def rollback_job(job_id: int) -> None:
     services.job_rollback_run(job_id=job_id)
+
+
+@masks_failures
+def purge_files() -> None:
+    """Daily (a django-q2 schedule created by migration): IMPORT_FILE_RETENTION_DAYS."""
+    services.job_files_purge(actor=None)

@@ -5,7 +5,7 @@ from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Func, OuterRef, Q, Subquery
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.defaultfilters import pluralize
 from django.urls import reverse
@@ -17,6 +17,7 @@ from django.views.generic import DetailView, ListView
 from opsportal.exports import escape_row, stream_csv
 from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
+from opsportal.security import ascii_int, bad_request
 
 from . import services
 from .choices import CommissionKind, JobKind, ReviewKind, ReviewStatus
@@ -24,6 +25,8 @@ from .forms import PresetForm, ProductForm, ReasonForm, ReviewForm, RollbackForm
 from .models import Commission, ImportJob, Member, Order, Product, ReviewItem
 
 FIGURE_LABELS = {"seconds": "Duration (s)", "rows_per_second": "Rows/s"}
+REPORT_FORMATS = ("csv", "xlsx", "json")
+JOB_SETTLED = ("ready", "completed", "failed", "cancelled", "rolled_back")
 
 
 class ImportJobListView(PermissionRequiredMixin, ListView):
@@ -55,9 +58,10 @@ class ImportJobUploadView(PermissionRequiredMixin, View):
             upload = form.cleaned_data["file"]
             preset = form.cleaned_data.get("preset")
             try:
+                # stored and hashed only: the worker reads it (recognition, rows, preview)
                 job = services.job_create(
                     actor=request.user,
-                    data=upload.read(),
+                    file=upload,
                     name=upload.name,
                     kind=preset.kind if preset else form.cleaned_data["kind"],
                     batch_size=form.cleaned_data["batch_size"],
@@ -82,10 +86,22 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
     template_name = "imports/job_detail.html"
     context_object_name = "job"
 
+    def _polling(self) -> bool:
+        return bool(self.request.headers.get("HX-Request")) and (
+            self.request.GET.get("part") == "progress"
+        )
+
     def get_template_names(self):
-        if self.request.headers.get("HX-Request") and self.request.GET.get("part") == "progress":
+        if self._polling():
             return ["imports/_job_progress.html"]
         return [self.template_name]
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        if self._polling() and self.object.status in JOB_SETTLED:
+            # the job page shows more once the job settles: htmx reloads it (no inline script)
+            response["HX-Refresh"] = "true"
+        return response
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -203,6 +219,8 @@ class ImportJobReportView(PermissionRequiredMixin, View):
     permission_required = "imports.view_importjob"
 
     def get(self, request, pk, fmt):
+        if fmt not in REPORT_FORMATS:  # the file name is ours: never a name the URL chooses
+            raise Http404("Reports are CSV, XLSX or JSON.")
         job = get_object_or_404(ImportJob, pk=pk)
         figures = services.job_figures(job)
         errors = list(job.row_errors.values_list("row", "key", "reason"))
@@ -315,9 +333,18 @@ class OrderListView(PermissionRequiredMixin, KeysetListBase):
         self.q = self.request.GET.get("q", "").strip()
         if self.q:
             qs = qs.filter(Q(inv=self.q) | Q(member__email__icontains=self.q))
-        if self.request.GET.get("product", "").isdigit():
-            qs = qs.filter(product_id=self.request.GET["product"])
+        if self.product is not None:
+            qs = qs.filter(product_id=self.product)
         return qs
+
+    def get(self, request, *args, **kwargs):
+        raw = request.GET.get("product", "").strip()
+        self.product = ascii_int(raw)
+        if raw and self.product is None:
+            return bad_request(
+                "The product filter takes a product number written in digits 0-9, e.g. ?product=12."
+            )
+        return super().get(request, *args, **kwargs)
 
 
 class PresetCreateView(PermissionRequiredMixin, View):

@@ -16,8 +16,10 @@ with the same layout resources as the job engine, and audited like any job.
 A refused file (``ValidationError``, ``PermissionDenied``, over the admin's cap) comes back as a
 base error with nothing written. Rejected rows are not import-export errors: like a job, the
 file applies without them, so ``has_errors()`` and ``has_validation_errors()`` stay False and
-the confirm button is offered. The admin runs in the web request: files over ``MAX_BYTES`` /
-``MAX_ROWS`` belong to the job pages (/imports/).
+the confirm button is offered. The admin runs in the web request (django-import-export reads
+the file there), so it takes only small files: over ``MAX_BYTES`` / ``MAX_ROWS``, or an XLSX
+unpacking to more than ``MAX_UNCOMPRESSED`` (checked before openpyxl opens it), they belong to
+the job pages (/imports/), whose requests only store the file for the worker to read.
 """
 
 import csv
@@ -37,6 +39,9 @@ from .base import REGISTRY, LayoutResource
 
 MAX_BYTES = 2 * 1024 * 1024
 MAX_ROWS = 5_000
+# What an XLSX may unpack to before import-export's openpyxl reads it in the request (checked
+# from the archive's declared sizes by the admin's form, ``formats.xlsx_check``).
+MAX_UNCOMPRESSED = 32 * 1024 * 1024
 # Rejected rows listed on the preview page (all of them are on the job page and in its CSV).
 SHOWN_REJECTED = 200
 

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 from import_export.fields import Field
 
+from opsportal.security import ascii_int
+
 from .. import commissions
 from .. import normalise as n
 from ..choices import CommissionStatus, JobKind
@@ -72,9 +74,10 @@ class OrdersResource(LayoutResource):
             raise n.Invalid("no_contact")
         # accept the two affiliate columns either way round
         aff_id, aff_name = values["aff_id"], values["aff_name"]
-        if not aff_id.isdigit() and aff_name.isdigit():
+        # ASCII digits only: "²".isdigit() is True, and int("²") stops the whole job
+        if ascii_int(aff_id) is None and ascii_int(aff_name) is not None:
             aff_id, aff_name = aff_name, aff_id
-        values["aff_id"] = int(aff_id) if aff_id.isdigit() else 0
+        values["aff_id"] = ascii_int(aff_id) or 0
         values["aff_name"] = aff_name
 
     @classmethod

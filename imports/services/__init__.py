@@ -15,6 +15,7 @@ from .common import (
     WRITE_LOCK_KEY,
 )
 from .products import PERM_PRODUCTS, product_update, validate_product_settings
+from .retention import job_files_purge
 from .reviews import preset_save, review_decide
 from .rollback import job_rollback, job_rollback_run
 from .upload import job_create, job_validate
@@ -32,6 +33,7 @@ __all__ = [
     "job_confirm",
     "job_create",
     "job_figures",
+    "job_files_purge",
     "job_resume",
     "job_rollback",
     "job_rollback_run",

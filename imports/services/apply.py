@@ -3,6 +3,7 @@
 import time
 from functools import partial
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import (
     IntegrityError,
@@ -248,6 +249,12 @@ def job_resume(*, actor, job: ImportJob, enqueue: bool = True) -> ImportJob:
             job = _lock(job.pk)
             before = job.status
             failed_apply = job.status == JobStatus.FAILED and job.started_at is not None
+            if failed_apply and not job.file:
+                raise ValidationError(
+                    f"Job #{job.pk} cannot resume: its file was deleted after "
+                    f"{settings.IMPORT_FILE_RETENTION_DAYS} days (IMPORT_FILE_RETENTION_DAYS). "
+                    "Upload the file again."
+                )
             if job.status in (JobStatus.RUNNING, JobStatus.QUEUED) or failed_apply:
                 func = "imports.tasks.apply_job"
                 job.status = (

@@ -1,6 +1,7 @@
 """Upload and preview: a file stored as a job, then dry-run in one rolled-back transaction."""
 
 import hashlib
+import io
 import itertools
 import logging
 import time
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
+from django.core.files.base import File
 from django.db import (
     transaction,
 )
@@ -18,7 +19,7 @@ from opsportal.audit.services import record
 
 from .. import engine
 from ..choices import JobKind, JobStatus
-from ..formats import MAX_BYTES, parse_bytes
+from ..formats import MAX_BYTES, XLSX_MAGIC, canonical_mapping, parse_bytes, xlsx_check
 from ..models import (
     ImportJob,
     ImportRowError,
@@ -36,10 +37,30 @@ logger = logging.getLogger(__name__)
 
 
 # --- upload -------------------------------------------------------------------------------------
+def _stored_name(digest: str, name: str) -> str:
+    return f"{digest[:16]}-{name}"
+
+
+def _hash(fileobj) -> tuple[str, int, bytes]:
+    """(sha256, size, first bytes) of a file object, read a chunk at a time; rewound after."""
+    digest, size, head = hashlib.sha256(), 0, b""
+    fileobj.seek(0)
+    while chunk := fileobj.read(1024 * 1024):
+        digest.update(chunk)
+        if not head:
+            head = chunk[:8]
+        size += len(chunk)
+        if size > MAX_BYTES:
+            break
+    fileobj.seek(0)
+    return digest.hexdigest(), size, head
+
+
 def job_create(
     *,
     actor,
-    data: bytes,
+    data: bytes | None = None,
+    file=None,
     name: str,
     kind: str = "auto",
     batch_size: int = 1000,
@@ -49,38 +70,60 @@ def job_create(
 ) -> ImportJob:
     """Store an uploaded file (with its sha256) as a job; validation runs next.
 
-    ``validate`` is ``"background"`` (a task), ``"now"`` (in this process, e.g. the CLI) or
-    ``"no"``. File-level problems raise ``ValidationError`` and store nothing.
+    The file is ``data`` (bytes) or ``file`` (an uploaded file or any seekable binary file
+    object, read a chunk at a time). ``validate`` is ``"background"`` (a task), ``"now"`` (in
+    this process, e.g. the CLI) or ``"no"``.
+
+    In the background (the web pages), nothing here reads the file's content: the request
+    checks its size and, for an XLSX, the archive's declared sizes (``formats.xlsx_check``:
+    no sheet is unpacked), stores and hashes it; recognising the layout and reading the rows
+    happen in the worker, where a bad file fails the job with its reason. Otherwise the file
+    is recognised first and file-level problems raise ``ValidationError``, storing nothing.
     """
     _require(actor, PERM_START, "start imports")
-    if len(data) > MAX_BYTES:
-        raise ValidationError(
-            f"The file is {len(data) / 1_048_576:.0f} MB; the limit is {MAX_BYTES // 1_048_576} MB."
-        )
     if not 10 <= batch_size <= 50_000:
         raise ValidationError("Batch size must be between 10 and 50,000 rows.")
-    source = parse_bytes(data, kind=kind, mapping=mapping)
-    if source.kind not in engine.HANDLERS:
+    if kind != "auto" and kind not in JobKind.values:
+        raise ValidationError(f"Unknown kind of data: {kind}.")
+    if mapping:
+        mapping = canonical_mapping(kind, mapping)
+    fileobj = io.BytesIO(data) if data is not None else file
+    if fileobj is None:
+        raise ValidationError("No file was given.")
+    digest, size, head = _hash(fileobj)
+    if size > MAX_BYTES:
         raise ValidationError(
-            f"{JobKind(source.kind).label} files are recognised but cannot be imported yet."
+            f"The file is {size / 1_048_576:.0f} MB; the limit is {MAX_BYTES // 1_048_576} MB."
         )
-    digest = hashlib.sha256(data).hexdigest()
+    if size == 0:
+        raise ValidationError("The file is empty.")
+    if head.startswith(XLSX_MAGIC):
+        xlsx_check(fileobj)
+    fields = {"kind": kind, "encoding": "", "delimiter": ""}
+    preview = {"mapping": mapping} if mapping else {}
+    if validate != "background":
+        source = parse_bytes(fileobj.read(), kind=kind, mapping=mapping)
+        fileobj.seek(0)
+        _check_importable(source.kind)
+        fields = {"kind": source.kind, "encoding": source.encoding, "delimiter": source.delimiter}
+        preview = (
+            {"mapping": source.mapping, "columns": list(source.mapping)}
+            if mapping
+            else {"columns": source.columns}
+        )
+        del source  # the validation reads the stored file again: not two copies of a big file
     with transaction.atomic():
         job = ImportJob(
-            kind=source.kind,
             original_name=Path(name).name[:255],
             sha256=digest,
-            size=len(data),
-            encoding=source.encoding,
-            delimiter=source.delimiter,
+            size=size,
             batch_size=batch_size,
             parent=parent,
             created_by=actor,
-            preview={"mapping": source.mapping, "columns": list(source.mapping)}
-            if mapping
-            else {"columns": source.columns},
+            preview=preview,
+            **fields,
         )
-        job.file.save(f"{digest[:16]}-{job.original_name}", ContentFile(data), save=False)
+        job.file.save(_stored_name(digest, job.original_name), File(fileobj), save=False)
         job.save()
         record(
             actor=actor,
@@ -90,17 +133,23 @@ def job_create(
             changes={
                 "kind": job.kind,
                 "sha256": digest,
-                "size": len(data),
+                "size": size,
                 "name": job.original_name,
             },
         )
         if validate == "background":
             transaction.on_commit(lambda: _async("imports.tasks.validate_job", job.pk))
-    del source  # the validation reads the stored file again: not two copies of a big file
     if validate == "now":
         job_validate(job_id=job.pk)
         job.refresh_from_db()
     return job
+
+
+def _check_importable(kind: str) -> None:
+    if kind not in engine.HANDLERS:
+        raise ValidationError(
+            f"{JobKind(kind).label} files are recognised but cannot be imported yet."
+        )
 
 
 def _async(func: str, job_id: int) -> None:
@@ -115,8 +164,37 @@ def _source(job: ImportJob):
     return parse_bytes(data, kind=job.kind, mapping=job.preview.get("mapping") or None)
 
 
-def _batches(job: ImportJob):
-    rows = _source(job).rows()
+def _recognised(job_id: int, source) -> ImportJob:
+    """Keep what the worker recognised of an uploaded file (layout, encoding, columns)."""
+    with transaction.atomic():
+        job = _lock(job_id)
+        if job.status != JobStatus.VALIDATING:
+            return job
+        before = job.kind
+        job.kind, job.encoding, job.delimiter = source.kind, source.encoding, source.delimiter
+        if source.mapping:
+            job.preview = {
+                **job.preview,
+                "mapping": source.mapping,
+                "columns": list(source.mapping),
+            }
+        else:
+            job.preview = {**job.preview, "columns": source.columns}
+        job.save(update_fields=["kind", "encoding", "delimiter", "preview"])
+        if before != job.kind:
+            record(
+                actor=None,
+                on_behalf_of=job.created_by,
+                action="import.job.recognised",
+                target=job,
+                job_id=job.pk,
+                changes={"kind": [before, job.kind], "encoding": job.encoding},
+            )
+    return job
+
+
+def _batches(job: ImportJob, source=None):
+    rows = (source or _source(job)).rows()
     while chunk := list(itertools.islice(rows, job.batch_size)):
         yield chunk
 
@@ -131,7 +209,7 @@ class _DryRun(Exception):
     pass
 
 
-def _dry_run(job: ImportJob) -> tuple[dict, list, list]:
+def _dry_run(job: ImportJob, source=None) -> tuple[dict, list, list]:
     """Apply the whole file in one transaction and roll it back: (counts, rejected, samples).
 
     Holds the imports write lock throughout: a preview inserts the rows it would create, and
@@ -142,7 +220,7 @@ def _dry_run(job: ImportJob) -> tuple[dict, list, list]:
     try:
         with transaction.atomic(), engine.bulk_work():
             _hold_member_tables()
-            for number, chunk in enumerate(_batches(job)):
+            for number, chunk in enumerate(_batches(job, source)):
                 engine.refresh_statistics(job, number, dry_run=True)
                 result = engine.apply_batch(
                     job,
@@ -170,7 +248,13 @@ def job_validate(*, job_id: int) -> ImportJob:
         return job
     started = time.monotonic()
     try:
-        counts, rejected, samples = worker.run(partial(_dry_run, job))
+        # the file is read here, in the worker (or the command line), never in a web request
+        source = _source(job)
+        _check_importable(source.kind)
+        job = worker.run(partial(_recognised, job_id, source))
+        if job.status != JobStatus.VALIDATING:
+            return job
+        counts, rejected, samples = worker.run(partial(_dry_run, job, source))
     except Exception as exc:  # a bad file must not leave the job "validating"
         if isinstance(exc, ValidationError):
             message = "; ".join(exc.messages)

@@ -59,12 +59,29 @@ def test_progress_partial_for_htmx_polling(client_for):
 
 def test_upload_errors_show_next_to_the_field(client_for):
     client, _ = client_for("operator")
-    upload = SimpleUploadedFile("x.csv", b"\x00\x01binary", content_type="text/csv")
+    upload = SimpleUploadedFile("x.csv", b"", content_type="text/csv")
     response = client.post(reverse("imports:job_upload"), {"file": upload, "kind": "auto",
                                                            "batch_size": 1000})  # fmt: skip
     assert response.status_code == 400
-    assert "NUL bytes" in response.content.decode()
+    assert "empty" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_a_bad_file_fails_in_the_worker_with_its_reason(client_for):
+    """The request stores the file; reading it (here: NUL bytes) is the worker's, which fails
+    the job with the reason shown on its page."""
+    client, op = client_for("operator")
+    upload = SimpleUploadedFile("x.csv", b"\x00\x01binary", content_type="text/csv")
+    with committed():
+        response = client.post(reverse("imports:job_upload"), {"file": upload, "kind": "auto",
+                                                               "batch_size": 1000})  # fmt: skip
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == job.get_absolute_url()
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "NUL bytes" in job.error
+    assert AuditEvent.objects.get(action="import.job.uploaded", job_id=job.pk).actor == op
+    assert "NUL bytes" in AuditEvent.objects.get(action="import.job.failed", job_id=job.pk).message
+    assert "NUL bytes" in client.get(job.get_absolute_url()).content.decode()
 
 
 def test_errors_download_as_escaped_csv(client_for):
