@@ -4,6 +4,8 @@ No export ever contains a secret's value: secrets appear as their example (writt
 or as an empty assignment.
 """
 
+from opsportal.exports import single_line
+
 from .drift import project_environments
 from .models import Project
 
@@ -21,20 +23,24 @@ def _per_key(project: Project):
 
 
 def _quote(value: str) -> str:
-    if value == "" or all(c.isalnum() or c in "_-.:/@+" for c in value):
+    if value == "" or all(c.isascii() and (c.isalnum() or c in "_-.:/@+") for c in value):
         return value
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    # dotenv's double quotes know \n only: any other line break or control becomes a space,
+    # so the value stays on its line whatever reads the file
+    return '"' + single_line(escaped, strip=False) + '"'
 
 
 def env_example(project: Project) -> str:
     """A ``.env.example``: every key, its example (never a secret's value), and comments."""
     _envs, keys = _per_key(project)
-    lines = [f"# {project.name}: environment variables ({len(keys)})", ""]
+    lines = [f"# {single_line(project.name)}: environment variables ({len(keys)})", ""]
     for key, by_env in keys.items():
         vars_ = list(by_env.values())
         required = any(v.required for v in vars_)
         secret = any(v.is_secret for v in vars_)
-        description = next((v.description for v in vars_ if v.description), "")
+        # one comment line, whatever the description holds (a newline would start a variable)
+        description = single_line(next((v.description for v in vars_ if v.description), ""))
         example = next((v.example for v in vars_ if v.example), "")
         if not example and not secret:
             # A public value from the lowest tier is a fair example (a dev URL, a flag).
@@ -75,13 +81,13 @@ def inventory_rows(project: Project) -> tuple[list[str], list[list]]:
 
 
 def _md_cell(value) -> str:
-    return str(value).replace("|", "\\|").replace("\n", " ")
+    return single_line(value).replace("|", "\\|")
 
 
 def inventory_markdown(project: Project) -> str:
     header, rows = inventory_rows(project)
     out = [
-        f"# {project.name} environment variables",
+        f"# {single_line(project.name)} environment variables",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),

@@ -493,6 +493,13 @@ class EnvImportView(EnvironmentMixin, ServiceFormView):
     def title(self):
         return f"Import variables into {self.environment}"
 
+    def form_invalid(self, form):
+        # text the import cannot read (hostile or not) is the client's error: 400, its message
+        # next to the field
+        response = super().form_invalid(form)
+        response.status_code = 400
+        return response
+
     def call_service(self, form):
         return services.import_plan(
             environment=self.environment,

@@ -1,10 +1,22 @@
-"""Helpers shared by every export: formula escaping and streamed CSV."""
+"""Helpers shared by every export: formula escaping, single-line text and streamed CSV."""
 
 import csv
+import re
 from collections.abc import Iterable, Iterator
 
 # A spreadsheet treats a cell starting with one of these as a formula (or strips it and then does).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+# Everything str.splitlines() breaks a line on, and the other control characters: in a
+# line-oriented export (.env.example, Markdown) a description must stay on its own line.
+_LINE_BREAKING = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def single_line(value, *, strip: bool = True) -> str:
+    """``value`` as one line of text: every line break or control character becomes a space."""
+    text = _LINE_BREAKING.sub(" ", str(value if value is not None else ""))
+    return text.strip() if strip else text
 
 
 def escape_formula(value):

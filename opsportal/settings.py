@@ -5,6 +5,7 @@ django-q2, and secret keys generated once into a git-ignored ``.env``. With ``DE
 secret must be given explicitly and the ``check --deploy`` hardening is switched on.
 """
 
+import os
 import secrets
 import sys
 from datetime import timedelta
@@ -38,7 +39,10 @@ def _ensure_local_key(name: str) -> str:
             f"print(secrets.token_urlsafe(50))'`)."
         )
     value = secrets.token_urlsafe(50)
-    with ENV_FILE.open("a", encoding="utf-8") as fh:
+    # Owner-only (0600), whoever else can read the project folder: the file holds keys.
+    fd = os.open(ENV_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    os.fchmod(fd, 0o600)  # also a file an older version created world-readable
+    with os.fdopen(fd, "a", encoding="utf-8") as fh:
         fh.write(f"{name}={value}\n")
     environ.Env.ENVIRON[name] = value
     return value
@@ -76,9 +80,13 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later middleware (axes, the audit trail, logs) sees the client's address.
+    "opsportal.security.TrustedProxyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "opsportal.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "opsportal.audit.middleware.RequestContextMiddleware",
+    "opsportal.security.QueryGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "opsportal.accounts.middleware.SessionIdleRefreshMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -167,6 +175,12 @@ AXES_VERBOSE = False
 # A password typed into the username box must not land in axes' tables or logs.
 AXES_USERNAME_CALLABLE = "opsportal.accounts.services.axes_username"
 AXES_SENSITIVE_PARAMETERS = ["username", "password", "ip_address"]
+# Behind reverse proxies: how many of them append to X-Forwarded-For (0: none, REMOTE_ADDR is the
+# client). The client is the N-th address from the right; what the client wrote further left is
+# ignored. opsportal.security.TrustedProxyMiddleware applies it for the audit trail and the logs,
+# and django-axes asks the same function (axes' AXES_IPWARE_* settings need django-ipware).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+AXES_CLIENT_IP_CALLABLE = "opsportal.security.client_ip"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -182,6 +196,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 25 * 1024 * 1024
 # Import files can be large; the importers enforce their own limits with a clear message.
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 10_000
+# An XLSX is a zip: refused from its archive's declared sizes, before anything unpacks it, when
+# its parts unpack to more than this, or one part to more than RATIO times its packed size.
+IMPORT_XLSX_MAX_UNCOMPRESSED = env.int("IMPORT_XLSX_MAX_UNCOMPRESSED", default=200 * 1024 * 1024)
+IMPORT_XLSX_MAX_RATIO = env.int("IMPORT_XLSX_MAX_RATIO", default=100)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=1_000_000)
+# Stored import files of completed, failed, cancelled and rolled-back jobs are deleted this many
+# days after the job finished (manage.py import_files_purge, daily on django-q2); 0 keeps them.
+IMPORT_FILE_RETENTION_DAYS = env.int("IMPORT_FILE_RETENTION_DAYS", default=90)
 
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
@@ -257,6 +279,8 @@ LOGGING = {
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
+    # A load balancer checks the backend over plain HTTP: answer it, don't redirect it.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000)
@@ -266,6 +290,9 @@ if not DEBUG:
     SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_HTTPONLY = True
 X_FRAME_OPTIONS = "DENY"
+# Scripts only from the portal's static files (no inline script, no eval); see
+# opsportal/security.py for the default policy. Set to replace it whole.
+CONTENT_SECURITY_POLICY = env.str("CONTENT_SECURITY_POLICY", default="") or None
 
 # Deployment webhooks (docs/deployments.md). Secrets come from the environment only, never the
 # database: comma-separated, so a secret can be rotated (old and new both accepted meanwhile) and

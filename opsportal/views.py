@@ -1,4 +1,5 @@
 from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError
 from django.http import JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -35,7 +36,10 @@ class HealthView(View):
             return JsonResponse({"status": "database unavailable"}, status=503)
         # A role whose permissions differ from roles.py does not take the process out of the
         # load balancer; anonymous callers learn only that, staff see which role and how.
-        drift = role_drift()
+        try:
+            drift = role_drift()
+        except DatabaseError:  # reachable, but not migrated yet
+            return JsonResponse({"status": "ok", "roles": "unknown"})
         body = {"status": "ok", "roles": "drift" if drift else "ok"}
         if drift and request.user.is_authenticated and request.user.is_staff:
             body["roles_drift"] = drift

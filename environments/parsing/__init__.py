@@ -76,6 +76,18 @@ def read(
             "the text contains binary data (a NUL byte)", text[: text.index("\x00")].count("\n") + 1
         )
     text = normalise_newlines(text.removeprefix("\ufeff"))
+    try:
+        return _read(text, fmt, filename, keep_tool_vars=keep_tool_vars, target=target)
+    except RecursionError:
+        # JSON or YAML nested thousands deep ([[[[...): no listing of variables looks like that
+        raise ParseError(
+            "the text is nested too deeply to be a list of variables (JSON or YAML inside "
+            "thousands of brackets)",
+            1,
+        ) from None
+
+
+def _read(text: str, fmt: str, filename: str, *, keep_tool_vars: bool, target) -> Reading:
     shape = detect(text, filename) if fmt == "auto" else fmt
     if shape == "markdown":
         reading = Reading("markdown", entries=parse_markdown_table(text))

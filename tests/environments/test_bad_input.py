@@ -40,7 +40,7 @@ def test_upload_rejected_with_line(users, dev, prod, case, where):
         reverse("environments:env_import", args=[env.pk]),
         {"upload": SimpleUploadedFile("bad.env", data), "format": "auto", "reason": "test"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert message in response.content.decode().replace("&#x27;", "'").replace("&quot;", '"')
     assert_nothing_happened(env)
 
@@ -55,7 +55,7 @@ def test_pasted_text_rejected_with_line(users, dev, case):
     client.force_login(users["operator"])
     text = "API_SECRET=never-echo-0042-xyzzy\n" + data.decode()
     response = client.post(reverse("environments:env_import", args=[dev.pk]), {"text": text})
-    assert response.status_code == 200
+    assert response.status_code == 400
     assert "line " in response.content.decode()
     # The pasted text (which may hold secrets) is not rendered back into the form.
     assert "never-echo-0042" not in response.content.decode()
