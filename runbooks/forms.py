@@ -5,7 +5,7 @@ from django.utils import timezone
 from environments.models import Environment, Project
 from opsportal.forms import BootstrapFormMixin
 
-from .choices import CheckType
+from .choices import CheckType, SecondSignoff
 from .plans import MAX_BYTES, PlanParseError, decode
 from .services import MAX_EVIDENCE_BYTES, check_config_clean
 
@@ -170,6 +170,14 @@ class ReasonForm(BootstrapFormMixin, forms.Form):
 
 class RunbookSettingsForm(BootstrapFormMixin, forms.Form):
     project = forms.ModelChoiceField(queryset=Project.objects.all(), required=False)
+    second_signoff = forms.ChoiceField(
+        choices=SecondSignoff.choices,
+        required=False,  # left out: unchanged
+        label="Second sign-off on protected environments",
+        help_text="Which steps of a run on a protected environment wait for a second person. "
+        "Steps marked <code>&lt;!-- ops: second-signoff --&gt;</code> in the plan always do; "
+        "a run keeps the setting it started with.",
+    )
     allowed_urls = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),

@@ -21,7 +21,7 @@ from opsportal.audit.masking import scrub_text
 from opsportal.generic import ServiceFormView
 
 from . import preview, report, services
-from .choices import StepStatus
+from .choices import SecondSignoff, StepStatus
 from .forms import (
     ImportForm,
     ImportSaveForm,
@@ -168,6 +168,11 @@ class RunbookImportPreviewView(ServiceFormView):
             source_name=self.stored["source_name"],
             project=self._project(),
             next_number=(plan.diff["base"] + 1) if plan and plan.diff else 1,
+            second_signoff=SecondSignoff(
+                self.runbook.second_signoff
+                if self.runbook
+                else Runbook._meta.get_field("second_signoff").default
+            ).label,
             nav_section="runbooks",
         )
         return ctx
@@ -224,14 +229,23 @@ class RunbookSettingsView(ServiceFormView):
         return super().dispatch(request, *args, **kwargs)
 
     def get_initial(self):
-        return {"project": self.runbook.project, "allowed_urls": self.runbook.allowed_urls}
+        return {
+            "project": self.runbook.project,
+            "allowed_urls": self.runbook.allowed_urls,
+            "second_signoff": self.runbook.second_signoff,
+        }
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "runbook": self.runbook}
 
     def call_service(self, form):
+        data = form.cleaned_data
         return services.runbook_update(
-            actor=self.request.user, runbook=self.runbook, **form.cleaned_data
+            actor=self.request.user,
+            runbook=self.runbook,
+            project=data["project"],
+            allowed_urls=data["allowed_urls"],
+            second_signoff=data["second_signoff"] or None,
         )
 
     def after_service(self, runbook):
@@ -452,6 +466,7 @@ ACTIONS = {
     "skip": "runbooks.change_steprun",
     "fail": "runbooks.change_steprun",
     "check": "runbooks.run_check",
+    "unskip": "runbooks.change_steprun",  # withdraw (or, as an approver, decline) a skip
 }
 
 
@@ -488,6 +503,8 @@ class StepActionView(LoginRequiredMixin, View):
                 services.step_skip(actor=request.user, step_run=sr, reason=data["note"])
             elif action == "fail":
                 services.step_fail(actor=request.user, step_run=sr, note=data["note"])
+            elif action == "unskip":
+                services.step_skip_withdraw(actor=request.user, step_run=sr, note=data["note"])
             else:
                 services.check_request(actor=request.user, step_run=sr)
         except (ValidationError, PermissionDenied) as exc:

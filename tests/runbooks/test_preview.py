@@ -387,3 +387,31 @@ def test_cli_refuses_a_plan_without_steps_and_an_unknown_runbook(tmp_path, capsy
     with pytest.raises(CommandError, match="No runbook with id 999"):
         call_command("import_runbook", _write(tmp_path, "r.md", V1), "--runbook", "999")
     assert not AuditEvent.objects.filter(action__startswith="runbook.").exists()
+
+
+def test_preview_names_the_runbooks_second_signoff_setting(client_for, operator):
+    v1 = services.runbook_import(actor=operator, text=V1, source_name="release.md")
+    client, _ = client_for("operator")
+    url = client.post(reverse("runbooks:runbook_import"), {"text": V1}).url
+    setting = re.search(
+        r'data-testid="second-signoff-setting">(.*?)</p>', client.get(url).content.decode(), re.S
+    )
+    assert "<strong>every step</strong> needs" in setting.group(1)
+    assert "and the 1 step marked" in setting.group(1)
+
+    approver, user = client_for("approver")
+    settings_url = reverse("runbooks:runbook_settings", args=[v1.runbook_id])
+    assert 'value="all" selected' in approver.get(settings_url).content.decode()
+    response = approver.post(settings_url, {"allowed_urls": "", "second_signoff": "marked"})
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="runbook.updated")
+    assert event.actor == user
+    assert event.changes["second_signoff"] == {"before": "all", "after": "marked"}
+
+    url = client.post(
+        reverse("runbooks:runbook_import"), {"text": V2, "runbook": v1.runbook_id}
+    ).url
+    setting = re.search(
+        r'data-testid="second-signoff-setting">(.*?)</p>', client.get(url).content.decode(), re.S
+    )
+    assert "<strong>marked steps only</strong> need a second" in setting.group(1)
