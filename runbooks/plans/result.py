@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass
+@dataclass(slots=True)
 class Command:
     """A shell command block of a step. ``output`` is the example output a ``console`` transcript
     showed (never run, shown under the command); it is left out of :meth:`as_dict` when empty."""
@@ -21,7 +21,7 @@ class Command:
         return data
 
 
-@dataclass
+@dataclass(slots=True)
 class ParsedStep:
     title: str
     body: str = ""

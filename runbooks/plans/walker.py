@@ -51,8 +51,8 @@ class _Container:
 
 class _Step:
     __slots__ = (
-        "body", "checked", "children", "commands", "container", "fields", "line", "markers",
-        "own", "parent", "ref", "source", "title", "verify",
+        "body", "checked", "children", "commands", "container", "fields", "heading", "line",
+        "markers", "own", "parent", "ref", "source", "title", "verify",
     )  # fmt: skip
 
     def __init__(self, title, line, source, container, parent=None, checked=False):
@@ -66,6 +66,7 @@ class _Step:
         self.fields: dict = {}
         self.own = False
         self.ref = ""
+        self.heading: Heading | None = None
 
 
 def _join(chunks: list[tuple[int, str]], lines: list[str]) -> str:
@@ -271,7 +272,7 @@ class _Walker:
         if step_heading and not in_rollback and parent is not self.root:
             step = _Step(title, first + 1, "heading", parent)
             step.markers += [(first + 1, d) for d in found]
-            step.fields["heading"] = h  # replaced by the role when finishing
+            step.heading = h  # its role is settled when finishing
             self.attach(step, None, parent)
             self.heading_step, self.heading_level = step, level
             h.role = "step"
@@ -552,7 +553,7 @@ class _Walker:
             outline=self.outline,
             checkboxes_found=count_checkboxes(self.text),
         )
-        made = plan.counts()["checkbox_steps"]
+        made = sum(1 for p in phases for s in p.steps if s.source == "checklist")
         if made != plan.checkboxes_found:
             self.warn(
                 0,
@@ -586,9 +587,8 @@ class _Walker:
         for s in items:
             if groups:
                 flush()
-                h = s.fields.pop("heading", None)
-                if isinstance(h, Heading):
-                    h.role = "group"
+                if s.heading is not None:
+                    s.heading.role = "group"
                 for ch in s.children:
                     ch.parent = None
                 self.phases_of(
@@ -603,27 +603,38 @@ class _Walker:
     def phase(self, title, line, group, items, description, found, rollback) -> ParsedPhase:
         steps: list[ParsedStep] = []
 
+        lines = self.lines
+
         def add(s: _Step, depth: int, parent_idx: int | None, inherited):
-            h = s.fields.pop("heading", None)
-            if isinstance(h, Heading):
-                h.role = "step"
+            if s.heading is not None:
+                s.heading.role = "step"
             idx = len(steps)
             ps = ParsedStep(
-                title=s.title[:MAX_TITLE],
-                body=_join(s.body, self.lines),
-                commands=s.commands,
-                checked=s.checked,
-                ref=s.ref,
-                verify=s.verify,
-                source=s.source,
-                line=s.line,
-                depth=depth,
-                parent=parent_idx,
-                required=not rollback,
-                fields={k: v for k, v in s.fields.items() if isinstance(v, str)},
+                s.title[:MAX_TITLE],
+                _join(s.body, lines) if s.body else "",
+                s.commands,
+                s.checked,
+                s.ref,
+                s.verify,
+                s.source,
+                s.line,
+                depth,
+                parent_idx,
+                not rollback,
+                False,
+                "",
+                {},
+                [],
+                dict(s.fields) if s.fields else {},
             )
+            steps.append(ps)
+            if s.children:
+                for ch in s.children:
+                    add(ch, depth + 1, idx, inherited)
             if len(s.title) > MAX_TITLE:
                 self.warn(s.line, f"the step title is longer than {MAX_TITLE} characters; cut")
+            if not inherited and not s.markers:
+                return
             # Phase and group markers one by one; the step's own together (one check per step).
             effects = [markers.apply([d], line) for line, d in inherited]
             if s.markers:
@@ -635,9 +646,6 @@ class _Walker:
                     ps.required = False
                 if effect.check_type:
                     ps.check_type, ps.check_config = effect.check_type, effect.check_config
-            steps.append(ps)
-            for ch in s.children:
-                add(ch, depth + 1, idx, inherited)
 
         for s in items:
             add(s, 0, None, list(found))
