@@ -174,28 +174,34 @@ def audit_event_redact(*, actor, event: AuditEvent, field: str, reason: str) -> 
         if row is None:
             raise ValidationError("This audit event does not exist.")
         _redact_one(actor, row, field, reason)
-        upgrade = (
-            AuditEvent.objects.select_for_update()
-            .filter(action=UPGRADED_ACTION, seq__gt=row["seq"])
-            .order_by("seq")
-            .values(*_ROW)
-            .first()
-        )
-        if (
-            upgrade is not None
-            and (upgrade["changes"].get("format") or {}).get("after") == FORMAT
-            and row["seq"] <= (upgrade["changes"].get("old_head_seq") or 0)
-            and "old_head_hash" in upgrade["changes"]
-            and not _is_redacted(upgrade, "changes.old_head_hash")
-        ):
-            _redact_one(
-                actor,
-                upgrade,
-                "changes.old_head_hash",
-                f"Redacting a field of event #{row['seq']}, written before the format 2 "
-                "upgrade: the format 1 head hash would let its value be confirmed by brute force.",
-            )
     return AuditEvent.objects.get(pk=row["id"])
+
+
+def _hide_format_1_head(actor, seq: int) -> None:
+    """After redacting a field of event ``seq``: if it was written before the format 2 upgrade,
+    redact the format 1 head hash the upgrade event keeps, an unsalted hash of the whole old
+    chain that would let the removed value be confirmed by brute force."""
+    upgrade = (
+        AuditEvent.objects.select_for_update()
+        .filter(action=UPGRADED_ACTION, seq__gt=seq)
+        .order_by("seq")
+        .values(*_ROW)
+        .first()
+    )
+    if (
+        upgrade is not None
+        and (upgrade["changes"].get("format") or {}).get("after") == FORMAT
+        and seq <= (upgrade["changes"].get("old_head_seq") or 0)
+        and "old_head_hash" in upgrade["changes"]
+        and not _is_redacted(upgrade, "changes.old_head_hash")
+    ):
+        _redact_one(
+            actor,
+            upgrade,
+            "changes.old_head_hash",
+            f"Redacting a field of event #{seq}, written before the format 2 upgrade: the "
+            "format 1 head hash would let its value be confirmed by brute force.",
+        )
 
 
 def redactable_fields(event: AuditEvent) -> list[str]:
@@ -274,6 +280,7 @@ def _redact_one(actor, row: dict, path: str, reason: str) -> AuditEvent:
     AuditEvent.objects.filter(pk=row["id"])._apply_redaction(**updates)
     row.update(updates)
     logger.info("audit field %s of #%s redacted by %s (#%s)", path, seq, entry["by"], redaction.seq)
+    _hide_format_1_head(actor, seq)
     return redaction
 
 

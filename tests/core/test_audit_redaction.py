@@ -568,3 +568,20 @@ def test_upgrade_leaves_a_broken_format_1_chain_as_it_is(user_factory):
         _redact(admin, events[2], "message")
     later = _record(actor=admin, action="test.later", message="new events are format 2")
     assert later.salt
+
+
+@pytest.mark.django_db
+def test_redacting_a_leaked_text_everywhere_also_hides_the_format_1_head(user_factory):
+    """``audit_redact_text`` (the repair migrations' path) goes through the same redaction."""
+    from opsportal.audit.services import audit_redact_text
+
+    events = _trail(user_factory("operator"))
+    _rewrite_as_format_1()
+    upgraded = upgrade_chain(AuditEvent, AuditChainHead).event_seq
+    assert audit_redact_text(actor=None, text=PERSONAL, reason="leaked personal data") == 2
+    target = AuditEvent.objects.get(seq=events[2].seq)
+    assert target.is_redacted("message") and target.is_redacted("changes.address")
+    assert AuditEvent.objects.get(seq=upgraded).is_redacted("changes.old_head_hash")
+    assert _redaction_events().count() == 3
+    assert _tables_holding(SENTINEL) == []
+    assert _verify() == (0, "")
