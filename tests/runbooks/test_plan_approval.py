@@ -227,3 +227,17 @@ def test_sub_steps_keep_their_parent_and_close_first(operator, dev_env, start_ru
         "Parent",
     ]
     assert [e.changes["step"] for e in events("runbook.step.skipped")] == ["Child two"]
+
+
+def test_sub_steps_are_shown_indented(client_for, operator, dev_env, start_run):
+    version = services.runbook_import(actor=operator, text=NESTED_PLAN, source_name="n.md")
+    run = start_run(version, dev_env)
+    client, _ = client_for("viewer")
+    page = client.get(run.get_absolute_url()).content.decode()
+    child = step_run(run, "Child one")
+    row = page.split(f'id="step-{child.pk}"', 1)[1].split(">", 1)[0]
+    assert "substep ms-1" in row and 'data-depth="1"' in row
+    parent = step_run(run, "Parent")
+    assert 'data-depth="0"' in page.split(f'id="step-{parent.pk}"', 1)[1].split(">", 1)[0]
+    version_page = client.get(version.get_absolute_url()).content.decode()
+    assert version_page.count('data-depth="1"') == 2
