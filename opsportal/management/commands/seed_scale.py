@@ -12,7 +12,7 @@ from opsportal.apphooks import app_hooks
 from opsportal.audit.seeding import seed_audit_events
 
 # An app may offer `<app>.seed.seed_<option>(count, *, actor, operators, stdout)` for its share.
-APP_OPTIONS = ("members", "runs")
+APP_OPTIONS = ("members", "runs", "deployments")
 
 
 class Command(BaseCommand):
@@ -22,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--audit-events", type=int, default=0)
         parser.add_argument("--members", type=int, default=0)
         parser.add_argument("--runs", type=int, default=0)
+        parser.add_argument("--deployments", type=int, default=0)
         parser.add_argument("--operators", type=int, default=20)
 
     def handle(self, *args, **options):
