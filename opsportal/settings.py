@@ -315,3 +315,14 @@ DORA_ROLLBACK_WINDOW_HOURS = env.float("DORA_ROLLBACK_WINDOW_HOURS", default=24.
 
 # Outbound HTTP for automated runbook checks: hard ceilings whatever a step asks for.
 CHECK_MAX_TIMEOUT_SECONDS = env.float("CHECK_MAX_TIMEOUT_SECONDS", default=30.0)
+# Total seconds one check may take (a latency check's every request and redirect included) and
+# the most requests a latency check sends; runbooks/checks.py caps both again (120 s, 200).
+CHECK_MAX_SECONDS = env.float("CHECK_MAX_SECONDS", default=60.0)
+CHECK_LATENCY_MAX_REQUESTS = env.int("CHECK_LATENCY_MAX_REQUESTS", default=50)
+# Checks never connect to loopback, link-local, private, shared, multicast or reserved addresses
+# (opsportal/outbound.py) except inside these networks: comma-separated CIDRs, e.g.
+# "127.0.0.0/8,::1/128" for a local demo checking a server on the same machine. Empty by default.
+CHECK_ALLOWED_NETWORKS = env.list("CHECK_ALLOWED_NETWORKS", default=[])
+from opsportal.outbound import parse_networks  # noqa: E402 (a typo stops the start, not a check)
+
+parse_networks(CHECK_ALLOWED_NETWORKS)

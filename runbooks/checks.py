@@ -1,31 +1,44 @@
 """Automated checks. Each returns ``{"ok", "summary", "figures"}`` and never raises for the
 target's failures: a down server, a timeout or a disallowed URL is a failed check, not a crash.
 
-HTTP checks reach only origins configured on the runbook (``allowed_urls``) or on the run's
-environment (its URL and provider deployment URLs), never follow a redirect to another origin,
-and use a timeout capped by ``settings.CHECK_MAX_TIMEOUT_SECONDS``.
+HTTP checks reach only origins configured on the runbook (``allowed_urls``, which only approvers
+change) or on the run's environment (its URL and provider deployment URLs), follow a redirect
+only to another of those origins, and go through :mod:`opsportal.outbound`: every address of
+every hop is vetted (no loopback, link-local, private, ... unless ``CHECK_ALLOWED_NETWORKS``
+says so) and the connection goes to the vetted address. A result carries the status, the timing
+and whether the body contains the expected text — never what a non-HTTP service answered.
+
+Bounds: each socket operation waits at most ``CHECK_MAX_TIMEOUT_SECONDS``; a whole check (every
+request of a latency check, every redirect) at most ``CHECK_MAX_SECONDS``; a latency check sends
+at most ``CHECK_LATENCY_MAX_REQUESTS`` requests. The two settings are capped again here.
 """
 
 from __future__ import annotations
 
-import http.client
 import math
+import ssl
 import time
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from opsportal import outbound
+
 from .choices import CheckType
 
-MAX_REDIRECTS = 5
-MAX_BODY = 1024 * 1024
-BUDGET_FACTOR = 4  # a latency check may take 4x the per-request cap in total
+MAX_REDIRECTS = outbound.MAX_REDIRECTS
+MAX_BODY = outbound.MAX_BODY
+SECONDS_CEILING = 120.0  # well inside the django-q2 task timeout
+LATENCY_REQUESTS_CEILING = 200
 
 
 def origin(url: str) -> str:
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port}"
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{parts.scheme}://{host}:{port}"
 
 
 def allowed_origins(step_run) -> set[str]:
@@ -34,66 +47,89 @@ def allowed_origins(step_run) -> set[str]:
     if run.environment.url:
         urls.append(run.environment.url)
     urls += [d.url for d in run.environment.deployments.all() if d.url]
-    return {origin(u.strip()) for u in urls}
+    origins = set()
+    for u in urls:
+        try:
+            origins.add(origin(u.strip()))
+        except ValueError:  # an unusable URL opens no origin
+            continue
+    return origins
+
+
+def max_seconds() -> float:
+    """Total seconds one check may take: the setting, never above the ceiling."""
+    return max(0.1, min(float(settings.CHECK_MAX_SECONDS), SECONDS_CEILING))
+
+
+def max_latency_requests() -> int:
+    """The most requests a latency check sends: the setting, never above the ceiling."""
+    return max(1, min(int(settings.CHECK_LATENCY_MAX_REQUESTS), LATENCY_REQUESTS_CEILING))
 
 
 def _timeout(config: dict) -> float:
     return max(0.1, min(float(config.get("timeout") or 10), settings.CHECK_MAX_TIMEOUT_SECONDS))
 
 
-def fetch(url: str, *, allowed: set[str], timeout: float) -> tuple[int, bytes, float]:
-    """GET ``url`` following same-origin redirects only; returns (status, body, seconds)."""
-    started = time.perf_counter()
-    for _ in range(MAX_REDIRECTS + 1):
-        if origin(url) not in allowed:
+class CheckError(Exception):
+    pass
+
+
+def _permit(allowed: set[str], first: str):
+    def permit(url: str) -> None:
+        if origin(url) in allowed:
+            return
+        if url == first:
             raise CheckError(
                 f"{origin(url)} is not an allowed origin for this run; add it to the runbook's "
                 "allowed URLs or the environment's URL."
             )
-        parts = urlsplit(url)
-        conn_cls = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        raise CheckError(
+            f"{first} redirected to another origin ({origin(url)}) that this run does not "
+            "allow; the check does not follow it."
         )
-        conn = conn_cls(parts.hostname, parts.port, timeout=timeout)
-        try:
-            path = parts.path or "/"
-            if parts.query:
-                path += f"?{parts.query}"
-            conn.request("GET", path, headers={"User-Agent": "opsportal-check/1"})
-            resp = conn.getresponse()
-            body = resp.read(MAX_BODY)
-            status = resp.status
-            location = resp.getheader("Location")
-        finally:
-            conn.close()
-        if status in (301, 302, 303, 307, 308) and location:
-            target = urljoin(url, location)
-            if origin(target) != origin(url):
-                raise CheckError(
-                    f"{url} redirected to {target}, another origin; the check does not follow it."
-                )
-            url = target
-            continue
-        return status, body, time.perf_counter() - started
-    raise CheckError(f"More than {MAX_REDIRECTS} redirects.")
+
+    return permit
 
 
-class CheckError(Exception):
-    pass
+def fetch(
+    url: str, *, allowed: set[str], timeout: float, deadline: float | None = None
+) -> tuple[int, bytes, float]:
+    """GET ``url`` under the outbound policy; returns (status, body, seconds)."""
+    resp = outbound.fetch(
+        url,
+        timeout=timeout,
+        deadline=deadline if deadline is not None else time.monotonic() + max_seconds(),
+        permit=_permit(allowed, url),
+        max_redirects=MAX_REDIRECTS,
+        max_body=MAX_BODY,
+    )
+    return resp.status, resp.body, resp.seconds
 
 
 def _network(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except CheckError as exc:
+        except (CheckError, outbound.OutboundRefused, outbound.NotHTTP) as exc:
+            return {"ok": False, "summary": str(exc), "figures": {}}
+        except outbound.DeadlineExceeded:
+            return {
+                "ok": False,
+                "summary": f"Stopped: the check's {max_seconds():g} s budget ran out.",
+                "figures": {"budget_s": max_seconds()},
+            }
+        except outbound.OutboundError as exc:
             return {"ok": False, "summary": str(exc), "figures": {}}
         except TimeoutError:
             return {"ok": False, "summary": "Timed out waiting for the server.", "figures": {}}
+        except ValueError:  # a port that is not a number, a malformed IPv6 literal
+            return {"ok": False, "summary": "The check's URL is not valid.", "figures": {}}
         except OSError as exc:
-            return {"ok": False, "summary": f"Could not connect: {exc}", "figures": {}}
-        except http.client.HTTPException as exc:
-            return {"ok": False, "summary": f"Bad HTTP response: {exc!r}", "figures": {}}
+            # The operating system's words (refused, unreachable, certificate), never the peer's.
+            reason = exc.strerror or type(exc).__name__
+            if isinstance(exc, ssl.SSLError):
+                reason = f"TLS failed ({exc.reason or 'handshake'})"
+            return {"ok": False, "summary": f"Could not connect: {reason}", "figures": {}}
 
     return wrapper
 
@@ -110,12 +146,15 @@ def http_check(config: dict, *, allowed: set[str]) -> dict:
             **{"figures": figures},
         }
     contains = config.get("contains") or ""
-    if contains and contains not in body.decode("utf-8", "replace"):
-        return {
-            "ok": False,
-            "summary": f"{url} returned {status} but the body lacks {contains!r}.",
-            "figures": figures,
-        }
+    if contains:
+        # A yes/no verdict only: the body itself is never part of the result.
+        figures["contains"] = contains in body.decode("utf-8", "replace")
+        if not figures["contains"]:
+            return {
+                "ok": False,
+                "summary": f"{url} returned {status} but the body lacks {contains!r}.",
+                "figures": figures,
+            }
     return {
         "ok": True,
         "summary": f"{url} returned {status} in {figures['ms']} ms.",
@@ -132,22 +171,26 @@ def percentile(values: list[float], pct: float) -> float:
 
 @_network
 def latency_check(config: dict, *, allowed: set[str]) -> dict:
-    url, n = config["url"], int(config.get("requests") or 20)
+    url, asked = config["url"], int(config.get("requests") or 20)
+    n = max(1, min(asked, max_latency_requests()))
     threshold = float(config.get("threshold_ms") or 500)
     which = str(config.get("percentile") or "p95").lower()
     timings, errors = [], 0
     # The whole check must end well inside the django-q2 task timeout.
-    budget = settings.CHECK_MAX_TIMEOUT_SECONDS * BUDGET_FACTOR
-    started = time.perf_counter()
+    budget = max_seconds()
+    deadline = time.monotonic() + budget
     for _ in range(n):
-        if time.perf_counter() - started > budget:
+        try:
+            status, _body, seconds = fetch(
+                url, allowed=allowed, timeout=_timeout(config), deadline=deadline
+            )
+        except outbound.DeadlineExceeded:
             return {
                 "ok": False,
                 "summary": f"Stopped after {len(timings)} of {n} requests: the check's "
                 f"{budget:g} s budget ran out.",
                 "figures": {"requests": len(timings), "budget_s": budget},
             }
-        status, _body, seconds = fetch(url, allowed=allowed, timeout=_timeout(config))
         if status >= 400:
             errors += 1
         timings.append(seconds * 1000)
@@ -169,6 +212,8 @@ def latency_check(config: dict, *, allowed: set[str]) -> dict:
     )
     if errors:
         summary += f"; {errors} error responses"
+    if n < asked:
+        summary += f"; {asked} requests asked, {n} sent (CHECK_LATENCY_MAX_REQUESTS)"
     return {"ok": ok, "summary": summary + ".", "figures": figures}
 
 

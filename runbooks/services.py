@@ -17,6 +17,7 @@ from opsportal.accounts.permissions import require
 from opsportal.audit.masking import scrub_text
 from opsportal.audit.services import record
 
+from .checks import max_latency_requests
 from .choices import CheckStatus, CheckType, RunStatus, SecondSignoff, StepKind, StepStatus
 from .markdown import ParsedPlan, PlanParseError, parse
 from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
@@ -29,6 +30,9 @@ PERM_RUN_CHANGE = "runbooks.change_run"
 PERM_SIGN = "runbooks.change_steprun"
 PERM_SECOND = "runbooks.second_signoff"
 PERM_CHECK = "runbooks.run_check"
+# Changing a runbook's settings — the origins its checks may reach above all — is an approver's
+# (the role gives ``change_runbook`` to approvers and admins only).
+PERM_SETTINGS = "runbooks.change_runbook"
 
 
 # --- import and versions ----------------------------------------------------------------------
@@ -135,6 +139,13 @@ def runbook_import(
                 why = "; ".join(m for msgs in exc.message_dict.values() for m in msgs)
                 raise ValidationError(f"Line {step.line}: the check marker: {why}") from None
     allowed_urls = _validate_allowed_urls(allowed_urls)
+    if allowed_urls and runbook is None and not (actor and actor.has_perm(PERM_SETTINGS)):
+        raise ValidationError(
+            {
+                "allowed_urls": "Only an approver can set the origins a runbook's checks may "
+                "reach: import without them and ask an approver to add them in its settings."
+            }
+        )
     data = plan.to_dict()
     with transaction.atomic():
         created = runbook is None
@@ -272,7 +283,9 @@ def check_config_clean(check_type: str, config: dict) -> dict:
             config["expected_status"] = int(config.get("expected_status") or 200)
             config["contains"] = str(config.get("contains", ""))
         else:
-            config["requests"] = max(1, min(int(config.get("requests") or 20), 500))
+            config["requests"] = max(
+                1, min(int(config.get("requests") or 20), max_latency_requests())
+            )
             config["percentile"] = str(config.get("percentile") or "p95").lower()
             if config["percentile"] not in ("p50", "p95", "p99"):
                 raise ValidationError({"check_config": "Percentile must be p50, p95 or p99."})
@@ -316,6 +329,9 @@ def step_update(
     if all(getattr(step, k) == v for k, v in new.items()):
         # Saving an untouched form must not mint a version (and an audit event) of nothing.
         raise ValidationError("Nothing to change: the step is as it was.")
+    if step.requires_second_signoff and not new["requires_second_signoff"]:
+        # Otherwise one person could drop the rule and start a new run without it.
+        require(actor, PERM_SECOND, action="drop a step's second sign-off")
     changed: dict = {}
 
     def mutate(phases):
@@ -383,8 +399,8 @@ def runbook_update(
     second_signoff: str | None = None,
 ) -> Runbook:
     """Change a runbook's project, the origins its automated checks may reach and which steps
-    need a second sign-off on protected environments (``None`` keeps it)."""
-    require(actor, "runbooks.change_runbook", action="change runbooks")
+    need a second sign-off on protected environments (``None`` keeps it) — approvers."""
+    require(actor, PERM_SETTINGS, action="change a runbook's project or allowed origins")
     allowed_urls = _validate_allowed_urls(allowed_urls)
     if second_signoff is not None and second_signoff not in SecondSignoff.values:
         raise ValidationError({"second_signoff": f"Unknown setting {second_signoff!r}."})
@@ -486,6 +502,10 @@ def _locked(step_run: StepRun) -> StepRun:
 def _already(sr: StepRun) -> ValidationError:
     who = sr.signed_by.get_username() if sr.signed_by else "someone"
     when = timezone.localtime(sr.signed_at).strftime("%H:%M:%S") if sr.signed_at else ""
+    if is_pending_skip(sr):
+        return ValidationError(
+            f"{who} asked to skip this step at {when}; it waits for a second person."
+        )
     if sr.status == StepStatus.SKIPPED:
         return ValidationError(f"{who} already skipped this step at {when}.")
     return ValidationError(f"{who} already signed off this step at {when}; nothing was changed.")
@@ -543,6 +563,26 @@ def _children_open(sr: StepRun) -> None:
         raise ValidationError(f"Close its sub-steps first ({names}).")
 
 
+# The two-person rule. On a protected environment a step that needs a second sign-off is closed
+# only by two people, whichever way it closes:
+# - signed off (or passed by its check): AWAITING_SECOND until an approver who is not the first
+#   signer gives the second sign-off -> DONE;
+# - skipped: AWAITING_SECOND with the skip reason (a *pending skip*) until a second approver
+#   confirms it -> SKIPPED; the proposer or an approver can withdraw it -> PENDING again;
+# - failed: stays FAILED (it can be signed or skipped later, by two people as above).
+# Completing the run refuses while any such step is not DONE or SKIPPED with a second signer.
+# A pending skip is kept in the existing columns (status + skip_reason), so no schema change.
+def is_pending_skip(sr: StepRun) -> bool:
+    return sr.status == StepStatus.AWAITING_SECOND and bool(sr.skip_reason)
+
+
+def lacks_second(sr: StepRun) -> bool:
+    """A step the two-person rule still holds open (its run cannot complete)."""
+    if not needs_second(sr):
+        return False
+    return sr.status not in (StepStatus.DONE, StepStatus.SKIPPED) or not sr.second_signed_by_id
+
+
 def step_sign(
     *,
     actor,
@@ -589,11 +629,16 @@ def step_sign(
 
 
 def step_second_sign(*, actor, step_run: StepRun, note: str = "") -> StepRun:
-    """The second sign-off on a protected environment: a different user with the approver role."""
+    """The second sign-off on a protected environment: a different user with the approver role.
+
+    It completes a first sign-off (-> done) or confirms a pending skip (-> skipped). A step one
+    person closed before its environment became protected can be second-signed as it is.
+    """
     require(actor, PERM_SECOND, action="give the second sign-off")
     with transaction.atomic():
         sr = _locked(step_run)
-        if sr.status != StepStatus.AWAITING_SECOND:
+        late = sr.status in (StepStatus.DONE, StepStatus.SKIPPED) and lacks_second(sr)
+        if sr.status != StepStatus.AWAITING_SECOND and not late:
             if sr.status == StepStatus.DONE:
                 raise ValidationError("This step is already fully signed off.")
             raise ValidationError("This step is not waiting for a second sign-off.")
@@ -601,17 +646,52 @@ def step_second_sign(*, actor, step_run: StepRun, note: str = "") -> StepRun:
             raise PermissionDenied(
                 "The second sign-off must come from a different person than the first."
             )
-        sr.status = StepStatus.DONE
+        skip = is_pending_skip(sr) or sr.status == StepStatus.SKIPPED
+        sr.status = StepStatus.SKIPPED if skip else StepStatus.DONE
         sr.second_signed_by, sr.second_signed_at = actor, timezone.now()
         sr.second_note = note.strip()
         sr.save(update_fields=["status", "second_signed_by", "second_signed_at", "second_note"])
+        changes = {"run": sr.run_id, "step": sr.step.title, "first_signer": str(sr.signed_by)}
+        if skip:
+            changes["skip_reason"] = sr.skip_reason
         record(
             actor=actor,
-            action="runbook.step.second_signed",
+            action="runbook.step.skip_confirmed" if skip else "runbook.step.second_signed",
             target=sr,
             environment=sr.run.environment,
-            changes={"run": sr.run_id, "step": sr.step.title, "first_signer": str(sr.signed_by)},
+            changes=changes,
             message=sr.second_note,
+        )
+    return sr
+
+
+def step_skip_withdraw(*, actor, step_run: StepRun, note: str = "") -> StepRun:
+    """Take back a pending skip: the proposer, or an approver declining it. The step reopens."""
+    require(actor, PERM_SIGN, action="withdraw a skip")
+    with transaction.atomic():
+        sr = _locked(step_run)
+        if not is_pending_skip(sr):
+            raise ValidationError("This step has no skip waiting for a second person.")
+        proposer = sr.signed_by
+        if proposer is not None and proposer.pk != actor.pk:
+            require(actor, PERM_SECOND, action="decline another person's skip")
+        reason = sr.skip_reason
+        sr.status = StepStatus.PENDING
+        sr.skip_reason = ""
+        sr.signed_by, sr.signed_at = None, None
+        sr.save(update_fields=["status", "skip_reason", "signed_by", "signed_at"])
+        record(
+            actor=actor,
+            action="runbook.step.skip_withdrawn",
+            target=sr,
+            environment=sr.run.environment,
+            changes={
+                "run": sr.run_id,
+                "step": sr.step.title,
+                "proposed_by": str(proposer or ""),
+                "skip_reason": reason,
+            },
+            message=(note or "").strip(),
         )
     return sr
 
@@ -637,21 +717,29 @@ def step_fail(*, actor, step_run: StepRun, note: str) -> StepRun:
 
 
 def _close_step(*, actor, step_run: StepRun, status: str, field: str, text: str) -> StepRun:
-    """Skip or fail an open (or failed) step, with the operator's reason, audited."""
+    """Skip or fail an open (or failed) step, with the operator's reason, audited.
+
+    Skipping a step that needs a second sign-off on a protected environment only proposes the
+    skip: it waits for a second person (``step_second_sign``) like a sign-off does.
+    """
     with transaction.atomic():
         sr = _locked(step_run)
         if sr.status not in (StepStatus.PENDING, StepStatus.FAILED):
             raise _already(sr)
-        sr.status = status
+        proposed = status == StepStatus.SKIPPED and needs_second(sr)
+        sr.status = StepStatus.AWAITING_SECOND if proposed else status
         setattr(sr, field, text)
         sr.signed_by, sr.signed_at = actor, timezone.now()
         sr.save(update_fields=["status", field, "signed_by", "signed_at"])
+        changes = {"run": sr.run_id, "step": sr.step.title}
+        if proposed:
+            changes["status"] = sr.status
         record(
             actor=actor,
-            action=f"runbook.step.{status}",
+            action="runbook.step.skip_requested" if proposed else f"runbook.step.{status}",
             target=sr,
             environment=sr.run.environment,
-            changes={"run": sr.run_id, "step": sr.step.title},
+            changes=changes,
             message=text,
         )
     return sr
@@ -676,6 +764,17 @@ def run_complete(*, actor, run: Run) -> Run:
         if open_required:
             names = "; ".join(open_required[:5])
             raise ValidationError(f"Required steps are still open: {names}.")
+        if r.environment.protected:
+            lacking = [
+                sr.step.title
+                for sr in r.step_runs.select_related("step", "run__environment")
+                if lacks_second(sr)
+            ]
+            if lacking:
+                raise ValidationError(
+                    f"{r.environment} is protected: these steps need a second person before the "
+                    f"run can complete (sign-off or skip): {'; '.join(lacking[:5])}."
+                )
         r.status = RunStatus.COMPLETED
         r.finished_at, r.finished_by = timezone.now(), actor
         r.save(update_fields=["status", "finished_at", "finished_by"])

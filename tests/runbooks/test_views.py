@@ -316,8 +316,12 @@ def test_dashboard_panel(client_for, version, dev_env, start_run, operator):
 
 
 def test_runbook_settings_allow_check_origins(client_for, version):
-    client, user = client_for("operator")
+    client, user = client_for("approver")
     url = reverse("runbooks:runbook_settings", args=[version.runbook_id])
+    # The origins checks may reach are an approver's to set, not an operator's.
+    operator, _ = client_for("operator")
+    assert operator.get(url).status_code == 403
+    assert operator.post(url, {"allowed_urls": "http://127.0.0.1:5432"}).status_code == 403
     bad = client.post(url, {"allowed_urls": "not a url"})
     assert "is not an http(s) URL" in bad.content.decode()
     assert not AuditEvent.objects.filter(action="runbook.updated").exists()

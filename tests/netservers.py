@@ -1,0 +1,155 @@
+"""Small local servers for outbound-check tests: HTTP with a route table, a raw TCP service
+that answers with a banner (not HTTP), and a recorder of every socket connection attempt.
+
+Each HTTP server records the requests it served (path and ``Host`` header) in ``hits``, so a
+test can assert that a refused target was never reached.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    def log_message(self, *args):  # keep test output clean
+        pass
+
+    def do_GET(self):
+        self.server.hits.append((self.path, self.headers.get("Host", "")))
+        route = self.server.routes.get(self.path.split("?", 1)[0])
+        if route is None:
+            status, body, headers = 404, b"not here", {}
+        elif callable(route):
+            route(self)
+            return
+        else:
+            status, body, headers = route
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
+@contextlib.contextmanager
+def http_server(host: str = "127.0.0.1", port: int = 0, routes: dict | None = None):
+    """A threaded HTTP server on ``host:port``; ``routes`` maps a path to (status, body,
+    headers) or to a function of the handler. Yields the server with ``url`` and ``hits``."""
+    cls = _Server6 if ":" in host else _Server
+    httpd = cls((host, port), _Handler)
+    httpd.hits = []
+    httpd.routes = {"/ok": (200, b'{"status": "healthy"}', {}), **(routes or {})}
+    shown = f"[{host}]" if ":" in host else host
+    httpd.url = f"http://{shown}:{httpd.server_address[1]}"
+    httpd.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield httpd
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@contextlib.contextmanager
+def banner_server(banner: bytes, host: str = "127.0.0.1"):
+    """A TCP service that answers every connection with ``banner`` and closes: what a database,
+    an SMTP or an SSH server says first. Yields (url, connections)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(8)
+    sock.settimeout(0.2)
+    stop, connections = threading.Event(), []
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            connections.append(conn.getpeername())
+            with conn:
+                conn.settimeout(1)
+                with contextlib.suppress(OSError):
+                    conn.recv(4096)
+                    conn.sendall(banner)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}", connections
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
+
+
+def drip(handler, *, chunks: int = 40, every: float = 0.1) -> None:
+    """A route that sends its headers at once and then one byte every ``every`` seconds."""
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(chunks))
+    handler.end_headers()
+    for _ in range(chunks):
+        try:
+            handler.wfile.write(b".")
+            handler.wfile.flush()
+        except OSError:
+            return
+        time.sleep(every)
+
+
+@contextlib.contextmanager
+def recorded_connections(monkeypatch):
+    """Every address a socket of this process tries to connect to, in order."""
+    attempts: list[str] = []
+    original = socket.socket.connect
+
+    def connect(self, address):
+        attempts.append(str(address[0]))
+        return original(self, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    yield attempts
+
+
+def fake_dns(monkeypatch, answers: dict[str, list]):
+    """Make ``socket.getaddrinfo`` answer ``answers[name]`` for the names given: a list of
+    addresses, or a list of such lists (one per lookup, the last repeated). Other names resolve
+    as usual. Returns the list of names looked up."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+    calls: dict[str, int] = {}
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        plan = answers[host]
+        if plan and isinstance(plan[0], list):
+            n = calls.get(host, 0)
+            calls[host] = n + 1
+            plan = plan[min(n, len(plan) - 1)]
+        out = []
+        for address in plan:
+            if ":" in address:
+                out.append((socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0)))
+            else:
+                out.append((socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port)))
+        return out
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
