@@ -111,45 +111,53 @@ def _dotenv(values: dict) -> str:
     return "\n".join(f'{k}="{v}"' for k, v in values.items()) + "\n"
 
 
-def _environment(actor, project, name, tier, deployments, url="", branch=""):
+def _settle(result, approver):
+    """Production is protected from its creation: the demo's own changes to it are change
+    requests, approved by the demo approver as a team would."""
+    if result.change_request is not None and approver is not None:
+        services.changerequest_approve(
+            actor=approver, change_request=result.change_request, reason="demo data"
+        )
+
+
+def _environment(actor, project, name, tier, deployments, url="", branch="", approver=None):
     env = project.environments.filter(name=name).first()
     if env is None:
         env = services.environment_create(
-            actor=actor,
-            project=project,
-            name=name,
-            tier=tier,
-            url=url,
-            branch=branch,
-            protected=False,
+            actor=actor, project=project, name=name, tier=tier, url=url, branch=branch
         )
     for provider, identifier, dep_url in deployments:
         if not env.deployments.filter(provider=provider, identifier=identifier).exists():
-            services.deployment_add(
-                actor=actor, environment=env, provider=provider, identifier=identifier, url=dep_url
+            result = services.deployment_add(
+                actor=actor,
+                environment=env,
+                provider=provider,
+                identifier=identifier,
+                url=dep_url,
+                reason="demo data",
             )
+            _settle(result, approver)
     return env
 
 
-def _fill(actor, env, values, meta):
+def _fill(actor, env, values, meta, approver=None):
     plan = services.import_plan(environment=env, text=_dotenv(values), fmt="dotenv")
     if plan.has_changes:
-        services.env_import_apply(actor=actor, environment=env, plan=plan, reason="demo data")
+        result = services.env_import_apply(
+            actor=actor, environment=env, plan=plan, reason="demo data"
+        )
+        _settle(result, approver)
     for key, fields in meta.items():
         var = env.variables.filter(key=key).first()
         if var is not None and any(getattr(var, f) != v for f, v in fields.items()):
-            services.configvar_save(actor=actor, environment=env, key=key, **fields)
-
-
-def _protect(actor, env):
-    if env.tier == Tier.PRODUCTION and not env.protected:
-        services.environment_update(
-            actor=actor, environment=env, protected=True, reason="production is protected"
-        )
+            result = services.configvar_save(
+                actor=actor, environment=env, key=key, reason="demo data", **fields
+            )
+            _settle(result, approver)
 
 
 def load(*, users: dict, stdout) -> None:
-    operator = users["operator"]
+    operator, approver = users["operator"], users.get("approver")
     makalah = Project.objects.filter(slug="makalah-ai").first() or services.project_create(
         actor=operator,
         name="makalah.ai",
@@ -176,11 +184,11 @@ def load(*, users: dict, stdout) -> None:
         ],
         url="https://makalah.ai",
         branch="main",
+        approver=approver,
     )
-    if not prod.protected:
+    if not prod.variables.exists():
         _fill(operator, dev, MAKALAH_DEV, MAKALAH_META)
-        _fill(operator, prod, MAKALAH_PROD, MAKALAH_META)
-        _protect(operator, prod)
+        _fill(operator, prod, MAKALAH_PROD, MAKALAH_META, approver)
         # A fix waiting for a second person: point production at its own deployment.
         fix = MAKALAH_PROD | {
             "NEXT_PUBLIC_CONVEX_URL": "https://basic-oriole-337.convex.cloud",
@@ -223,8 +231,9 @@ def load(*, users: dict, stdout) -> None:
         ],
         url="https://convoai.vercel.app",
         branch="main",
+        approver=approver,
     )
-    if not convo_prod.protected:
+    if not convo_prod.variables.exists():
         meta = {
             "DATABASE_URL": {"required": True, "owner": "backend", "source": "Doppler"},
             "SUPABASE_SERVICE_ROLE_KEY": {"required": True, "source": "Doppler"},
@@ -232,6 +241,5 @@ def load(*, users: dict, stdout) -> None:
             "ANTHROPIC_API_KEY": {"owner": "ai", "rotation_period_days": 90},
         }
         _fill(operator, convo_dev, CONVOAI["dev"], meta)
-        _fill(operator, convo_prod, CONVOAI["prod"], meta)
-        _protect(operator, convo_prod)
+        _fill(operator, convo_prod, CONVOAI["prod"], meta, approver)
     stdout.write("environments: makalah.ai (dev, prod) and ConvoAI (dev, prod) loaded")

@@ -95,6 +95,16 @@ def tier_from_name(name: str) -> str:
     return Tier.DEVELOPMENT
 
 
+PRODUCTION_PROTECTED = (
+    "A production environment is always protected: its changes need a second person's approval."
+)
+
+
+def _require_protected_production(tier: str, protected: bool) -> None:
+    if tier == Tier.PRODUCTION and not protected:
+        raise ValidationError({"protected": PRODUCTION_PROTECTED})
+
+
 def _validate_settings(values: dict) -> None:
     if "name" in values and not str(values["name"]).strip():
         raise ValidationError("An environment needs a name.")
@@ -118,7 +128,7 @@ def environment_create(
     maintenance_window: str = "",
     notes: str = "",
 ) -> Environment:
-    """Create an environment; production ones are protected unless said otherwise."""
+    """Create an environment; production ones are always protected."""
     require(actor, "environments.add_environment", action="create environments")
     name = name.strip()
     tier = tier or tier_from_name(name)
@@ -128,6 +138,7 @@ def environment_create(
         raise ValidationError(f"{project.name} already has an environment named {name!r}.")
     if protected is None:
         protected = tier == Tier.PRODUCTION
+    _require_protected_production(tier, protected)
     with transaction.atomic():
         env = Environment(
             project=project,
@@ -260,6 +271,8 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
     if settings_after:
         for f, v in settings_after.items():
             setattr(environment, f, v)
+        # Also for a request prepared before the rule, or racing another one: refuse, roll back.
+        _require_protected_production(environment.tier, environment.protected)
         environment.save(update_fields=list(settings_after))
         record(
             actor=actor,
@@ -381,10 +394,20 @@ def _submit(
 def environment_update(
     *, actor, environment: Environment, reason: str = "", **values
 ) -> SubmitResult:
+    """Change an environment's settings: at once when it is unprotected, else a change request.
+
+    Production stays protected whatever is asked, and removing protection from a protected
+    environment is itself a change to a protected environment: a change request.
+    """
     unknown = set(values) - set(SETTINGS_FIELDS)
     if unknown:
         raise ValidationError(f"Unknown environment fields: {', '.join(sorted(unknown))}.")
+    if values.get("protected", False) is None:  # "default": keep what it is
+        values.pop("protected")
     _validate_settings(values)
+    _require_protected_production(
+        values.get("tier", environment.tier), values.get("protected", environment.protected)
+    )
     if "name" in values:
         values["name"] = values["name"].strip()
         clash = environment.project.environments.filter(name__iexact=values["name"]).exclude(

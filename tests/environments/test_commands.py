@@ -168,7 +168,8 @@ def test_env_check_by_slug_and_clean_project_exits_zero(demo_loaded):
 
 
 def test_change_request_cli_flow(demo_loaded):
-    cr = ChangeRequest.objects.get()  # the demo's pending fix of the Convex URL
+    # The demo's pending fix of the Convex URL (its own loading of production was approved).
+    cr = ChangeRequest.objects.pending().get()
     listed = json.loads(run("change_request", "list", "--as", "anna", "--json"))
     assert [i["id"] for i in listed] == [cr.pk]
     shown = json.loads(run("change_request", "show", str(cr.pk), "--as", "anna", "--json"))

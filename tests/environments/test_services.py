@@ -38,12 +38,13 @@ def test_project_and_environment_create_audited(users):
         services.environment_create(actor=op, project=project, name="PROD")
 
 
-def test_production_can_be_created_unprotected_explicitly(users, project):
-    env = services.environment_create(
-        actor=users["operator"], project=project, name="live", protected=False
-    )
-    assert env.tier == Tier.PRODUCTION and not env.protected
-    assert AuditEvent.objects.get().changes["protected"] is False
+def test_production_cannot_be_created_unprotected(users, project):
+    with pytest.raises(ValidationError) as info:
+        services.environment_create(
+            actor=users["operator"], project=project, name="live", protected=False
+        )
+    assert "always protected" in info.value.message_dict["protected"][0]
+    assert not project.environments.exists() and not AuditEvent.objects.exists()
 
 
 @pytest.mark.parametrize(
@@ -257,12 +258,14 @@ def test_a_request_prepared_before_another_field_changed_is_refused(users, prod)
     assert AuditEvent.objects.count() == before
 
 
-def test_unprotecting_production_itself_needs_approval(users, prod):
-    result = services.environment_update(
-        actor=users["operator"], environment=prod, protected=False, reason="maintenance"
-    )
-    assert result.change_request is not None
+def test_unprotecting_production_is_refused(users, prod):
+    # Production is always protected: not even a change request can take it off.
+    with pytest.raises(ValidationError, match="always protected"):
+        services.environment_update(
+            actor=users["operator"], environment=prod, protected=False, reason="maintenance"
+        )
     assert Environment.objects.get(pk=prod.pk).protected
+    assert not prod.change_requests.exists()
 
 
 # --- variables ----------------------------------------------------------------------------------
