@@ -20,6 +20,7 @@ pytestmark = pytest.mark.django_db
 
 def test_no_schedule_can_be_added_from_the_admin(client_for):
     client, _ = client_for("admin")
+    before = Schedule.objects.count()  # the ones migrations create
     response = client.post(
         "/admin/django_q/schedule/add/",
         {
@@ -34,7 +35,8 @@ def test_no_schedule_can_be_added_from_the_admin(client_for):
         },
     )
     assert response.status_code == 403
-    assert not Schedule.objects.exists()
+    assert Schedule.objects.count() == before
+    assert not Schedule.objects.filter(func__startswith="subprocess").exists()
     changelist = client.get("/admin/django_q/schedule/")
     assert changelist.status_code == 200
     assert b"/admin/django_q/schedule/add/" not in changelist.content
