@@ -186,10 +186,10 @@ def vet(host: str, port: int, networks: tuple[Network, ...] | None = None) -> li
     for ip in addresses:
         reason = refusal(ip, networks)
         if reason:
-            shown = host if str(ip) == host else f"{host} ({ip})"
+            what = f"{host} is" if str(ip) == host else f"{host} ({ip}) resolves to"
             raise OutboundRefused(
-                f"{shown} is a {reason} address: the portal does not connect there. "
-                "An operator of the portal can allow a network with CHECK_ALLOWED_NETWORKS."
+                f"{what} a non-public address ({reason}); the portal does not connect there. "
+                "Whoever runs the portal can allow a network with CHECK_ALLOWED_NETWORKS."
             )
     return addresses
 
@@ -271,14 +271,20 @@ def _get(
     max_body: int,
     headers: dict,
     networks: tuple[Network, ...] | None,
+    context: ssl.SSLContext | None,
 ) -> tuple[int, bytes, str | None, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise OutboundRefused(f"{parts.scheme or 'a URL without a scheme'}: only http(s) URLs.")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     addresses = vet(parts.hostname, port, networks)
-    cls = PinnedHTTPSConnection if parts.scheme == "https" else PinnedHTTPConnection
-    conn = cls(parts.hostname, port, addresses=addresses, timeout=_remaining(deadline, timeout))
+    left = _remaining(deadline, timeout)
+    if parts.scheme == "https":
+        conn = PinnedHTTPSConnection(
+            parts.hostname, port, addresses=addresses, timeout=left, context=context
+        )
+    else:
+        conn = PinnedHTTPConnection(parts.hostname, port, addresses=addresses, timeout=left)
     watchdog = None
     try:
         conn.connect()
@@ -333,6 +339,7 @@ def fetch(
     max_body: int = MAX_BODY,
     headers: dict | None = None,
     networks: tuple[Network, ...] | None = None,
+    context: ssl.SSLContext | None = None,
 ) -> Response:
     """GET ``url`` under the address policy, following up to ``max_redirects`` redirects.
 
@@ -340,7 +347,7 @@ def fetch(
     caller's own rule (runbook checks allow only configured origins). ``timeout`` bounds each
     socket operation, ``deadline`` (a ``time.monotonic()`` value) the whole request.
     ``networks`` replaces ``CHECK_ALLOWED_NETWORKS`` for a caller with its own setting (see
-    :func:`parse_networks`).
+    :func:`parse_networks`); ``context`` the default TLS context (the system's trust store).
     """
     started = time.perf_counter()
     for _ in range(max_redirects + 1):
@@ -353,6 +360,7 @@ def fetch(
             max_body=max_body,
             headers=headers or {},
             networks=networks,
+            context=context,
         )
         if status in REDIRECTS and location:
             url = urljoin(url, location)

@@ -153,3 +153,56 @@ def fake_dns(monkeypatch, answers: dict[str, list]):
 
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     return asked
+
+
+def self_signed(tmp_path, name: str):
+    """A certificate for ``name`` (and a key), and a client context that trusts only it."""
+    import datetime
+    import ssl
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    client = ssl.create_default_context(cafile=str(cert_file))
+    return cert_file, key_file, client
+
+
+@contextlib.contextmanager
+def https_server(host: str, cert_file, key_file, routes: dict | None = None):
+    """``http_server`` over TLS; the server records the SNI names it was asked for in ``sni``."""
+    import ssl
+
+    with http_server(host, routes=routes) as httpd:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(str(cert_file), str(key_file))
+        httpd.sni = []
+        context.sni_callback = lambda sock, name, ctx: httpd.sni.append(name)
+        httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+        httpd.url = httpd.url.replace("http://", "https://")
+        yield httpd

@@ -2,13 +2,21 @@
 that every resolved address counts, that the connection goes to the address that was checked,
 and that redirects and deadlines are handled hop by hop."""
 
+import ssl
 import time
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from opsportal import outbound
-from tests.netservers import drip, fake_dns, http_server, recorded_connections
+from tests.netservers import (
+    drip,
+    fake_dns,
+    http_server,
+    https_server,
+    recorded_connections,
+    self_signed,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -141,3 +149,20 @@ def test_a_server_dripping_bytes_cannot_outlast_the_deadline(settings):
 def test_only_http_and_https():
     with pytest.raises(outbound.OutboundRefused, match="only http"):
         outbound.fetch("gopher://example.com/", timeout=1)
+
+
+def test_tls_goes_to_the_checked_address_with_the_names_sni_and_certificate(
+    settings, monkeypatch, tmp_path
+):
+    settings.CHECK_ALLOWED_NETWORKS = ["127.0.0.2/32"]
+    cert, key, trust = self_signed(tmp_path, "pin.example.test")
+    with https_server("127.0.0.2", cert, key) as srv:
+        answers = {"pin.example.test": [["127.0.0.2"], ["127.0.0.1"]]}
+        fake_dns(monkeypatch, {**answers, "other.example.test": ["127.0.0.2"]})
+        resp = outbound.fetch(f"https://pin.example.test:{srv.port}/ok", timeout=2, context=trust)
+        assert (resp.status, resp.peer) == (200, "127.0.0.2")
+        assert srv.sni == ["pin.example.test"]
+        assert srv.hits == [("/ok", f"pin.example.test:{srv.port}")]
+        # The certificate is checked against the URL's name, not the address connected to.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            outbound.fetch(f"https://other.example.test:{srv.port}/ok", timeout=2, context=trust)
