@@ -4,8 +4,9 @@ import pytest
 
 from environments.choices import Tier
 from opsportal.audit.models import AuditEvent
-from runbooks.choices import StepStatus
-from runbooks.models import Run, StepRun
+from runbooks import services as runbook_services
+from runbooks.choices import SecondSignoff, StepStatus
+from runbooks.models import Run, Runbook, StepRun
 from tests.factories import EnvironmentFactory
 
 PLAN = """# Browser release
@@ -45,6 +46,14 @@ def test_run_end_to_end_with_second_approver(
     page.click("main button[type=submit]")
     page.click("[data-testid=save]")  # the preview comes first
     page.wait_for_selector("text=Imported Browser release v1.")
+    # This team asks for a second person only on the steps it marks (by default every step of a
+    # run on a protected environment would wait for one).
+    runbook_services.runbook_update(
+        actor=approver,
+        runbook=Runbook.objects.get(),
+        allowed_urls="",
+        second_signoff=SecondSignoff.MARKED,
+    )
 
     # Mark "Promote the build" as needing a second sign-off (a new version).
     page.locator("li.list-group-item", has_text="Promote the build").get_by_role(

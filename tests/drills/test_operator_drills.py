@@ -152,6 +152,10 @@ def make_run(admin, prod) -> Run:
         actor=admin, step=step, title=OPTIONAL_STEP, body="", required=False,
         requires_second_signoff=False,
     )  # fmt: skip
+    # Only the marked steps take a second person (the default would be every step on prod).
+    runbook_services.runbook_update(
+        actor=admin, runbook=version.runbook, allowed_urls="", second_signoff="marked"
+    )
     now = timezone.now()
     return runbook_services.run_start(
         actor=admin, version=version, environment=prod,
