@@ -175,10 +175,17 @@ def _rehash(connection, event_model, head, chunk: int) -> str:
         trigger = pg and _has_trigger(cur, table)
         if trigger:
             cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {TRIGGER}")
+        # Every row gets a new hash (a unique column), so no update is HOT and each would add an
+        # entry to every index: the secondary indexes are rebuilt once afterwards instead.
+        indexes = _secondary_indexes(cur, table) if pg else []
+        for name, _definition in indexes:
+            cur.execute(f"DROP INDEX {connection.ops.quote_name(name)}")
         cur.execute(
             f"UPDATE {table} SET salt = u.salt, prev_hash = u.prev_hash, hash = u.hash "  # noqa: S608
             f"FROM audit_upgrade_v2 AS u WHERE {table}.id = u.id"
         )
+        for _name, definition in indexes:
+            cur.execute(definition)
         if trigger:
             cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {TRIGGER}")
         if not pg:
@@ -197,6 +204,18 @@ def _stage(connection, staged: list[tuple], pg: bool) -> None:
                     copy.write_row(values)
         else:
             cur.executemany("INSERT INTO temp.audit_upgrade_v2 VALUES (%s, %s, %s, %s)", staged)
+
+
+def _secondary_indexes(cur, table: str) -> list[tuple[str, str]]:
+    """Name and definition of each index of ``table`` that backs no constraint."""
+    cur.execute(
+        "SELECT i.relname, pg_get_indexdef(x.indexrelid) FROM pg_index AS x "
+        "JOIN pg_class AS i ON i.oid = x.indexrelid "
+        "WHERE x.indrelid = %s::regclass AND NOT x.indisprimary AND NOT EXISTS "
+        "(SELECT 1 FROM pg_constraint AS c WHERE c.conindid = x.indexrelid) ORDER BY i.relname",
+        [table],
+    )
+    return cur.fetchall()
 
 
 def _has_trigger(cur, table: str) -> bool:

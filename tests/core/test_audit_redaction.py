@@ -524,6 +524,8 @@ def test_upgrade_rehashes_an_intact_format_1_chain(user_factory):
     late = _record(actor=admin, action="test.late", message="format 2 already")
     assert _verify() == (0, "")
     old_head = AuditChainHead.objects.get()
+    with connection.cursor() as cur:
+        indexes = connection.introspection.get_constraints(cur, "audit_auditevent")
 
     result = upgrade_chain(AuditEvent, AuditChainHead)
     assert result.broken is None and result.rehashed == old_head.seq
@@ -531,6 +533,8 @@ def test_upgrade_rehashes_an_intact_format_1_chain(user_factory):
     assert not AuditEvent.objects.filter(salt="").exists()
     relinked = AuditEvent.objects.get(seq=late.seq)
     assert relinked.salt == late.salt and relinked.hash != late.hash
+    with connection.cursor() as cur:  # the indexes rebuilt after the rewrite are all back
+        assert connection.introspection.get_constraints(cur, "audit_auditevent") == indexes
     upgraded = AuditEvent.objects.get(seq=result.event_seq)
     assert upgraded.action == chain.UPGRADED_ACTION and upgraded.seq == old_head.seq + 1
     assert upgraded.changes["old_head_seq"] == old_head.seq
