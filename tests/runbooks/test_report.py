@@ -16,7 +16,7 @@ from .conftest import step_run
 
 pytestmark = pytest.mark.django_db
 
-PLAN = """# Release with rollback
+PLAN = """# Checkout release
 
 ## Ship
 
