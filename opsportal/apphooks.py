@@ -4,7 +4,7 @@ import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
-DOMAIN_APPS = ("environments", "runbooks", "imports", "deployments")
+DOMAIN_APPS = ("environments", "runbooks", "imports", "deployments", "notifications")
 
 
 def app_hooks(submodule: str) -> Iterator[ModuleType]:

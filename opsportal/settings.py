@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "runbooks",
     "imports",
     "deployments",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -274,6 +275,28 @@ LOGGING = {
         "axes": {"level": "WARNING"},
     },
 }
+
+# --- Notifications: e-mail and chat (docs/notifications.md) -------------------------------------
+# E-mail through Django's backends, one URL (django-environ): smtp+tls://user:pass@host:587,
+# smtps://… (implicit TLS), consolemail:// (the default: printed by the worker), filemail:////abs/dir
+# (four slashes for an absolute path), dummymail://. A provider's API: django-anymail (not bundled).
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update({k: v for k, v in EMAIL_CONFIG.items() if v not in (None, "")})
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=20)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="opsportal <opsportal@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Every message links back here: the portal's address as people reach it.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Chat webhook URLs are secrets: stored encrypted (Fernet) under this key, never shown back.
+# Development generates one into .env; in production chat channels stay off until it is set.
+# Comma-separated to rotate: the first encrypts, every one decrypts.
+NOTIFY_ENCRYPTION_KEY = env.str("NOTIFY_ENCRYPTION_KEY", default="") or (
+    _ensure_local_key("NOTIFY_ENCRYPTION_KEY") if DEBUG else ""
+)
+# Webhooks to private or loopback addresses are refused unless allowed here (as for checks).
+NOTIFY_ALLOWED_NETWORKS = env.list("NOTIFY_ALLOWED_NETWORKS", default=[])
+NOTIFY_MAX_ATTEMPTS = env.int("NOTIFY_MAX_ATTEMPTS", default=6)
+NOTIFY_DIGEST_HOUR = env.int("NOTIFY_DIGEST_HOUR", default=7)  # daily digests, TIME_ZONE
 
 # --- Production hardening (`manage.py check --deploy` clean with DEBUG=False) -----------------
 if not DEBUG:

@@ -25,6 +25,7 @@ urlpatterns = [
     path("runbooks/", include("runbooks.urls")),
     path("imports/", include("imports.urls")),
     path("deployments/", include("deployments.urls")),
+    path("notifications/", include("notifications.urls")),
     path("api/", include("opsportal.api.urls")),
     path("accounts/tokens/", include("opsportal.api.page_urls")),
     path("admin/", admin.site.urls),

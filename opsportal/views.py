@@ -18,9 +18,11 @@ class DashboardView(TemplateView):
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)
-        context["panels"] = [
+        panels = [
             panel for module in app_hooks("dashboard") for panel in module.panels(self.request)
         ]
+        # A panel may ask to come first (the user's own queue): "order", lower first, default 50.
+        context["panels"] = sorted(panels, key=lambda panel: panel.get("order", 50))
         if self.request.user.has_perm("audit.view_auditevent"):
             context["recent_events"] = AuditEvent.objects.select_related("actor")[:15]
         return context

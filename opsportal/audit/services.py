@@ -18,6 +18,7 @@ from django.db.models import Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from opsportal import events
 from opsportal.accounts.permissions import require
 
 from .chain import (
@@ -134,6 +135,8 @@ def record(
         head.seq, head.hash, head.at = event.seq, event.hash, event.at
         head.save(update_fields=["seq", "hash", "at"])
     logger.info("audit %s #%s by %s on %s", action, event.seq, label, fields["target_repr"] or "-")
+    # Subscribers (notifications) hear of it once the caller's transaction commits, never before.
+    events.recorded(event)
     return event
 
 
@@ -348,3 +351,31 @@ def audit_redact_text(*, actor, text: str, reason: str) -> int:
                     _redact_one(actor, row, path, reason)
                     redacted += 1
     return redacted
+
+
+# --- verification outcome -----------------------------------------------------------------------
+VERIFY_FAILED_ACTION = "audit.chain.verify_failed"
+
+
+def chain_verification_failed(*, result, via: str) -> AuditEvent:
+    """Record that a verification found the chain broken (``result`` of ``verify_chain``).
+
+    The event names the first broken event and why, never its content; subscribers (the admins'
+    notifications) hear of it after it commits. ``via`` says what verified: the command or the
+    daily task.
+    """
+    broken = result.broken
+    with transaction.atomic():
+        return record(
+            actor=None,
+            action=VERIFY_FAILED_ACTION,
+            target_type="audit.auditevent",
+            target_id=broken.seq if broken else "",
+            target_repr=f"audit event #{broken.seq}" if broken else "audit chain",
+            changes={
+                "broken_seq": broken.seq if broken else None,
+                "reason": broken.reason if broken else "",
+                "checked": result.checked,
+                "via": via,
+            },
+        )

@@ -11,7 +11,10 @@ from django.db import models
 
 from opsportal.fields import MaskedTextField
 
-OUR_APPS = ("audit", "environments", "runbooks", "imports", "accounts", "deployments", "api")
+OUR_APPS = (
+    "audit", "environments", "runbooks", "imports", "accounts", "deployments", "api",
+    "notifications",
+)  # fmt: skip
 
 STRUCTURED = {
     # The audit row is masked by record() itself (scrub of changes/message/target_repr) and its
@@ -42,6 +45,13 @@ STRUCTURED = {
     "api.ApiToken.scopes": "scope names checked against opsportal.api.scopes.SCOPES",
     "deployments.Deployment.external_id": "provider's deployment id: printable, no spaces",
     "deployments.WebhookDelivery.delivery_id": "provider's delivery id of a verified webhook",
+    "notifications.Channel.events": "event keys checked against the notify registry",
+    "notifications.Channel.url_encrypted": "Fernet ciphertext of the webhook URL",
+    "notifications.Channel.url_host": "host name the classifier shows of the URL",
+    "notifications.Notification.key": "event key and audit seq or object id (dedupe key)",
+    "notifications.Notification.url": "portal path (reverse()), not typed text",
+    "notifications.Mark.key": "hook name and object id, e.g. hygiene:12",
+    "notifications.Mark.value": "a notify hook's state: finding codes and variable names",
 }
 
 

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from opsportal.audit.chain import verify_chain
+from opsportal.audit.services import chain_verification_failed
 
 
 class Command(BaseCommand):
@@ -42,6 +43,7 @@ class Command(BaseCommand):
                     )
                 )
             return
+        chain_verification_failed(result=result, via="manage.py audit_verify")
         raise CommandError(
             f"Audit chain broken at event #{result.broken.seq}: {result.broken.reason}. "
             f"{result.checked} events before it verified.",
