@@ -73,4 +73,6 @@ def plain(title: str) -> str:
         title = STRONG_PAIR_RE.sub(r"\1", title)
     if "`" in title:
         title = CODE_SPAN_RE.sub(lambda m: m.group(2).strip(), title)
-    return " ".join(title.split())
+    if "  " in title or "\t" in title:
+        return " ".join(title.split())
+    return title.strip()

@@ -330,28 +330,41 @@ class _Walker:
 
     # --- checklists ---------------------------------------------------------------------------
     def box_list(self, node, base: int, parent: _Step | None, container: _Container) -> None:
+        # The hot loop of a long checklist: locals instead of attribute lookups.
+        lines, starts, right = self.lines, self.starts, bisect.bisect_right
+        match = BOX_LINE_RE.match
+        siblings = parent.children if parent is not None else container.items
         for item in node.children:
-            if item.srcmap is None:
+            srcmap = item.srcmap
+            if srcmap is None:
                 continue
-            first, last = self.span(item, base)
-            m = BOX_LINE_RE.match(self.lines[first])
+            s, e = srcmap
+            first = right(starts, base + s) - 1
+            last = right(starts, base + max(s, e - 1))
+            m = match(lines[first])
             if m:
-                raw, found = markers.strip((m.group("title") or "").strip())
+                raw = (m.group("title") or "").strip()
+                found = None
+                if "<!--" in raw:
+                    raw, found = markers.strip(raw)
                 title = plain(raw)
                 step = _Step(
                     title, first + 1, "checklist", container, parent, m.group("mark") in "xX"
                 )
-                step.markers += [(first + 1, d) for d in found]
-                step.ref = spec_ref(title)
+                if found:
+                    step.markers += [(first + 1, d) for d in found]
+                if title.startswith("T"):
+                    step.ref = spec_ref(title)
                 if not title:
                     self.warn(first + 1, "a checkbox without text (a step with no title)")
-                self.attach(step, parent, container)
+                siblings.append(step)
                 if last > first + 1:
                     self.item(item, base, step, container, first, last)
             elif self.has_box(first, last):
                 self.plain_item(item, base, parent, container, first, last)
             else:
                 self.add_lines(parent or container, first, last)
+        self.structure = True
 
     def _children(self, item, base: int):
         """The item's block children, and the last line of its leading paragraph."""
