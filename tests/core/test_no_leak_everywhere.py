@@ -912,8 +912,6 @@ def census(django_db_setup, django_db_blocker, tmp_path_factory):
     overrides = override_settings(
         MEDIA_ROOT=tmp_path / "media",
         PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"],
-        # The runbook check's stub server is on loopback, which checks refuse unless allowed.
-        CHECK_ALLOWED_NETWORKS=["127.0.0.1/32"],
         CHECK_ALLOWED_NETWORKS=["127.0.0.1/32"],  # the local stub server of the HTTP check
     )
     try:
