@@ -51,6 +51,7 @@ class PreferencesForm(forms.Form):
             field = forms.ChoiceField(
                 label=event.label,
                 choices=Mode.choices,
+                required=False,  # left out: unchanged
                 initial=current.get(event.key, event.default),
                 help_text=f"Sent to {event.audience}.",
             )

@@ -155,7 +155,7 @@ def _footer(event: str) -> str:
 
 def _attempt(d: Delivery) -> Outcome:
     try:
-        if d.channel_id is None:
+        if d.is_email:
             message = EmailMessage(
                 subject=formats.email_subject(d.notification),
                 body=formats.email_text(d.notification, footer=_footer(d.notification.event)),
@@ -263,9 +263,10 @@ def send_digest(recipient_id: int, *, due_before=None, now=None) -> int:
     for d in items:
         n = d.notification
         when = timezone.localtime(n.created_at).strftime("%Y-%m-%d %H:%M")
-        lines += [f"- {when}  {n.subject}", f"  {n.link}"]
+        first = n.body.splitlines()[0] if n.body else ""
+        lines += [f"- {when}  {n.subject}", *([f"  {first}"] if first else []), f"  {n.link}", ""]
     body = "\n".join(
-        [f"{len(items)} notification(s) since your last digest:", "", *lines, "", "-- ",
+        [f"{len(items)} notification(s) since your last digest:", "", *lines, "-- ",
          f"Choose what you receive: {settings.PORTAL_BASE_URL}{PREFERENCES_PATH}"]
     )  # fmt: skip
     try:

@@ -54,7 +54,8 @@ class PreferencesView(FormView):
     def form_valid(self, form):
         user = self.request.user
         try:
-            changed = services.preferences_update(actor=user, user=user, modes=form.cleaned_data)
+            modes = {event: mode for event, mode in form.cleaned_data.items() if mode}
+            changed = services.preferences_update(actor=user, user=user, modes=modes)
         except ValidationError as exc:
             add_service_errors(form, exc)
             return self.form_invalid(form)
@@ -77,8 +78,10 @@ class ChannelListView(PermissionRequiredMixin, ListView):
     paginate_by = 50
 
     def get_queryset(self):
-        return Channel.objects.select_related("project").annotate(
-            sent=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SENT))
+        return (
+            Channel.objects.select_related("project")
+            .annotate(sent=Count("deliveries", filter=Q(deliveries__status=DeliveryStatus.SENT)))
+            .order_by("name", "pk")
         )
 
     def get_context_data(self, **kwargs):

@@ -42,6 +42,8 @@ class _Handler(BaseHTTPRequestHandler):
                 {"path": self.path, "headers": dict(self.headers), "raw": raw, "json": body}
             )
         payload = b"ok" if status < 300 else b"invalid_payload: try later"
+        if status >= 300 and server.echo_path:  # some services quote the URL they were called on
+            payload = f"no such hook {self.path}".encode()
         self.send_response(status)
         if status == 429:
             self.send_header("Retry-After", "90")
@@ -58,6 +60,7 @@ class Receiver(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.posts: list[dict] = []
         self.script = [200]
+        self.echo_path = False
 
     @property
     def url(self) -> str:

@@ -203,11 +203,17 @@ def sc_hygiene_error(ctx):
 
 
 def sc_rotation_due(ctx):
-    var = ConfigVar.objects.create(
-        environment=ctx.prod, key="SESSION_SECRET", is_secret=True, owner="Otto",
-        rotation_period_days=30, last_rotated_at=timezone.now() - timedelta(days=40),
-    )  # fmt: skip
-    ctx.var = var
+    cr = env_services.configvar_save(
+        actor=ctx.op, environment=ctx.prod, key="SESSION_SECRET", is_secret=True,
+        value="a-session-secret-0123456789abcdef", owner="Otto", rotation_period_days=30,
+        reason="track its rotation",
+    ).change_request  # fmt: skip
+    env_services.changerequest_approve(actor=ctx.ap, change_request=cr, reason="ok")
+    assert AuditEvent.objects.filter(action="configvar.created").exists()
+    # 40 days later (time travel, not a change anyone makes)
+    ConfigVar.objects.filter(key="SESSION_SECRET").update(
+        last_rotated_at=timezone.now() - timedelta(days=40)
+    )
 
     def act():
         engine.scan(timezone.now())
