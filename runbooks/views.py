@@ -35,6 +35,8 @@ from .models import Phase, Run, Runbook, RunbookVersion, Step, StepRun
 from .plans import PlanParseError, parse
 
 IMPORT_SESSION_PREFIX = "runbook_import:"
+# A 2 MB plan can hold tens of thousands of steps: the page shows the first ones, the counts all.
+MAX_PREVIEW_ROWS = 2000
 
 
 def _errors(exc: ValidationError) -> str:
@@ -161,9 +163,11 @@ class RunbookImportPreviewView(ServiceFormView):
         except PlanParseError as exc:  # the parser changed since step 1
             plan = None
             ctx["form"].add_error(None, str(exc))
+        rows = plan.rows() if plan else []
         ctx.update(
             preview=plan,
-            rows=plan.rows() if plan else [],
+            rows=rows[:MAX_PREVIEW_ROWS],
+            rows_hidden=max(0, len(rows) - MAX_PREVIEW_ROWS),
             runbook=self.runbook,
             source_name=self.stored["source_name"],
             project=self._project(),
