@@ -36,7 +36,7 @@ from .plans import PlanParseError, parse
 
 IMPORT_SESSION_PREFIX = "runbook_import:"
 # A 2 MB plan can hold tens of thousands of steps: the page shows the first ones, the counts all.
-MAX_PREVIEW_ROWS = 2000
+MAX_PREVIEW_ROWS = 1000
 
 
 def _errors(exc: ValidationError) -> str:
