@@ -5,6 +5,7 @@ django-q2, and secret keys generated once into a git-ignored ``.env``. With ``DE
 secret must be given explicitly and the ``check --deploy`` hardening is switched on.
 """
 
+import base64
 import os
 import secrets
 import sys
@@ -28,17 +29,19 @@ DEBUG = env.bool("DEBUG", default=True)
 # sessions and fingerprints survive restarts; in production a missing key stops the start.
 
 
-def _ensure_local_key(name: str) -> str:
+def _ensure_local_key(name: str, generate=None, required: bool = True) -> str:
     value = env.str(name, default="")
     if value:
         return value
+    if not DEBUG and not required:
+        return ""
     if not DEBUG:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG=False every secret must come from the environment: "
             f"set {name} to a long random string (e.g. `python -c 'import secrets; "
             f"print(secrets.token_urlsafe(50))'`)."
         )
-    value = secrets.token_urlsafe(50)
+    value = generate() if generate else secrets.token_urlsafe(50)
     # Owner-only (0600), whoever else can read the project folder: the file holds keys.
     fd = os.open(ENV_FILE, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     os.fchmod(fd, 0o600)  # also a file an older version created world-readable
@@ -51,6 +54,21 @@ def _ensure_local_key(name: str) -> str:
 SECRET_KEY = _ensure_local_key("SECRET_KEY")
 # HMAC key for secret fingerprints: the portal compares secrets by fingerprint, never by value.
 FINGERPRINT_KEY = _ensure_local_key("FINGERPRINT_KEY")
+# Signed audit checkpoints (docs/audit.md, "Checkpoints"): an Ed25519 private key, base64 of its
+# 32 raw bytes, kept outside the database. Generated into .env in development; in production the
+# checkpoints stay off (audit_checkpoint refuses) until it is set. The key id names it in every
+# checkpoint (default: derived from its public half); AUDIT_VERIFY_KEYS (id=base64 public key,
+# comma-separated) keeps retired keys verifiable after a rotation.
+AUDIT_SIGNING_KEY = _ensure_local_key(
+    "AUDIT_SIGNING_KEY",
+    generate=lambda: base64.b64encode(secrets.token_bytes(32)).decode(),
+    required=False,
+)
+AUDIT_SIGNING_KEY_ID = env.str("AUDIT_SIGNING_KEY_ID", default="")
+AUDIT_VERIFY_KEYS = env.dict("AUDIT_VERIFY_KEYS", default={})
+AUDIT_CHECKPOINT_DIR = Path(
+    env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
+)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])

@@ -3,6 +3,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from opsportal.audit.chain import verify_chain
+from opsportal.audit.checkpoints import CheckpointError, verify_checkpoints
 from opsportal.audit.services import chain_verification_failed
 
 
@@ -11,6 +12,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--json", action="store_true", help="Print the result as JSON.")
+        parser.add_argument(
+            "--checkpoints",
+            metavar="DIR",
+            help="Also prove the trail holds every signed checkpoint's head (docs/audit.md).",
+        )
         parser.add_argument(
             "--workers", type=int, default=2, help="Parallel readers for large chains (PostgreSQL)."
         )
@@ -22,6 +28,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        if options["checkpoints"]:
+            try:
+                held = verify_checkpoints(options["checkpoints"])
+            except CheckpointError as exc:
+                raise CommandError(str(exc), returncode=1) from exc
+            if not held.ok:
+                raise CommandError(f"Audit checkpoints broken at {held.describe()}.", returncode=1)
+            self.stdout.write(self.style.SUCCESS(f"Audit checkpoints: {held.describe()}."))
         result = verify_chain(workers=options["workers"], parallel_from=options["parallel_from"])
         if options["json"]:
             self.stdout.write(
