@@ -7,6 +7,7 @@ app_name = "notifications"
 urlpatterns = [
     path("waiting/", views.WaitingView.as_view(), name="waiting"),
     path("waiting/count/", views.WaitingCountView.as_view(), name="waiting_count"),
+    path("waiting/panel/", views.WaitingPanelView.as_view(), name="waiting_panel"),
     path("preferences/", views.PreferencesView.as_view(), name="preferences"),
     path("channels/", views.ChannelListView.as_view(), name="channel_list"),
     path("channels/new/", views.ChannelCreateView.as_view(), name="channel_create"),

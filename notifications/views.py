@@ -12,7 +12,7 @@ from django.views.generic import FormView, ListView, TemplateView
 
 from opsportal.generic import ServiceFormView, add_service_errors
 
-from . import crypto, queue, registry, services
+from . import crypto, dashboard, queue, registry, services
 from .forms import ChannelForm, PreferencesForm
 from .models import Channel, Delivery, DeliveryStatus, Preference
 
@@ -34,6 +34,21 @@ class WaitingCountView(View):
     def get(self, request):
         html = render_to_string(
             "notifications/_waiting_count.html", {"count": queue.count(request.user)}, request
+        )
+        response = HttpResponse(html)
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class WaitingPanelView(View):
+    """The dashboard's first panel: what waits for this user, or nothing at all."""
+
+    def get(self, request):
+        panel = dashboard.queue_panel(request.user)
+        html = (
+            render_to_string("notifications/_dashboard_queue.html", {"panel": panel}, request)
+            if panel
+            else ""
         )
         response = HttpResponse(html)
         response["Cache-Control"] = "no-store"

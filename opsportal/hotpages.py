@@ -28,6 +28,10 @@ def _largest_run():
 def hot_pages() -> list[tuple[str, str]]:
     """``(label, url)`` for every page in the budget, skipping those with nothing to show."""
     pages = [("dashboard", reverse("dashboard")), ("audit log", reverse("audit:event_list"))]
+    # "waiting for me" and the count every page's navigation fetches
+    pages.append(("waiting for me", reverse("notifications:waiting")))
+    pages.append(("waiting count", reverse("notifications:waiting_count")))
+    pages.append(("waiting panel", reverse("notifications:waiting_panel")))
     audit = reverse("audit:event_list")
     operator = (
         AuditEvent.objects.exclude(actor=None)
@@ -84,4 +88,10 @@ def hot_pages() -> list[tuple[str, str]]:
         pages.append(("member search", f"{reverse('imports:member_list')}?q={member.first()}"))
     pages.append(("orders", reverse("imports:order_list")))
     pages.append(("review queue", reverse("imports:review_list")))
+    pages.append(("deployments", reverse("deployments:ledger")))
+    pages.append(("DORA figures", reverse("deployments:dora")))
+    if environment:
+        pages.append(
+            ("environment timeline", reverse("deployments:timeline", args=[environment.pk]))
+        )
     return pages
