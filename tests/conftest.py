@@ -13,12 +13,24 @@ from pathlib import Path
 
 import pytest
 from django.db import connection
+from django.db.backends.signals import connection_created
 
 from opsportal.accounts.roles import ensure_roles
 
 from .factories import UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _allow_audit_truncate(sender, connection, **kwargs):
+    """pytest-django resets databases with TRUNCATE, which the audit trigger refuses unless the
+    session allows it (audit migration 0009); only the tests' own connections do."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('opsportal.allow_truncate', 'on', false)")
+
+
+connection_created.connect(_allow_audit_truncate, weak=False)
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -269,3 +269,26 @@ def test_schedule_runs_the_checkpoint_task_every_15_minutes(signing):
     event = _append(1)[0]
     assert f"event #{event.seq}" in write_checkpoint()
     assert _lines(signing)[-1]["head"] == event.hash
+
+
+@pytest.mark.django_db
+def test_truncate_is_refused_on_postgresql(postgres_only):
+    from django.db.utils import DatabaseError
+
+    events = _append(1)
+    with connection.cursor() as cur:
+        cur.execute("SELECT set_config('opsportal.allow_truncate', 'off', true)")
+        # the owner's usual bypass of row triggers does not reach it either
+        cur.execute("SET LOCAL session_replication_role = replica")
+        with pytest.raises(DatabaseError, match="TRUNCATE refused"), transaction.atomic():
+            cur.execute("TRUNCATE audit_auditevent")
+        cur.execute("SET LOCAL session_replication_role = origin")
+    assert AuditEvent.objects.filter(seq=events[0].seq).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_test_suite_may_still_truncate(roles):
+    # pytest-django flushes this test's data with TRUNCATE afterwards: the suite's connections
+    # allow it (tests/conftest.py); without that the teardown would fail.
+    event = _append(1)[0]
+    assert AuditEvent.objects.filter(seq=event.seq).exists()
