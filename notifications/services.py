@@ -223,3 +223,25 @@ def preferences_update(*, actor, user, modes: dict[str, str]) -> dict[str, str]:
                 changes=changed,
             )
     return changed
+
+
+def channels_rekey(*, actor) -> int:
+    """Re-encrypt every channel's URL under the first key (``manage.py notify_rekey``).
+
+    ``actor=None`` is the command line, run by someone with shell access.
+    """
+    if actor is not None:
+        require(actor, CHANGE, action="re-encrypt notification channels")
+    with transaction.atomic():
+        channels = list(Channel.objects.select_for_update().order_by("pk"))
+        for channel in channels:
+            channel.url_encrypted = crypto.rotate(channel.url_encrypted)
+            channel.save(update_fields=["url_encrypted"])
+        record(
+            actor=actor,
+            action="notification.channels.rekeyed",
+            target_type="notifications.channel",
+            target_repr=f"{len(channels)} chat channel(s)",
+            changes={"channels": [c.pk for c in channels]},
+        )
+    return len(channels)

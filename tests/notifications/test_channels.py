@@ -121,3 +121,21 @@ def test_the_key_comes_from_the_environment_and_rotates(people, settings):
         services.channel_create(actor=people["admin"], name="#b", kind="slack", url=SLACK_2)
     assert Channel.objects.count() == 1
     assert AuditEvent.objects.filter(action="notification.channel.created").count() == 1
+
+
+def test_notify_rekey_moves_every_channel_to_the_new_key(people, settings):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    old = settings.NOTIFY_ENCRYPTION_KEY
+    channel = services.channel_create(actor=people["admin"], name="#a", kind="slack", url=SLACK)
+    settings.NOTIFY_ENCRYPTION_KEY = f"the-new-key-of-this-year-0123456789,{old}"
+    out = StringIO()
+    call_command("notify_rekey", stdout=out)
+    assert "1 channel(s) re-encrypted" in out.getvalue()
+    event = AuditEvent.objects.get(action="notification.channels.rekeyed")
+    assert event.actor is None and event.changes == {"channels": [channel.pk]}
+    settings.NOTIFY_ENCRYPTION_KEY = "the-new-key-of-this-year-0123456789"  # the old key gone
+    channel.refresh_from_db()
+    assert crypto.decrypt(channel.url_encrypted) == SLACK
