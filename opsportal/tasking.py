@@ -11,7 +11,7 @@ import functools
 from opsportal.audit.masking import scrub_text
 
 
-class TaskFailed(Exception):
+class TaskFailed(RuntimeError):
     """A task's failure, with credentials masked out of its message."""
 
 
