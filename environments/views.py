@@ -16,8 +16,8 @@ from django.urls import reverse
 from django.views import View
 from django.views.generic import DetailView, ListView
 
-from opsportal.audit.masking import scrub_text
 from opsportal.apphooks import app_hooks
+from opsportal.audit.masking import scrub_text
 from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 from opsportal.generic import ServiceFormView as BaseServiceFormView
