@@ -31,6 +31,18 @@ def _allow_audit_truncate(sender, connection, **kwargs):
 
 
 connection_created.connect(_allow_audit_truncate, weak=False)
+
+
+@pytest.fixture(autouse=True)
+def _audit_checkpoints_per_test(request, tmp_path_factory, monkeypatch):
+    """Checkpoints a test writes (an audit export writes one) go to a directory of its own, not
+    to the project's ``var/`` shared with the development database."""
+    from django.conf import settings
+
+    name = f"audit-checkpoints-{abs(hash(request.node.nodeid)):x}"
+    monkeypatch.setattr(settings, "AUDIT_CHECKPOINT_DIR", tmp_path_factory.getbasetemp() / name)
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

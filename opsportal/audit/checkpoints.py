@@ -22,6 +22,7 @@ import binascii
 import fcntl
 import hashlib
 import json
+import logging
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,9 @@ GENESIS = "0" * 64
 VERSION = 1
 SIGNED_PREFIX = b"opsportal audit checkpoint v1\n"
 FIELDS = ("at", "head", "key_id", "prev", "seq", "v")
+
+
+logger = logging.getLogger(__name__)
 
 
 class CheckpointError(Exception):
@@ -177,6 +181,18 @@ def write_checkpoint(directory: Path | str | None = None) -> dict:
         fh.flush()
         os.fsync(fh.fileno())
     return checkpoint
+
+
+def checkpoint_for_export() -> dict | None:
+    """A checkpoint as an audit export starts (no key: none). Never stops the export: a refusal
+    is logged, and ``audit_verify --checkpoints`` names the break."""
+    if not settings.AUDIT_SIGNING_KEY:
+        return None
+    try:
+        return write_checkpoint()
+    except (CheckpointError, OSError) as exc:
+        logger.warning("audit checkpoint on export not written: %s", exc)
+        return None
 
 
 # --- verification -------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
 
 from .chain import TEXT_FIELDS
+from .checkpoints import checkpoint_for_export
 from .forms import AuditFilterForm, AuditRedactForm
 from .models import AuditEvent
 from .services import (
@@ -180,6 +181,7 @@ class AuditExportView(AuditAccessMixin, View):
         if form.is_bound:
             queryset = form.filter(queryset)
         head = chain_head()
+        checkpoint_for_export()  # the head the export names, signed outside the database
         rows = _seek(queryset, upto=head.seq)
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         if fmt == "csv":

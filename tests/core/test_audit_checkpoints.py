@@ -10,6 +10,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 from django.test import override_settings
+from django.urls import reverse
 
 from opsportal.audit import checkpoints
 from opsportal.audit.chain import compute_hash, iter_chain_rows
@@ -298,3 +299,19 @@ def test_the_test_suite_may_still_truncate(roles):
     # allow it (tests/conftest.py); without that the teardown would fail.
     event = _append(1)[0]
     assert AuditEvent.objects.filter(seq=event.seq).exists()
+
+
+@pytest.mark.django_db
+def test_an_audit_export_writes_a_checkpoint_of_the_head_it_names(signing, client_for):
+    client, _ = client_for("admin")
+    event = _append(1)[0]
+    response = client.get(reverse("audit:export_json"))
+    assert response.status_code == 200
+    payload = json.loads(b"".join(response.streaming_content))
+    (checkpoint,) = _lines(signing)
+    assert (checkpoint["seq"], checkpoint["head"]) == (event.seq, event.hash)
+    assert payload["chain_head"] == {"seq": event.seq, "hash": event.hash}
+    # no key: the export still works, no checkpoint
+    with override_settings(AUDIT_SIGNING_KEY=""):
+        assert client.get(reverse("audit:export_csv")).status_code == 200
+    assert len(_lines(signing)) == 1
