@@ -169,9 +169,14 @@ def markdown(run: Run, *, base_url: str = "") -> str:
         "",
     ]
     for group in ctx["phases"]:
-        out += [f"## {_cell(group['phase'].title)}", ""]
+        phase = group["phase"]
+        tag = " (rollback: done only when rolling back)" if phase.rollback else ""
+        out += [f"## {_cell(phase.title)}{tag}", ""]
         for sr in group["steps"]:
             box = "x" if sr.status == StepStatus.DONE else " "
+            # A sub-step is a list item under its parent's: two spaces per level.
+            pad = "  " * sr.step.depth
+            first = len(out)
             out.append(f"- [{box}] **{_cell(sr.step.title)}** — {sr.get_status_display()}")
             if sr.signed_by:
                 verb = "Skipped" if sr.status == StepStatus.SKIPPED else "Signed"
@@ -210,6 +215,8 @@ def markdown(run: Run, *, base_url: str = "") -> str:
                         else ""
                     )
                 )
+            if pad:
+                out[first:] = [f"{pad}{line}" if line else "" for line in out[first:]]
         out.append("")
     out += ["## Rollback plan", ""]
     if ctx["rollback"]:

@@ -415,3 +415,19 @@ def test_preview_names_the_runbooks_second_signoff_setting(client_for, operator)
         r'data-testid="second-signoff-setting">(.*?)</p>', client.get(url).content.decode(), re.S
     )
     assert "<strong>marked steps only</strong> need a second" in setting.group(1)
+
+
+def test_version_diff_page_lists_the_same_changes(client_for, operator):
+    v1 = services.runbook_import(actor=operator, text=V1, source_name="release.md")
+    services.runbook_import(actor=operator, text=V2, runbook=v1.runbook, source_name="release.md")
+    assert AuditEvent.objects.filter(action="runbook.imported").count() == 2
+    client, _ = client_for("viewer")
+    url = reverse("runbooks:version_diff", args=[v1.runbook_id]) + "?a=1&b=2"
+    html = client.get(url).content.decode()
+    changes = re.search(r'data-testid="changes">(.*?)</ul>', html, re.S).group(1)
+    assert "+ phase <strong>Verify</strong>" in changes
+    assert "− step <strong>Announce the window</strong>" in changes
+    assert "→ step <strong>Check the error rate</strong>" in changes
+    assert "in Prepare: commands" in changes
+    same = client.get(reverse("runbooks:version_diff", args=[v1.runbook_id]) + "?a=2&b=2")
+    assert 'data-testid="changes"' not in same.content.decode()

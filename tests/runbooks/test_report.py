@@ -195,3 +195,25 @@ def test_open_run_report_has_no_closer_and_says_when_there_is_no_rollback(
     assert "Promote the previous build." in text.split("## Rollback plan", 1)[1]
     run.version.rollback = []
     assert "This version has no rollback plan." in report.markdown(run)
+
+
+def test_sub_steps_are_nested_and_rollback_steps_labelled(client_for, dev_env, start_run, operator):
+    plan = (
+        "# Sub release\n\n## Ship\n\n- [ ] Promote the build\n  - [ ] Promote web\n"
+        "- [ ] Smoke test\n\n## Rollback\n\n- [ ] Promote the previous build\n"
+    )
+    version = services.runbook_import(actor=operator, text=plan, source_name="sub.md")
+    run = start_run(version, dev_env)
+    services.step_sign(
+        actor=operator, step_run=step_run(run, "Promote web"), evidence_text="web: ok\n\nall green"
+    )
+    assert AuditEvent.objects.get(action="runbook.step.signed_off").changes["step"] == "Promote web"
+    client, _ = client_for("viewer")
+    text = client.get(reverse("runbooks:run_report_md", args=[run.pk])).content.decode()
+    assert "- [ ] **Promote the build** — Open\n  - [x] **Promote web** — Done\n" in text
+    assert "\n    - Signed by olga at " in text
+    assert "\n      ```\n      web: ok\n\n      all green\n      ```\n" in text
+    assert "## Rollback (rollback: done only when rolling back)\n" in text
+    html = client.get(reverse("runbooks:run_report", args=[run.pk])).content.decode()
+    assert '<td style="padding-left: 1.25rem" data-depth="1">↳ Promote web</td>' in html
+    assert "(rollback: done only when rolling back)</small>" in html
