@@ -88,4 +88,10 @@ def hot_pages() -> list[tuple[str, str]]:
         pages.append(("member search", f"{reverse('imports:member_list')}?q={member.first()}"))
     pages.append(("orders", reverse("imports:order_list")))
     pages.append(("review queue", reverse("imports:review_list")))
+    pages.append(("deployments", reverse("deployments:ledger")))
+    pages.append(("DORA figures", reverse("deployments:dora")))
+    if environment:
+        pages.append(
+            ("environment timeline", reverse("deployments:timeline", args=[environment.pk]))
+        )
     return pages
