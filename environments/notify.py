@@ -9,7 +9,15 @@ from django.db.models import Q
 from django.urls import reverse
 
 from notifications import state
-from notifications.hooks import IMMEDIATE, OFF, EventType, Notice, others, users_with_perm
+from notifications.hooks import (
+    IMMEDIATE,
+    OFF,
+    EventType,
+    Notice,
+    only_tiers,
+    others,
+    users_with_perm,
+)
 from opsportal.audit.services import chain_head, record
 
 from .choices import Tier
@@ -131,6 +139,7 @@ def withdrawn(event) -> list[Notice]:
     ]
 
 
+@only_tiers(Tier.PRODUCTION)
 def hygiene(event) -> list[Notice]:
     """After a change to a production environment: the hygiene errors it did not have before.
 

@@ -29,7 +29,7 @@ from opsportal.audit.masking import scrub, scrub_text
 from opsportal.audit.models import AuditChainHead, AuditEvent
 
 from . import registry
-from .hooks import DIGEST, IMMEDIATE, OFF, Notice
+from .hooks import DIGEST, IMMEDIATE, OFF, Notice, cares
 from .models import Channel, Delivery, DeliveryStatus, EventCursor, Notification, Preference
 
 logger = logging.getLogger(__name__)
@@ -41,7 +41,8 @@ MAX_EVENT_AGE = timedelta(hours=48)
 
 def on_event(event: AuditEvent) -> None:
     """After a commit: have a worker turn it (and anything still pending) into messages."""
-    async_task("notifications.tasks.process_events", task_name="notify-events")
+    if any(cares(handler, event) for handler in registry.handlers_for(event.action)):
+        async_task("notifications.tasks.process_events", task_name="notify-events")
 
 
 def process_events(*, max_batches: int = 50) -> int:
@@ -86,7 +87,8 @@ def _batch() -> tuple[int, bool]:
             if event.at < oldest:
                 continue
             for handler in registry.handlers_for(event.action):
-                stored += _run(handler, event)
+                if cares(handler, event):
+                    stored += _run(handler, event)
         cursor.seq = events[-1].seq if more else head
         cursor.updated_at = timezone.now()
         cursor.save(update_fields=["seq", "updated_at"])

@@ -64,6 +64,22 @@ class WaitingItem:
     count: int | None = None  # a group standing for many items (the review queue)
 
 
+def only_tiers(*tiers: str):
+    """Mark a handler as caring only for events on environments of these tiers: other events
+    are not even queued for it (most changes happen outside production)."""
+
+    def mark(handler):
+        handler.tiers = frozenset(tiers)
+        return handler
+
+    return mark
+
+
+def cares(handler, event) -> bool:
+    tiers = getattr(handler, "tiers", None)
+    return tiers is None or event.tier in tiers
+
+
 def users_with_perm(perm: str):
     """Active users holding ``perm`` through a group, directly, or as superusers."""
     app_label, codename = perm.split(".", 1)

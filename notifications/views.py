@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.db.models import Count, Q
@@ -7,6 +8,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
@@ -28,31 +30,38 @@ class WaitingView(TemplateView):
         return ctx
 
 
+def _fragment(html: str) -> HttpResponse:
+    response = HttpResponse(html)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+# Fragments htmx fetches into a page: after the session ended they answer empty rather than
+# with the login page (which htmx would swap into the navigation).
+@method_decorator(login_not_required, name="dispatch")
 class WaitingCountView(View):
     """The navigation's count, fetched by htmx once per page (the page's own queries stay)."""
 
     def get(self, request):
+        if not request.user.is_authenticated:
+            return _fragment("")
         html = render_to_string(
             "notifications/_waiting_count.html", {"count": queue.count(request.user)}, request
         )
-        response = HttpResponse(html)
-        response["Cache-Control"] = "no-store"
-        return response
+        return _fragment(html)
 
 
+@method_decorator(login_not_required, name="dispatch")
 class WaitingPanelView(View):
     """The dashboard's first panel: what waits for this user, or nothing at all."""
 
     def get(self, request):
-        panel = dashboard.queue_panel(request.user)
-        html = (
+        panel = dashboard.queue_panel(request.user) if request.user.is_authenticated else None
+        if panel is None:
+            return _fragment("")
+        return _fragment(
             render_to_string("notifications/_dashboard_queue.html", {"panel": panel}, request)
-            if panel
-            else ""
         )
-        response = HttpResponse(html)
-        response["Cache-Control"] = "no-store"
-        return response
 
 
 class PreferencesView(FormView):

@@ -285,7 +285,9 @@ def test_two_workers_on_one_queue_apply_each_batch_once(
 
     def settled(some) -> bool:
         done = ImportJob.objects.filter(pk__in=[j.pk for j in some], status=JobStatus.COMPLETED)
-        return done.count() == len(some) and not OrmQ.objects.exists()
+        # the imports queue drained (notifications of the jobs wait on the default cluster)
+        imports_queue = OrmQ.objects.filter(key=settings.IMPORTS_CLUSTER)
+        return done.count() == len(some) and not imports_queue.exists()
 
     def explain() -> str:
         states = [(j.pk, j.status, j.checkpoint, j.error) for j in map(job_now, jobs)]

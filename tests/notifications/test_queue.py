@@ -180,3 +180,10 @@ def test_the_count_costs_the_same_however_much_waits(people, world, prod):
         response = client.get("/notifications/waiting/count/")
     assert 'data-count="10"' in response.content.decode()
     assert len(grown) == len(small) <= 12
+
+
+def test_the_fragments_answer_empty_once_the_session_has_ended(client, people, world):
+    for url in ("/notifications/waiting/count/", "/notifications/waiting/panel/"):
+        response = client.get(url)  # anonymous: not the login page swapped into the navigation
+        assert (response.status_code, response.content) == (200, b"")
+    assert client.get("/notifications/waiting/").status_code == 302  # the page itself: login
