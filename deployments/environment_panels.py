@@ -20,5 +20,6 @@ def panels(request, environment) -> list[dict]:
             "timeline_url": reverse("deployments:timeline", args=[environment.pk]),
             "ledger_url": reverse("deployments:environment_ledger", args=[environment.pk]),
             "dora_url": f"{reverse('deployments:dora')}?environment={environment.pk}",
+            "audit_url": f"{reverse('audit:event_list')}?environment={environment.pk}",
         }
     ]

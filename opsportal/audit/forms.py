@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from environments.choices import Tier
+from environments.models import Environment
 from opsportal.forms import BootstrapFormMixin
 
 from .models import AuditEvent
@@ -23,9 +24,27 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
     )
     action = forms.CharField(required=False, help_text="Prefix, e.g. configvar. or auth.login")
     tier = forms.ChoiceField(choices=[("", "Any tier"), *Tier.choices], required=False)
+    # Both lists come from one query of environments (see __init__): a project without an
+    # environment has no events to filter anyway.
+    project = forms.ChoiceField(required=False)
+    environment = forms.TypedChoiceField(required=False, coerce=int, empty_value=None)
     target = forms.CharField(required=False, help_text="Type (environments.configvar) or name")
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        environments = list(
+            Environment.objects.order_by("project__name", "name").values_list(
+                "pk", "name", "project__slug", "project__name"
+            )
+        )
+        projects = dict((slug, name) for _pk, _n, slug, name in environments)
+        self.fields["project"].choices = [("", "Any project"), *projects.items()]
+        self.fields["environment"].choices = [
+            ("", "Any environment"),
+            *((pk, f"{project} / {name}") for pk, name, _slug, project in environments),
+        ]
 
     def clean(self):
         data = super().clean()
@@ -43,6 +62,11 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
             queryset = queryset.filter(action__startswith=data["action"].strip())
         if data["tier"]:
             queryset = queryset.filter(tier=data["tier"])
+        if data["environment"] is not None:
+            queryset = queryset.filter(environment_id=data["environment"])
+        if data["project"]:
+            environments = Environment.objects.filter(project__slug=data["project"]).values("pk")
+            queryset = queryset.filter(environment_id__in=environments)
         if data["target"]:
             target = data["target"].strip()
             if "." in target and " " not in target:
