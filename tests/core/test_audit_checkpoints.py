@@ -293,6 +293,20 @@ def test_truncate_is_refused_on_postgresql(postgres_only):
     assert AuditEvent.objects.filter(seq=events[0].seq).exists()
 
 
+@pytest.mark.django_db
+def test_row_edits_are_refused_in_replica_mode_too(postgres_only):
+    from django.db.utils import DatabaseError
+
+    event = _append(1)[0]
+    with connection.cursor() as cur:
+        cur.execute("SET LOCAL session_replication_role = replica")
+        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+            cur.execute("UPDATE audit_auditevent SET action = 'x' WHERE id = %s", [event.pk])
+        cur.execute("SET LOCAL session_replication_role = origin")
+    event.refresh_from_db()
+    assert event.action != "x"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_test_suite_may_still_truncate(roles):
     # pytest-django flushes this test's data with TRUNCATE afterwards: the suite's connections
