@@ -431,3 +431,23 @@ def test_version_diff_page_lists_the_same_changes(client_for, operator):
     assert "in Prepare: commands" in changes
     same = client.get(reverse("runbooks:version_diff", args=[v1.runbook_id]) + "?a=2&b=2")
     assert 'data-testid="changes"' not in same.content.decode()
+
+
+def test_a_console_transcript_shows_its_command_to_copy_and_its_output_apart(client_for):
+    client, _ = client_for("operator")
+    plan = (
+        "# CLI check\n\n## Prepare\n\n- [ ] Check the CLI\n  ```console\n"
+        "  $ vercel --version\n  Vercel CLI 39.1.0\n  ```\n"
+    )
+    url = client.post(reverse("runbooks:runbook_import"), {"text": plan}).url
+    html = client.get(url).content.decode()
+    assert (
+        '<pre class="command small mb-1" data-lang="console"><code class="language-console">'
+        "vercel --version</code></pre>"
+    ) in html
+    assert '<pre class="small mb-1 border command-output">Vercel CLI 39.1.0</pre>' in html
+    client.post(url)
+    version = RunbookVersion.objects.get()
+    assert AuditEvent.objects.get(action="runbook.imported").changes["version"] == 1
+    page = client.get(version.get_absolute_url()).content.decode()
+    assert '<pre class="small mb-1 border command-output">Vercel CLI 39.1.0</pre>' in page
