@@ -157,9 +157,9 @@ def test_http_check_times_out_capped_by_settings(
 ):
     settings.CHECK_MAX_TIMEOUT_SECONDS = 0.2
     sr = check_run("http", {"url": f"{server}/slow", "timeout": 30})
-    started = time.perf_counter()
     sr = run_check(sr, operator, django_capture_on_commit_callbacks)
-    assert time.perf_counter() - started < 0.6
+    # /slow answers after 0.6 s: with the step's own 30 s the check would pass; a time-out
+    # proves the 0.2 s ceiling applied (no wall-clock bound: the suite shares its machine).
     assert sr.check_status == CheckStatus.FAILED
     assert "Timed out" in sr.check_result["summary"]
 
