@@ -155,6 +155,58 @@ def post_load(port, token, environments, seconds, clients):
     return codes, latencies, time.perf_counter() - started
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return kids
+
+
+def _backends() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+class CpuMeter:
+    """CPU spent by gunicorn's workers, this database's PostgreSQL backends and this process:
+    what a record costs whatever else the machine is doing at the time."""
+
+    def __init__(self, server_pid: int):
+        self.web = _children(server_pid)
+        self.db = _backends()
+        self.start = self._now()
+
+    def _now(self):
+        return (
+            sum(_cpu_seconds(p) for p in self.web),
+            sum(_cpu_seconds(p) for p in self.db),
+            time.process_time(),
+        )
+
+    def spent(self):
+        return tuple(b - a for a, b in zip(self.start, self._now(), strict=True))
+
+
 def pages() -> list[tuple[str, str]]:
     dora = reverse("deployments:dora")
     prod = Environment.objects.filter(tier="production").order_by("pk").first()
@@ -227,15 +279,24 @@ def main() -> None:
         if not args.skip_posts:
             token = ci_token()
             post_load(args.port, token, paths, 2, args.clients)  # warm up
+            meter = CpuMeter(server.pid)
             codes, latencies, elapsed = post_load(
                 args.port, token, paths, args.seconds, args.clients
             )
+            web, db, client = meter.spent()
             total = sum(codes.values())
             print(
                 f"POST /api/deployments, {args.clients} clients, {elapsed:.1f} s: {total:,} "
                 f"records, {total / elapsed:,.0f}/s; status {dict(sorted(codes.items()))}; "
                 f"P50 {statistics.median(latencies):.1f} ms, P95 {pct(latencies, 95):.1f} ms, "
                 f"P99 {pct(latencies, 99):.1f} ms (target 200/s)"
+            )
+            per = (web + db + client) / total * 1000
+            print(
+                f"CPU per record: web {web / total * 1000:.1f} ms, PostgreSQL "
+                f"{db / total * 1000:.1f} ms, clients {client / total * 1000:.1f} ms = "
+                f"{per:.1f} ms: two idle cores would take {2000 / per:,.0f} records/s; "
+                f"load average {os.getloadavg()[0]:.1f}"
             )
         if not args.skip_pages:
             measured = pages()

@@ -172,15 +172,20 @@ def _record_once(
     def known():
         if not facts["external_id"]:
             return None
-        return (
-            Deployment.objects.select_for_update()
+        rows = (
+            Deployment.objects.select_for_update(of=("self",))  # lock the deployment only
+            .select_related("triggered_by")
             .by_external_id(
                 environment=environment,
                 provider=facts["provider"],
                 external_id=facts["external_id"],
             )
-            .first()
+            .order_by()[:1]  # unique: no ORDER BY to build or run
         )
+        found = next(iter(rows), None)
+        if found is not None:
+            found.environment = environment  # the same row, already loaded with its project
+        return found
 
     existing = known()
     if existing is None:
