@@ -379,3 +379,20 @@ def chain_verification_failed(*, result, via: str) -> AuditEvent:
                 "via": via,
             },
         )
+
+
+CHECKPOINT_FAILED_ACTION = "audit.checkpoint.failed"
+
+
+def checkpoint_failed(*, reason: str, via: str) -> AuditEvent:
+    """Record that a signed checkpoint could not be written or no longer holds (``reason``, as
+    ``opsportal.audit.checkpoints`` words it); admins hear of it after it commits."""
+    with transaction.atomic():
+        return record(
+            actor=None,
+            action=CHECKPOINT_FAILED_ACTION,
+            target_type="audit.checkpoint",
+            target_repr="audit checkpoints",
+            changes={"reason": reason, "via": via},
+            message=reason,
+        )

@@ -373,3 +373,49 @@ def test_a_change_request_waits_in_the_queue_and_leaves_it_when_decided(ctx, rec
     assert collect(ctx.ap) == []
     assert ChangeRequest.objects.get(pk=cr.pk).status == "applied"
     assert AuditEvent.objects.filter(action="changerequest.applied", actor=ctx.ap2).exists()
+
+
+def test_a_broken_checkpoint_reaches_the_admins_once_a_day(people, receiver, tmp_path):
+    """``audit_verify --checkpoints`` finding a checkpoint that no longer verifies records
+    ``audit.checkpoint.failed``; admins are told, once a day for the same break."""
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        NoEncryption,
+        PrivateFormat,
+    )
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.test import override_settings
+
+    from opsportal.audit import checkpoints
+
+    key = Ed25519PrivateKey.generate().private_bytes(
+        Encoding.Raw, PrivateFormat.Raw, NoEncryption()
+    )
+    with committed():
+        services.channel_create(
+            actor=people["admin"], name="#all", kind="webhook", url=receiver.hook("all")
+        )
+    settings = {
+        "AUDIT_SIGNING_KEY": base64.b64encode(key).decode(),
+        "AUDIT_SIGNING_KEY_ID": "",
+        "AUDIT_VERIFY_KEYS": {},
+        "AUDIT_CHECKPOINT_DIR": tmp_path,
+    }
+    with override_settings(**settings):
+        checkpoints.write_checkpoint()
+        path = tmp_path / checkpoints.FILENAME
+        line = path.read_text().replace('"seq":', '"seq":9', 1)  # a forged line
+        path.write_text(line)
+        for _ in range(2):
+            with pytest.raises(CommandError), committed():
+                call_command("audit_verify", checkpoints=str(tmp_path))
+    assert AuditEvent.objects.filter(action="audit.checkpoint.failed").count() == 2
+    note = Notification.objects.get(event="audit.failure")
+    assert note.subject == "Audit checkpoint failed"
+    assert "manage.py audit_verify --checkpoints" in note.body
+    assert [m.to for m in mail.outbox if "checkpoint" in m.subject] == [["ada@example.com"]]
+    assert len([b for b in receiver.bodies() if b["event"] == "audit.failure"]) == 1

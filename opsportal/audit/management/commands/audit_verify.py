@@ -4,7 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from opsportal.audit.chain import verify_chain
 from opsportal.audit.checkpoints import CheckpointError, verify_checkpoints
-from opsportal.audit.services import chain_verification_failed
+from opsportal.audit.services import chain_verification_failed, checkpoint_failed
 
 
 class Command(BaseCommand):
@@ -29,11 +29,14 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         if options["checkpoints"]:
+            via = "manage.py audit_verify --checkpoints"
             try:
                 held = verify_checkpoints(options["checkpoints"])
             except CheckpointError as exc:
+                checkpoint_failed(reason=str(exc), via=via)
                 raise CommandError(str(exc), returncode=1) from exc
             if not held.ok:
+                checkpoint_failed(reason=f"broken at {held.describe()}", via=via)
                 raise CommandError(f"Audit checkpoints broken at {held.describe()}.", returncode=1)
             self.stdout.write(self.style.SUCCESS(f"Audit checkpoints: {held.describe()}."))
         result = verify_chain(workers=options["workers"], parallel_from=options["parallel_from"])
