@@ -13,6 +13,7 @@ from django.views import View
 from django.views.generic import FormView, ListView, TemplateView
 
 from opsportal.generic import ServiceFormView, add_service_errors
+from opsportal.security import ascii_int
 
 from . import crypto, dashboard, queue, registry, services
 from .forms import ChannelForm, PreferencesForm
@@ -229,12 +230,16 @@ class DeliveryLogView(PermissionRequiredMixin, ListView):
             qs = qs.filter(status=self.filters["status"])
         if self.filters["event"]:
             qs = qs.filter(notification__event=self.filters["event"])
+        channel, notification = (
+            ascii_int(self.filters["channel"]),
+            ascii_int(self.filters["notification"]),
+        )
         if self.filters["channel"] == "email":
             qs = qs.filter(channel__isnull=True)
-        elif self.filters["channel"].isdigit():
-            qs = qs.filter(channel_id=int(self.filters["channel"]))
-        if self.filters["notification"].isdigit():
-            qs = qs.filter(notification_id=int(self.filters["notification"]))
+        elif channel is not None:
+            qs = qs.filter(channel_id=channel)
+        if notification is not None:
+            qs = qs.filter(notification_id=notification)
         return qs
 
     def get_context_data(self, **kwargs):

@@ -218,3 +218,17 @@ def test_backoff_grows_and_is_capped():
     pauses = [sending.backoff(n).total_seconds() for n in range(1, 9)]
     assert pauses[:5] == [30, 120, 480, 1920, 7680]
     assert max(pauses) == 6 * 3600
+
+
+def test_the_delivery_log_filters_and_refuses_nothing_odd(people, prod, receiver):
+    hook = channel(people, receiver)
+    submit(people, prod)
+    client = admin_client(people)
+    note = Notification.objects.get(event="changerequest.submitted")
+    page = client.get(f"/notifications/deliveries/?channel={hook.pk}").content.decode()
+    assert page.count("data-delivery=") == 1
+    page = client.get("/notifications/deliveries/?channel=email&status=sent").content.decode()
+    assert page.count("data-delivery=") == 3  # the three approvers' e-mails
+    odd = "/notifications/deliveries/?channel=%C2%B2&notification=99999999999999999999999"
+    assert client.get(odd).status_code == 200
+    assert client.get(f"/notifications/deliveries/?notification={note.pk}").status_code == 200
