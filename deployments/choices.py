@@ -31,6 +31,16 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     DeploymentStatus.ROLLED_BACK: frozenset(),
 }
 
+# The badge of each status on the pages (Bootstrap classes).
+STATUS_CSS = {
+    DeploymentStatus.QUEUED: "text-bg-light border",
+    DeploymentStatus.IN_PROGRESS: "text-bg-info",
+    DeploymentStatus.SUCCESS: "text-bg-success",
+    DeploymentStatus.FAILURE: "text-bg-danger",
+    DeploymentStatus.CANCELLED: "text-bg-secondary",
+    DeploymentStatus.ROLLED_BACK: "text-bg-warning",
+}
+
 # Ended: the deployment has a finish time.
 FINISHED = frozenset(
     {

@@ -1,29 +1,67 @@
 from django import forms
+from django.forms.utils import flatatt
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
-from environments.models import Environment, Project
+from environments.choices import Tier
+from environments.models import Environment
 from opsportal.forms import BootstrapFormMixin
 
 from . import dora
 from .choices import DeploymentStatus, Provider
 
 
+class FastSelect(forms.Select):
+    """A ``<select>`` built in Python: Django's default renders a template per option, which
+    was most of a filter page's time with forty environments to choose from."""
+
+    def render(self, name, value, attrs=None, renderer=None):
+        attrs = self.build_attrs(self.attrs, {**(attrs or {}), "name": name})
+        chosen = "" if value is None else str(value[0] if isinstance(value, list) else value)
+        options = format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            (
+                (v, mark_safe(" selected") if str(v) == chosen else "", label)
+                for v, label in self.choices
+            ),
+        )
+        return format_html("<select{}>{}</select>", flatatt(attrs), options)
+
+
 class ScopeFormMixin:
-    """A project (by slug) and an environment of it (by id): what a page looks at."""
+    """A project (by slug) and an environment of it (by id): what a page looks at. Both lists
+    come from one query of environments (a project without one has nothing to show)."""
+
+    production_default = False
 
     def _scope_fields(self):
-        self.fields["project"] = forms.ModelChoiceField(
-            queryset=Project.objects.order_by("name"),
-            to_field_name="slug",
-            required=False,
-            empty_label="All projects",
+        self.environment_list = list(
+            Environment.objects.select_related("project").order_by("project__name", "name")
         )
-        self.fields["environment"] = forms.ModelChoiceField(
-            queryset=Environment.objects.select_related("project").order_by(
-                "project__name", "name"
-            ),
+        self._by_pk = {e.pk: e for e in self.environment_list}
+        self._projects = {e.project.slug: e.project for e in self.environment_list}
+        select = {"class": "form-select"}
+        self.fields["project"] = forms.ChoiceField(
+            choices=[("", "All projects")] + [(s, p.name) for s, p in self._projects.items()],
             required=False,
-            empty_label="Production environments" if self.production_default else "Any",
+            widget=FastSelect(attrs=select),
         )
+        empty = "Production environments" if self.production_default else "Any"
+        self.fields["environment"] = forms.TypedChoiceField(
+            choices=[("", empty)] + [(e.pk, str(e)) for e in self.environment_list],
+            coerce=int,
+            empty_value=None,
+            required=False,
+            widget=FastSelect(attrs=select),
+        )
+
+    def clean_project(self):
+        return self._projects.get(self.cleaned_data.get("project") or "")
+
+    def clean_environment(self):
+        pk = self.cleaned_data.get("environment")
+        return self._by_pk.get(pk) if pk is not None else None
 
     def clean(self):
         data = super().clean()
@@ -36,9 +74,13 @@ class ScopeFormMixin:
 class LedgerFilterForm(ScopeFormMixin, BootstrapFormMixin, forms.Form):
     production_default = False
     status = forms.ChoiceField(
-        choices=[("", "Any status"), *DeploymentStatus.choices], required=False
+        choices=[("", "Any status"), *DeploymentStatus.choices],
+        required=False,
+        widget=FastSelect,
     )
-    provider = forms.ChoiceField(choices=[("", "Any provider"), *Provider.choices], required=False)
+    provider = forms.ChoiceField(
+        choices=[("", "Any provider"), *Provider.choices], required=False, widget=FastSelect
+    )
     sha = forms.CharField(required=False, max_length=64, label="Commit", help_text="SHA prefix")
 
     def __init__(self, *args, **kwargs):
@@ -75,6 +117,7 @@ class DoraForm(ScopeFormMixin, BootstrapFormMixin, forms.Form):
         required=False,
         initial=dora.DEFAULT_DAYS,
         label="Period",
+        widget=FastSelect,
     )
     start = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -101,10 +144,12 @@ class DoraForm(ScopeFormMixin, BootstrapFormMixin, forms.Form):
         data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         if data.get("environment") is not None:
             return [data["environment"]]
-        envs = Environment.objects.select_related("project").filter(tier="production")
-        if data.get("project") is not None:
-            envs = envs.filter(project=data["project"])
-        return list(envs.order_by("project__name", "name"))
+        project = data.get("project")
+        return [
+            e
+            for e in self.environment_list
+            if e.tier == Tier.PRODUCTION and (project is None or e.project_id == project.pk)
+        ]
 
 
 class RolledBackForm(BootstrapFormMixin, forms.Form):

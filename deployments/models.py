@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from opsportal.fields import MaskedCharField, MaskedJSONField, MaskedURLField
 
-from .choices import FINISHED, DeploymentStatus, Provider, Source
+from .choices import FINISHED, STATUS_CSS, DeploymentStatus, Provider, Source
 
 
 class DeploymentQuerySet(models.QuerySet):
@@ -107,6 +107,10 @@ class Deployment(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("deployments:deployment_detail", kwargs={"pk": self.pk})
+
+    @property
+    def status_css(self) -> str:
+        return STATUS_CSS.get(self.status, "")
 
     @property
     def short_sha(self) -> str:

@@ -11,11 +11,13 @@ from datetime import datetime
 
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from opsportal.audit.models import AuditEvent
 from runbooks.models import Run
 
+from .choices import STATUS_CSS
 from .models import Deployment
 
 CONFIG_PREFIXES = ("configvar.", "environment.", "env.import.")
@@ -45,6 +47,18 @@ class Entry:
     @property
     def key(self) -> tuple:
         return (self.at, KIND_RANK[self.kind], self.pk)
+
+    @property
+    def at_iso(self) -> str:
+        return self.at.isoformat()
+
+    @property
+    def at_local(self) -> str:
+        return timezone.localtime(self.at).strftime("%Y-%m-%d %H:%M")
+
+    @property
+    def status_css(self) -> str:
+        return STATUS_CSS.get(self.status, "") if self.kind == "deployment" else ""
 
     @property
     def kind_label(self) -> str:

@@ -2,6 +2,7 @@
 webhooks. Thin: forms read the query, services write, ``dora``/``timeline`` compute."""
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.contrib.auth.mixins import PermissionRequiredMixin
 from django.core.exceptions import ValidationError
 from django.http import JsonResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -34,6 +36,24 @@ logger = logging.getLogger(__name__)
 VIEW_PERMISSION = "deployments.view_deployment"
 
 
+# What a ledger row shows: reading only these keeps a page of 50 from parsing ~450 timestamps.
+LEDGER_COLUMNS = (
+    "id",
+    "environment__name",
+    "environment__tier",
+    "environment__project__name",
+    "sha",
+    "ref",
+    "status",
+    "started_at",
+    "finished_at",
+    "provider",
+    "source",
+    "via_token_label",
+    "triggered_by__username",
+)
+
+
 # --- ledger ---------------------------------------------------------------------------------------
 class LedgerView(PermissionRequiredMixin, KeysetPaginationMixin, ListView):
     """Every deployment, newest recorded first, across projects or of one environment."""
@@ -52,21 +72,72 @@ class LedgerView(PermissionRequiredMixin, KeysetPaginationMixin, ListView):
             )
             params["environment"] = str(self.environment.pk)
         self.filter_form = LedgerFilterForm(params or None)
-        queryset = Deployment.objects.with_related()
+        queryset = Deployment.objects.with_related().only(*LEDGER_COLUMNS)
         if self.filter_form.is_bound:
             queryset = self.filter_form.filter(queryset)
         return queryset
 
     def get_context_data(self, **kwargs):
         page = self.paginate_keyset(self.object_list)
+        # Each row's links from two reversed prefixes, not two reverse() calls per row.
+        base = reverse("deployments:ledger")
         return super().get_context_data(
             page=page,
-            deployments=page.items,
+            deployments=[_ledger_row(d, base) for d in page.items],
             filter_form=self.filter_form,
             environment=self.environment,
             noun="deployment",
             **kwargs,
         )
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    """A ledger row as the page shows it, formatted here: a template formatting 50 rows of
+    dates, choices and links was most of the page's time."""
+
+    pk: int
+    url: str
+    started_iso: str
+    started: str
+    environment_url: str
+    environment: str
+    tier: str
+    tier_label: str
+    short_sha: str
+    ref: str
+    status: str
+    status_css: str
+    status_label: str
+    finished: str
+    provider: str
+    who: str
+
+
+def _local(moment) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+def _ledger_row(d: Deployment, base: str) -> LedgerRow:
+    env = d.environment
+    return LedgerRow(
+        pk=d.pk,
+        url=f"{base}{d.pk}/",
+        started_iso=d.started_at.isoformat(),
+        started=_local(d.started_at),
+        environment_url=f"{base}environments/{d.environment_id}/",
+        environment=f"{env.project.name} / {env.name}",
+        tier=env.tier,
+        tier_label=env.get_tier_display(),
+        short_sha=d.short_sha,
+        ref=d.ref if len(d.ref) <= 40 else d.ref[:39] + "…",
+        status=d.status,
+        status_css=d.status_css,
+        status_label=d.get_status_display(),
+        finished=_local(d.finished_at),
+        provider=d.get_provider_display(),
+        who=d.triggered_label,
+    )
 
 
 def _without_cursor(params):
