@@ -104,7 +104,10 @@ def _audit_entries(environment, before, limit: int, kinds) -> list[Entry]:
     if before is not None:
         events = events.filter(at__lte=before[0])
     entries = []
-    rows = events.order_by("-at", "-seq").values_list(
+    # Newest first by seq, which `at` never decreases along (the chain's rule): PostgreSQL then
+    # walks the seq index, where ordering by `at` led it along the `at` index through half a
+    # million rows of other environments (300 ms).
+    rows = events.order_by("-seq").values_list(
         "seq", "at", "action", "target_repr", "actor_label", "message"
     )[:limit]
     for seq, at, action, target_repr, actor_label, message in rows:
