@@ -172,7 +172,7 @@ def _rehash(connection, event_model, head, chunk: int) -> str:
     if event_model.objects.using(connection.alias).filter(seq__gt=head.seq).exists():
         raise _Broken(ChainBreak(head.seq + 1, "events exist after the recorded chain head"))
     with connection.cursor() as cur:
-        trigger = pg and _has_trigger(cur, table)
+        trigger = _trigger_mode(cur, table) if pg else None
         if trigger:
             cur.execute(f"ALTER TABLE {table} DISABLE TRIGGER {TRIGGER}")
         # Every row gets a new hash (a unique column), so no update is HOT and each would add an
@@ -186,8 +186,8 @@ def _rehash(connection, event_model, head, chunk: int) -> str:
         )
         for _name, definition in indexes:
             cur.execute(definition)
-        if trigger:
-            cur.execute(f"ALTER TABLE {table} ENABLE TRIGGER {TRIGGER}")
+        if trigger:  # back as it was: ENABLE, ENABLE ALWAYS (0010) or ENABLE REPLICA
+            cur.execute(f"ALTER TABLE {table} {_ENABLE[trigger]} TRIGGER {TRIGGER}")
         if not pg:
             cur.execute("DROP TABLE temp.audit_upgrade_v2")
     return new_prev
@@ -218,8 +218,17 @@ def _secondary_indexes(cur, table: str) -> list[tuple[str, str]]:
     return cur.fetchall()
 
 
-def _has_trigger(cur, table: str) -> bool:
+_ENABLE = {"O": "ENABLE", "A": "ENABLE ALWAYS", "R": "ENABLE REPLICA"}
+
+
+def _trigger_mode(cur, table: str) -> str | None:
+    """The append-only trigger's ``tgenabled`` (O, A, R), or None if absent or disabled."""
     cur.execute(
-        "SELECT 1 FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass", [TRIGGER, table]
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = %s AND tgrelid = %s::regclass",
+        [TRIGGER, table],
     )
-    return cur.fetchone() is not None
+    row = cur.fetchone()
+    mode = row[0] if row else None
+    if isinstance(mode, bytes):
+        mode = mode.decode()
+    return mode if mode in _ENABLE else None

@@ -66,7 +66,7 @@ def _verify() -> tuple[int, str]:
 def _trigger(enabled: bool) -> None:
     """What someone with database access would do first to edit the trail."""
     if connection.vendor == "postgresql":
-        verb = "ENABLE" if enabled else "DISABLE"
+        verb = "ENABLE ALWAYS" if enabled else "DISABLE"  # as migration 0010 leaves it
         with connection.cursor() as cur:
             cur.execute(f"ALTER TABLE audit_auditevent {verb} TRIGGER {TRIGGER}")
 
@@ -535,6 +535,9 @@ def test_upgrade_rehashes_an_intact_format_1_chain(user_factory):
     assert relinked.salt == late.salt and relinked.hash != late.hash
     with connection.cursor() as cur:  # the indexes rebuilt after the rewrite are all back
         assert connection.introspection.get_constraints(cur, "audit_auditevent") == indexes
+        if connection.vendor == "postgresql":  # and the trigger in the mode it was in
+            cur.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s", [TRIGGER])
+            assert cur.fetchone()[0] == "A"
     upgraded = AuditEvent.objects.get(seq=result.event_seq)
     assert upgraded.action == chain.UPGRADED_ACTION and upgraded.seq == old_head.seq + 1
     assert upgraded.changes["old_head_seq"] == old_head.seq

@@ -11,7 +11,7 @@
    commitment stored; ``salt`` must be emptied, stored commitments kept, and the redaction log
    must grow. So an edit in SQL still needs the trigger dropped, and ``audit_verify`` names it.
 
-TRUNCATE stays unguarded (see 0002: test databases are reset with it).
+TRUNCATE is left to a statement-level trigger of its own (0009).
 """
 
 from django.db import migrations
