@@ -225,6 +225,9 @@ def pages() -> list[tuple[str, str]]:
         ("DORA all prod 90 days", f"{dora}?days=90"),
         ("DORA all prod 365 days", f"{dora}?days=365"),
         ("DORA project 90 days", f"{dora}?{urlencode({'project': prod.project.slug, 'days': 90})}"),
+        # Pages measured by bench/pages_bench.py on a quiet machine (README): how busy is this one?
+        ("reference: audit log", reverse("audit:event_list")),
+        ("reference: projects", reverse("environments:project_list")),
     ]
     deep = Deployment.objects.order_by("-pk").values_list("pk", flat=True)[50 * 50]
     result[1] = ("ledger, page 50", reverse("deployments:ledger") + f"?before={deep}")
@@ -312,11 +315,11 @@ def main() -> None:
                     f"{label:26} {pct(timings, 50):7.1f}ms {p95:7.1f}ms "
                     f"{pct(timings, 99):7.1f}ms {counts[label]:8d}"
                 )
-                if p95 >= 100:
+                if p95 >= 100 and not label.startswith("reference"):
                     misses.append(label)
             print(
                 "P95 < 100 ms: "
-                + (f"missed by {', '.join(misses)}" if misses else f"all {len(measured)} met")
+                + (f"missed by {', '.join(misses)}" if misses else f"all {len(measured) - 2} met")
             )
     finally:
         server.terminate()
