@@ -1,6 +1,7 @@
 """Paste a plan, see what it becomes, save it; re-import a changed plan and see the diff first."""
 
 import pytest
+from playwright.sync_api import expect
 
 from opsportal.audit.models import AuditEvent
 from runbooks.models import RunbookVersion
@@ -84,9 +85,9 @@ def test_paste_preview_save_then_reimport_with_diff(page, live_server, login, us
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live_server.url)
     button = rollback.locator("[data-testid=copy]")
     button.click()
-    page.wait_for_function(
-        "document.querySelector('.rollback-body .copy-btn').textContent == 'Copied'"
-    )
+    # expect() polls from Playwright's side: wait_for_function would eval() a string in the page,
+    # which the portal's CSP (no 'unsafe-eval') refuses.
+    expect(rollback.locator(".copy-btn")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == "vercel rollback checkout-web"
 
     # Re-import a changed plan: the diff against v1 comes before the save.
