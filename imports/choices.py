@@ -78,6 +78,7 @@ class ReviewKind(models.TextChoices):
     DUPLICATE_MEMBER = "duplicate_member", "Possible duplicate members"
     COMMISSION_MISMATCH = "commission_mismatch", "Commission mismatch"
     COMMISSION_SETTING = "commission_setting", "Product needs a commission setting"
+    SAMPLE_WRONG = "sample_wrong", "Sampled member marked wrong"
 
 
 class ReviewStatus(models.TextChoices):
@@ -89,3 +90,16 @@ class ReviewStatus(models.TextChoices):
 class ChangeOp(models.TextChoices):
     CREATED = "created", "Created"
     UPDATED = "updated", "Updated"
+
+
+class VerificationStatus(models.TextChoices):
+    """A sample verification: items being marked, then completed with its signed report."""
+
+    OPEN = "open", "Open"
+    COMPLETED = "completed", "Completed"
+
+
+class SampleMark(models.TextChoices):
+    PENDING = "pending", "Not checked yet"
+    CORRECT = "correct", "Correct"
+    WRONG = "wrong", "Wrong"

@@ -24,6 +24,8 @@ from .choices import (
     OrderStatus,
     ReviewKind,
     ReviewStatus,
+    SampleMark,
+    VerificationStatus,
 )
 
 
@@ -432,3 +434,84 @@ class ReviewItem(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("imports:review_list") + f"?kind={self.kind}"
+
+
+class SampleVerification(models.Model):
+    """A reproducible random sample of the members one or more completed import jobs wrote,
+    checked member by member against the source rows they came from (``imports.verification``),
+    and completed with a signed report: who, when, the seed, every result and a content hash."""
+
+    jobs = models.ManyToManyField(ImportJob, related_name="verifications")
+    seed = models.BigIntegerField()
+    size = models.PositiveIntegerField(default=100)
+    status = models.CharField(
+        max_length=16, choices=VerificationStatus.choices, default=VerificationStatus.OPEN
+    )
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    started_at = models.DateTimeField()
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    correct_count = models.PositiveIntegerField(default=0)
+    wrong_count = models.PositiveIntegerField(default=0)
+    # the signed report, frozen at completion (imports.verification.report_body)
+    report = MaskedJSONField(default=dict, blank=True)
+    content_hash = models.CharField(max_length=64, blank=True)
+    signature = models.CharField(max_length=128, blank=True)  # base64 Ed25519, when a key is set
+    key_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"Sample verification #{self.pk} (seed {self.seed})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:verification_detail", args=[self.pk])
+
+    @property
+    def checked_count(self) -> int:
+        return self.correct_count + self.wrong_count
+
+
+class SampleVerificationItem(models.Model):
+    """One sampled member: its source rows and stored data as they were when sampled, and the
+    operator's mark (correct or wrong, with a note; a wrong one raises a review item)."""
+
+    verification = models.ForeignKey(
+        SampleVerification, on_delete=models.CASCADE, related_name="items"
+    )
+    position = models.PositiveIntegerField()
+    # SET_NULL: rolling a job back may delete the member; the label and snapshot stay
+    member = models.ForeignKey(
+        Member, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    member_label = MaskedCharField(max_length=254, blank=True)
+    sources = MaskedJSONField(default=list, blank=True)
+    stored = MaskedJSONField(default=dict, blank=True)
+    mark = models.CharField(max_length=16, choices=SampleMark.choices, default=SampleMark.PENDING)
+    note = MaskedTextField(blank=True)
+    marked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    marked_at = models.DateTimeField(null=True, blank=True)
+    review_item = models.ForeignKey(
+        ReviewItem, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["verification", "position"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["verification", "position"], name="imports_sample_item_position"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.member_label} ({self.get_mark_display()})"
+
+    def get_absolute_url(self) -> str:
+        return reverse("imports:verification_item", args=[self.verification_id, self.position])
