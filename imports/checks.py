@@ -28,3 +28,44 @@ def job_status(job_id: int) -> dict:
             f"{job.rejected_count} rejected rows, {open_reviews} open review items."
         )
     return {"ok": ok, "summary": summary, "figures": figures}
+
+
+def sample_status(job_ids) -> dict:
+    """``ok``: the latest completed sample verification covering every one of the jobs found no
+    member wrong (its figures are reported either way)."""
+    from django.db.models import Count, Q
+
+    from .choices import VerificationStatus
+    from .models import SampleVerification
+
+    ids = sorted({int(j) for j in job_ids})
+    if not ids:
+        return {"ok": False, "summary": "Name the import jobs to verify.", "figures": {}}
+    covering = (
+        SampleVerification.objects.annotate(n=Count("jobs", filter=Q(jobs__in=ids), distinct=True))
+        .filter(n=len(ids))
+        .order_by("-pk")
+    )
+    names = ", ".join(f"#{j}" for j in ids)
+    done = covering.filter(status=VerificationStatus.COMPLETED).first()
+    if done is None:
+        pending = covering.first()
+        summary = (
+            f"Sample verification #{pending.pk} of import {names} is not completed yet."
+            if pending
+            else f"No sample verification of import {names} yet."
+        )
+        return {"ok": False, "summary": summary, "figures": {}}
+    figures = {
+        "verification": done.pk,
+        "seed": done.seed,
+        "members": done.report.get("results", {}).get("members", done.checked_count),
+        "correct": done.correct_count,
+        "wrong": done.wrong_count,
+        "content_hash": done.content_hash,
+    }
+    summary = (
+        f"Sample verification #{done.pk} of import {names} (seed {done.seed}): "
+        f"{done.correct_count} correct, {done.wrong_count} wrong."
+    )
+    return {"ok": done.wrong_count == 0, "summary": summary, "figures": figures}

@@ -19,14 +19,23 @@ from .retention import job_files_purge
 from .reviews import preset_save, review_decide
 from .rollback import job_rollback, job_rollback_run
 from .upload import job_create, job_validate
+from .verification import (
+    PERM_MARK,
+    PERM_VERIFY,
+    verification_complete,
+    verification_item_mark,
+    verification_start,
+)
 
 __all__ = [
     "BATCH_PAUSE",
+    "PERM_MARK",
     "PERM_PRODUCTS",
     "PERM_REVIEW",
     "PERM_ROLLBACK",
     "PERM_RUN",
     "PERM_START",
+    "PERM_VERIFY",
     "WRITE_LOCK_KEY",
     "job_apply",
     "job_cancel",
@@ -42,4 +51,7 @@ __all__ = [
     "product_update",
     "review_decide",
     "validate_product_settings",
+    "verification_complete",
+    "verification_item_mark",
+    "verification_start",
 ]
