@@ -1,10 +1,18 @@
-"""Optional per-app hooks (`<app>.dashboard`, `<app>.demo`, ...) found by module name."""
+"""Optional per-app hooks (`<app>.dashboard`, `<app>.demo`, `<app>.calendar`, ...) found by module
+name (`calendar`: entries on the operations calendar, see `operations/hooks.py`)."""
 
 import importlib
 from collections.abc import Iterator
 from types import ModuleType
 
-DOMAIN_APPS = ("environments", "runbooks", "imports", "deployments", "notifications")
+DOMAIN_APPS = (
+    "environments",
+    "runbooks",
+    "imports",
+    "deployments",
+    "notifications",
+    "operations",
+)
 
 
 def app_hooks(submodule: str) -> Iterator[ModuleType]:

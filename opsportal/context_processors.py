@@ -6,6 +6,7 @@ NAV = (
     ("dashboard", "Dashboard", "dashboard"),
     ("environments", "Environments", "environments:project_list"),
     ("runbooks", "Runbooks", "runbooks:runbook_list"),
+    ("calendar", "Calendar", "operations:calendar"),
     ("imports", "Imports", "imports:job_list"),
     ("deployments", "Deployments", "deployments:ledger"),
     ("audit", "Audit", "audit:event_list"),

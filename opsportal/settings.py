@@ -96,6 +96,7 @@ INSTALLED_APPS = [
     "imports",
     "deployments",
     "notifications",
+    "operations",
 ]
 
 MIDDLEWARE = [

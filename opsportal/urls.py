@@ -26,6 +26,8 @@ urlpatterns = [
     path("imports/", include("imports.urls")),
     path("deployments/", include("deployments.urls")),
     path("notifications/", include("notifications.urls")),
+    # /calendar/ and /operations/schedules/ (operations/urls.py)
+    path("", include("operations.urls")),
     path("api/", include("opsportal.api.urls")),
     path("accounts/tokens/", include("opsportal.api.page_urls")),
     path("admin/", admin.site.urls),

@@ -11,8 +11,8 @@ from django.contrib.auth.models import Group, Permission
 
 VIEWER, OPERATOR, APPROVER, ADMIN = "viewer", "operator", "approver", "admin"
 ROLES = (VIEWER, OPERATOR, APPROVER, ADMIN)
-DOMAIN_APPS = ("audit", "environments", "runbooks", "imports", "deployments")
-WRITE_APPS = ("environments", "runbooks", "imports", "deployments")
+DOMAIN_APPS = ("audit", "environments", "runbooks", "imports", "deployments", "operations")
+WRITE_APPS = ("environments", "runbooks", "imports", "deployments", "operations")
 
 # Permissions that only approvers (and admins) hold. Every other custom permission of a
 # domain app belongs to operators. Format: "app_label.codename".
@@ -20,6 +20,8 @@ APPROVER_ONLY = frozenset(
     {
         "environments.approve_changerequest",
         "runbooks.second_signoff",
+        # whose name a recurring run's runs are started under
+        "operations.assign_owner",
         # a runbook's settings: the origins its automated checks may reach
         "runbooks.change_runbook",
         "imports.review_importitem",

@@ -13,7 +13,7 @@ from opsportal.fields import MaskedTextField
 
 OUR_APPS = (
     "audit", "environments", "runbooks", "imports", "accounts", "deployments", "api",
-    "notifications",
+    "notifications", "operations",
 )  # fmt: skip
 
 STRUCTURED = {

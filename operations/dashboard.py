@@ -1,0 +1,37 @@
+"""Dashboard panel: recurring runs due or overdue now, and the next ones coming."""
+
+from django.utils import timezone
+
+from .choices import PeriodStatus
+from .models import RunSchedule, ScheduledRun
+from .services import PERM_VIEW
+
+SHOWN = 8
+
+
+def panels(request) -> list[dict]:
+    if not request.user.has_perm(PERM_VIEW):
+        return []
+    now = timezone.now()
+    open_periods = list(
+        ScheduledRun.objects.open()
+        .filter(period_start__lte=now)
+        .with_related()
+        .order_by("due_at", "pk")[:SHOWN]
+    )
+    rows = [{"period": p, "overdue": p.status(now) == PeriodStatus.OVERDUE} for p in open_periods]
+    upcoming = list(
+        RunSchedule.objects.active()
+        .filter(next_due_at__gt=now)
+        .with_related()
+        .order_by("next_due_at", "pk")[:5]
+    )
+    return [
+        {
+            "template": "operations/dashboard_panel.html",
+            "rows": rows,
+            "overdue": sum(1 for r in rows if r["overdue"]),
+            "upcoming": upcoming,
+            "order": 40,
+        }
+    ]
