@@ -12,6 +12,7 @@ DOMAIN_APPS = (
     "deployments",
     "notifications",
     "operations",
+    "sejolisync",
 )
 
 

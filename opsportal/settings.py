@@ -97,6 +97,7 @@ INSTALLED_APPS = [
     "deployments",
     "notifications",
     "operations",
+    "sejolisync",
 ]
 
 MIDDLEWARE = [

@@ -25,6 +25,8 @@ urlpatterns = [
     path("runbooks/", include("runbooks.urls")),
     path("imports/", include("imports.urls")),
     path("deployments/", include("deployments.urls")),
+    path("sejoli/", include("sejolisync.urls")),
+    path("hooks/sejoli/", include("sejolisync.hook_urls")),
     path("notifications/", include("notifications.urls")),
     # /calendar/ and /operations/schedules/ (operations/urls.py)
     path("", include("operations.urls")),

@@ -11,8 +11,16 @@ from django.contrib.auth.models import Group, Permission
 
 VIEWER, OPERATOR, APPROVER, ADMIN = "viewer", "operator", "approver", "admin"
 ROLES = (VIEWER, OPERATOR, APPROVER, ADMIN)
-DOMAIN_APPS = ("audit", "environments", "runbooks", "imports", "deployments", "operations")
-WRITE_APPS = ("environments", "runbooks", "imports", "deployments", "operations")
+DOMAIN_APPS = (
+    "audit",
+    "environments",
+    "runbooks",
+    "imports",
+    "deployments",
+    "sejolisync",
+    "operations",
+)
+WRITE_APPS = ("environments", "runbooks", "imports", "deployments", "sejolisync", "operations")
 
 # Permissions that only approvers (and admins) hold. Every other custom permission of a
 # domain app belongs to operators. Format: "app_label.codename".

@@ -13,7 +13,7 @@ from opsportal.fields import MaskedTextField
 
 OUR_APPS = (
     "audit", "environments", "runbooks", "imports", "accounts", "deployments", "api",
-    "notifications", "operations",
+    "notifications", "sejolisync", "operations",
 )  # fmt: skip
 
 STRUCTURED = {
@@ -47,6 +47,7 @@ STRUCTURED = {
     "deployments.WebhookDelivery.delivery_id": "provider's delivery id of a verified webhook",
     "notifications.Channel.events": "event keys checked against the notify registry",
     "notifications.Channel.url_encrypted": "Fernet ciphertext of the webhook URL",
+    "sejolisync.ShopHook.signing_secret_encrypted": "Fernet ciphertext of the signing secret",
     "notifications.Channel.url_host": "host name the classifier shows of the URL",
     "notifications.Notification.key": "event key and audit seq or object id (dedupe key)",
     "notifications.Notification.url": "portal path (reverse()), not typed text",

@@ -1,0 +1,495 @@
+"""Every write of the Sejoli order sync: hooks, deliveries, refusals, and processing.
+
+Processing reuses the importer: a delivery becomes one row of Sejoli's orders export
+(``imports.layouts.orders.OrdersResource``: the same widgets, normalisers, buyer and affiliate
+matching, order and commission writes) and goes through that layout's batch handler with a
+``Batch`` whose writer keeps no import change log (``SyncWriter``): rows the sync creates or
+changes carry no import job, so rolling back an earlier import reports them as changed since
+instead of undoing a shop's later news.
+
+RULE (idempotent and out of order): each order's sync state is ``(status rank, paid at)``
+(``choices.STATUS_RANK``: on-hold < payment-confirm < in-progress < shipping < completed <
+cancelled < refunded; an unknown payment time counts as the earliest). A delivery is applied only
+when its ``(rank, paid at)`` is greater than the stored one: equal is a duplicate, smaller is
+stale, and neither changes anything. An order that only an import wrote starts from its imported
+status. So a delivery posted twice, or an older status arriving after a newer one, leaves the
+tables as the in-order sequence left them. A status Sejoli moves backwards by hand (completed →
+on-hold) is not followed: replaying it cannot win either; the order is corrected by a new import.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, F, Max, Q, Sum
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from imports import normalise as n
+from imports.layouts import Batch
+from imports.layouts.orders import OrdersResource
+from imports.layouts.widgets import DateWidget, RupiahWidget
+from imports.models import AffiliateProfile, Commission, Order, Product
+from imports.writer import Writer, apply_changes
+from notifications import crypto
+from opsportal.accounts.permissions import require
+from opsportal.audit.masking import fingerprint
+from opsportal.audit.services import record
+from opsportal.security import ascii_int
+
+from . import payload
+from .choices import REPLAYABLE, STATUS_RANK, DeliveryState
+from .models import Delivery, RefusedDelivery, ShopHook, SyncedOrder
+
+logger = logging.getLogger(__name__)
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+TASK = "sejolisync.tasks.process_delivery"
+
+
+# --- hooks ---------------------------------------------------------------------------------------
+@dataclass
+class NewHook:
+    hook: ShopHook
+    token: str
+    signing_secret: str  # "" when unsigned; shown once, never stored in clear
+
+    @property
+    def url(self) -> str:
+        return f"/hooks/sejoli/{self.token}/"
+
+
+def hook_create(*, actor, name: str, signed: bool = False) -> NewHook:
+    """A shop's endpoint; its token (and signing secret) are returned once and kept only hashed
+    (encrypted). ``actor=None`` is the command line (``sejoli_hook create``)."""
+    if actor is not None:
+        require(actor, "sejolisync.add_shophook", action="create a Sejoli hook")
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationError({"name": "A shop name of 1 to 100 characters."})
+    if ShopHook.objects.filter(name=name).exists():
+        raise ValidationError({"name": f"A hook named {name!r} exists already."})
+    token = payload.new_token()
+    secret = payload.new_token() if signed else ""
+    with transaction.atomic():
+        hook = ShopHook(
+            name=name,
+            token_hash=payload.token_hash(token),
+            token_hint=token[-4:],
+            created_by=actor,
+        )
+        if secret:
+            hook.signing_secret_encrypted = crypto.encrypt(secret)
+            hook.signing_fingerprint = fingerprint(secret)
+        hook.save()
+        record(
+            actor=actor,
+            action="sejolisync.hook.created",
+            target=hook,
+            changes={"name": name, "signed": bool(secret), "token": "***" + token[-4:]},
+        )
+    return NewHook(hook, token, secret)
+
+
+def hook_switch(
+    *, actor, hook: ShopHook, enabled=None, processing=None, reason: str = ""
+) -> ShopHook:
+    """Turn a hook's switches: ``enabled`` (accepts posts) and ``processing`` (applies them;
+    off once Sejoli is decommissioned: deliveries are still logged, marked skipped)."""
+    if actor is not None:
+        require(actor, "sejolisync.change_shophook", action="switch a Sejoli hook")
+    with transaction.atomic():
+        hook = ShopHook.objects.select_for_update().get(pk=hook.pk)
+        changes = {}
+        for name, value in (("enabled", enabled), ("processing", processing)):
+            if value is not None and getattr(hook, name) != bool(value):
+                changes[name] = {"before": getattr(hook, name), "after": bool(value)}
+                setattr(hook, name, bool(value))
+        if not changes:
+            return hook
+        hook.save(update_fields=list(changes))
+        action = "sejolisync.hook.updated"
+        if changes.get("enabled", {}).get("after") is False:
+            action = "sejolisync.hook.disabled"
+        record(actor=actor, action=action, target=hook, changes=changes, message=reason)
+    return hook
+
+
+def hook_for_token(token: str) -> ShopHook | None:
+    """The enabled hook of this token (looked up by its hash, compared in constant time)."""
+    if not token or len(token) > 200:
+        return None
+    digest = payload.token_hash(token)
+    hook = ShopHook.objects.filter(token_hash=digest, enabled=True).first()
+    if hook is None or not payload.token_matches(token, hook.token_hash):
+        return None
+    return hook
+
+
+def hook_signing_secret(hook: ShopHook) -> str:
+    return crypto.decrypt(hook.signing_secret_encrypted) if hook.signing_secret_encrypted else ""
+
+
+# --- refusals ------------------------------------------------------------------------------------
+def delivery_refuse(*, hook: ShopHook | None, reason: str, ip: str | None) -> RefusedDelivery:
+    """Count a refused post in its minute's bucket; the bucket's first post is audited (a flood
+    of bad posts costs one row and one audit event per minute, address and reason)."""
+    now = timezone.now()
+    minute = now.replace(second=0, microsecond=0)
+    bucket = f"{hook.pk if hook else 0}|{minute:%Y%m%d%H%M}|{reason}|{ip or '-'}"[:120]
+    with transaction.atomic():
+        if RefusedDelivery.objects.filter(bucket=bucket).update(count=F("count") + 1, last_at=now):
+            return RefusedDelivery.objects.get(bucket=bucket)
+        try:
+            with transaction.atomic():
+                row = RefusedDelivery.objects.create(
+                    hook=hook, bucket=bucket, minute=minute, reason=reason, ip=ip, last_at=now
+                )
+        except IntegrityError:  # another post of the same minute won the race
+            RefusedDelivery.objects.filter(bucket=bucket).update(count=F("count") + 1, last_at=now)
+            return RefusedDelivery.objects.get(bucket=bucket)
+        record(
+            actor=None,
+            action="sejolisync.delivery.refused",
+            target=hook or row,
+            changes={"reason": reason, "ip": ip or ""},
+        )
+    logger.warning("Sejoli hook post refused: %s from %s", reason, ip)
+    return row
+
+
+# --- receiving -----------------------------------------------------------------------------------
+def delivery_receive(*, hook: ShopHook, fields: dict, raw: str, content_type: str) -> Delivery:
+    """Log an accepted post and queue its processing (or mark it skipped while processing is
+    switched off)."""
+    order_ref = payload.order_ref(fields)
+    try:
+        status = payload.status(fields.get("order_status"))
+    except n.Invalid:
+        status = ""
+    with transaction.atomic():
+        delivery = Delivery.objects.create(
+            hook=hook,
+            content_type=content_type[:100],
+            raw=raw,
+            fields=fields,
+            order_ref=order_ref,
+            status=status,
+        )
+        if not hook.processing:
+            delivery.state = DeliveryState.SKIPPED
+            delivery.outcome = "processing is switched off for this shop"
+            delivery.save(update_fields=["state", "outcome"])
+        ShopHook.objects.filter(pk=hook.pk).update(last_delivery_at=delivery.received_at)
+        record(
+            actor=None,
+            action="sejolisync.delivery.received",
+            target=delivery,
+            changes={
+                "hook": hook.name,
+                "order": order_ref,
+                "status": status,
+                "state": delivery.state,
+            },
+        )
+        if delivery.state == DeliveryState.QUEUED:
+            _enqueue(delivery.pk)
+    return delivery
+
+
+def _enqueue(delivery_id: int) -> None:
+    transaction.on_commit(lambda: async_task(TASK, delivery_id, task_name=f"sejoli-{delivery_id}"))
+
+
+def delivery_replay(*, actor, delivery: Delivery, reason: str = "") -> Delivery:
+    """Queue a failed, invalid or skipped delivery again (processing decides anew)."""
+    require(actor, "sejolisync.replay_delivery", action="replay a Sejoli delivery")
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().select_related("hook").get(pk=delivery.pk)
+        if delivery.state not in REPLAYABLE:
+            raise ValidationError(
+                f"A {delivery.get_state_display().lower()} delivery is not replayed."
+            )
+        if not delivery.hook.processing:
+            raise ValidationError("Processing is switched off for this shop: switch it on first.")
+        before = delivery.state
+        delivery.state, delivery.error, delivery.outcome = DeliveryState.QUEUED, "", ""
+        delivery.save(update_fields=["state", "error", "outcome"])
+        record(
+            actor=actor,
+            action="sejolisync.delivery.replayed",
+            target=delivery,
+            changes={"state": {"before": before, "after": DeliveryState.QUEUED}},
+            message=reason,
+        )
+        _enqueue(delivery.pk)
+    return delivery
+
+
+def delivery_replay_failures(*, actor, hook: ShopHook, reason: str = "") -> int:
+    """Replay every failed delivery of a hook, oldest first; how many were queued."""
+    require(actor, "sejolisync.replay_delivery", action="replay Sejoli deliveries")
+    ids = list(
+        hook.deliveries.filter(state=DeliveryState.FAILED)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    for pk in ids:
+        delivery_replay(actor=actor, delivery=Delivery(pk=pk), reason=reason)
+    return len(ids)
+
+
+# --- processing ----------------------------------------------------------------------------------
+class SyncWriter(Writer):
+    """The importer's bulk writer without an import job: rows carry no job, no change log."""
+
+    def flush(self) -> None:
+        self.before.clear()
+        self.created.clear()
+        self.touched.clear()
+        self.created_rows.clear()
+
+
+NO_JOB = SimpleNamespace(pk=None)
+
+
+def _decimal(value: str) -> Decimal | None:
+    raw = (value or "").strip().rstrip("%").replace(",", ".")
+    if not raw:
+        return None
+    try:
+        return Decimal(raw)
+    except InvalidOperation:
+        raise n.Invalid("bad_rate") from None
+
+
+def read_order(fields: dict) -> dict:
+    """The delivery's values, normalised by the importer's normalisers; ``n.Invalid`` names
+    what is wrong."""
+    inv = payload.order_ref(fields)
+    if not inv:
+        raise n.Invalid("missing_order_id")
+    if not (fields.get("order_status") or "").strip():
+        raise n.Invalid("missing_status")
+    status = payload.status(fields.get("order_status"))
+    phone = n.phone(fields.get("buyer_phone")) or n.phone(fields.get("buyer_whatsapp"))
+    return {
+        "inv": inv,
+        "status": status,
+        "product_id": ascii_int((fields.get("product_id") or "").strip()),
+        "product": n.text(fields.get("product_name")),
+        "name": n.text(fields.get("buyer_name")),
+        "email": n.email(fields.get("buyer_email")),
+        "phone": phone,
+        "amount": n.money(fields.get("amount")),
+        "paid_amount": n.money(fields.get("paid_amount")),
+        "paid_at": n.date(fields.get("paid_at")),
+        "created_at": n.date(fields.get("created_at")),
+        "aff_id": ascii_int((fields.get("affiliate_code") or "").strip()) or 0,
+        "aff_name": n.text(fields.get("affiliate_name")),
+        "aff_email": _soft_email(fields.get("affiliate_email")),
+        "aff_phone": n.phone(fields.get("affiliate_phone")),
+        "aff_rate": _decimal(fields.get("affiliate_rate")),
+        "aff_amount": n.money(fields.get("affiliate_amount")),
+    }
+
+
+def _soft_email(value) -> str:
+    try:
+        return n.email(value)
+    except n.Invalid:
+        return ""
+
+
+_date, _money = DateWidget().render, RupiahWidget().render
+
+
+def export_row(order: dict, existing: Order | None) -> dict:
+    """The delivery as a row of Sejoli's orders export; what the delivery does not carry is
+    taken from the stored order (a webhook names no address, courier or quantity)."""
+    member = existing.member if existing else None
+    affiliate = existing.affiliate if existing else None
+    product = order["product"]
+    if not product and order["product_id"]:
+        product = (
+            Product.objects.filter(sejoli_id=order["product_id"])
+            .values_list("name", flat=True)
+            .first()
+            or ""
+        )
+    if not product and existing:
+        product = existing.product.name
+    created = order["created_at"] or (existing.created_at if existing else None) or order["paid_at"]
+    return {
+        "INV": order["inv"],
+        "product": product,
+        "created_at": _date(created),
+        "name": order["name"] or (member.name if member else ""),
+        "email": order["email"] or (member.email or "" if member else ""),
+        "phone": order["phone"] or (member.phone if member else ""),
+        "quantity": str(existing.quantity) if existing else "",
+        "price": _money(
+            order["amount"]
+            if order["amount"] is not None
+            else (existing.total if existing else None)
+        ),
+        "status": order["status"],
+        "affiliate": str(order["aff_id"] or (affiliate.sejoli_user_id or "" if affiliate else "")),
+        "affiliate_id": order["aff_name"] or (affiliate.name if affiliate else ""),
+        "address": existing.shipping_address if existing else "",
+        "payment": existing.payment if existing else "",
+        "courier": existing.courier if existing else "",
+        "variant": existing.variant if existing else "",
+        "notes": existing.notes if existing else "",
+    }
+
+
+def _lock(*keys: str) -> None:
+    """Serialise deliveries that touch the same order, buyer or affiliate (PostgreSQL; SQLite
+    writes one at a time anyway). Sorted, so two deliveries never wait on each other."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for key in sorted({k for k in keys if k}):
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
+
+
+def _stored_state(inv: str) -> tuple[SyncedOrder | None, tuple]:
+    synced = SyncedOrder.objects.filter(inv=inv).first()
+    if synced is not None:
+        return synced, (synced.rank, synced.paid_at or EARLIEST)
+    status = Order.objects.filter(inv=inv).values_list("status", flat=True).first()
+    if status is None:
+        return None, (0, EARLIEST)
+    return None, (STATUS_RANK[status], EARLIEST)
+
+
+def _apply(delivery: Delivery, order: dict) -> tuple[str, str, dict]:
+    """(state, outcome, changes) of applying one read delivery; inside the caller's atomic."""
+    inv = order["inv"]
+    _lock(f"sejoli:order:{inv}", f"sejoli:member:{order['email']}", f"sejoli:aff:{order['aff_id']}")
+    synced, stored = _stored_state(inv)
+    mine = (STATUS_RANK[order["status"]], order["paid_at"] or EARLIEST)
+    changes = {"order": inv, "status": order["status"]}
+    if mine == stored:
+        return DeliveryState.DUPLICATE, f"INV {inv} is {order['status']} already", changes
+    if mine < stored:
+        now = synced.status if synced else Order.objects.get(inv=inv).status
+        return (
+            DeliveryState.STALE,
+            f"INV {inv} is {now} already: {order['status']} is older",
+            changes,
+        )
+    existing = (
+        Order.objects.select_related("member", "affiliate", "product").filter(inv=inv).first()
+    )
+    b = Batch(NO_JOB)
+    b.w = SyncWriter(NO_JOB)
+    OrdersResource.handle(b, [(1, export_row(order, existing))])
+    if b.r.rejected:
+        raise n.Invalid(b.r.rejected[0][2])
+    outcome = "created" if b.r.created else "updated" if b.r.updated else "unchanged"
+    written = Order.objects.select_related("affiliate").get(inv=inv)
+    _affiliate_details(b.w, written, order)
+    SyncedOrder.objects.update_or_create(
+        inv=inv,
+        defaults={
+            "status": order["status"],
+            "rank": mine[0],
+            "paid_at": order["paid_at"] or (synced.paid_at if synced else None),
+            "delivery": delivery,
+        },
+    )
+    before = existing.status if existing else None
+    changes.update(outcome=outcome, status={"before": before, "after": written.status})
+    return DeliveryState.PROCESSED, f"INV {inv} {outcome} ({written.status})", changes
+
+
+def _affiliate_details(w: Writer, order: Order, values: dict) -> None:
+    """What a delivery tells of the affiliate beyond the export's columns: an e-mail address or
+    phone the profile lacks, and the commission Sejoli reported (checked against the product's
+    setting by the importer's mismatch review)."""
+    affiliate = order.affiliate
+    if affiliate is None:
+        return
+    want = {}
+    if values["aff_email"] and not affiliate.email:
+        want["email"] = values["aff_email"]
+    if values["aff_phone"] and not affiliate.phone:
+        want["phone"] = values["aff_phone"]
+    if values["aff_rate"] is not None and affiliate.commission_rate is None:
+        rate = values["aff_rate"]
+        want["commission_rate"] = (rate / 100 if rate > 1 else rate).quantize(Decimal("0.0001"))
+    diff = apply_changes(affiliate, want, w)
+    if diff:
+        w.update(AffiliateProfile, [affiliate], diff)
+    if values["aff_amount"] is not None:
+        commission = Commission.objects.filter(order=order).first()
+        if commission is not None:
+            diff = apply_changes(commission, {"reported_amount": values["aff_amount"]}, w)
+            if diff:
+                w.update(Commission, [commission], diff)
+
+
+def delivery_process(*, delivery_id: int) -> Delivery:
+    """Apply one queued delivery (the task's service). A redelivered task finds the delivery
+    no longer queued and does nothing. The outcome and its audit event commit together with the
+    order's changes; a failure rolls the changes back and is recorded, replayable."""
+    with transaction.atomic():
+        delivery = (
+            Delivery.objects.select_for_update()
+            .select_related("hook")
+            .filter(pk=delivery_id)
+            .first()
+        )
+        if delivery is None or delivery.state != DeliveryState.QUEUED:
+            return delivery
+        delivery.attempts += 1
+        changes: dict = {"order": delivery.order_ref}
+        if not delivery.hook.processing:
+            state, outcome = DeliveryState.SKIPPED, "processing is switched off for this shop"
+        else:
+            try:
+                order = read_order(delivery.fields)
+                delivery.paid_at = order["paid_at"]
+                with transaction.atomic():  # a savepoint: a failure undoes the order's writes
+                    state, outcome, changes = _apply(delivery, order)
+            except n.Invalid as exc:
+                state, outcome = DeliveryState.INVALID, f"invalid: {exc}"
+                delivery.error = str(exc)
+            except Exception as exc:  # recorded and replayable, never lost
+                logger.exception("Sejoli delivery %s failed", delivery.pk)
+                state, outcome = DeliveryState.FAILED, "failed"
+                delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
+        delivery.state, delivery.outcome = state, outcome[:200]
+        delivery.processed_at = timezone.now()
+        delivery.save(
+            update_fields=["state", "outcome", "error", "attempts", "processed_at", "paid_at"]
+        )
+        record(
+            actor=None,
+            action=f"sejolisync.delivery.{state}",
+            target=delivery,
+            changes=changes,
+        )
+    return delivery
+
+
+def sync_status() -> dict:
+    """Counts the dashboard and the pages show: hooks processing, queued and failed deliveries."""
+    agg = Delivery.objects.aggregate(
+        queued=Count("pk", filter=Q(state=DeliveryState.QUEUED)),
+        failed=Count("pk", filter=Q(state__in=[DeliveryState.FAILED, DeliveryState.INVALID])),
+        last=Max("received_at"),
+    )
+    hooks = ShopHook.objects.aggregate(
+        total=Count("pk"),
+        processing=Count("pk", filter=Q(enabled=True, processing=True)),
+    )
+    day_ago = timezone.now() - timedelta(days=1)
+    refused = RefusedDelivery.objects.filter(minute__gte=day_ago).aggregate(n=Sum("count"))["n"]
+    return {**agg, **hooks, "refused": refused or 0}
