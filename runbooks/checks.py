@@ -280,6 +280,18 @@ def import_job_check(config: dict) -> dict:
     }
 
 
+def sample_verified_check(config: dict) -> dict:
+    """A completed sample verification of the named import jobs found no member wrong."""
+    from imports.checks import sample_status
+
+    status = sample_status(config.get("job_ids") or [])
+    return {
+        "ok": bool(status.get("ok")),
+        "summary": str(status.get("summary", "")),
+        "figures": dict(status.get("figures", {})),
+    }
+
+
 def run_for(step_run) -> dict:
     """Run the step's configured check and return its result (never raises for target errors)."""
     step, config = step_run.step, step_run.step.check_config
@@ -295,6 +307,8 @@ def run_for(step_run) -> dict:
             result = env_clean_check(config, environment=step_run.run.environment)
         elif step.check_type == CheckType.IMPORT_JOB:
             result = import_job_check(config)
+        elif step.check_type == CheckType.SAMPLE_VERIFIED:
+            result = sample_verified_check(config)
         else:
             result = {"ok": False, "summary": "This step has no automated check.", "figures": {}}
     except ImportError as exc:

@@ -14,6 +14,7 @@ class CheckType(models.TextChoices):
     ENV_DRIFT = "env_drift", "No key drift between two environments"
     ENV_CLEAN = "env_clean", "Environment hygiene clean"
     IMPORT_JOB = "import_job", "Import job finished clean"
+    SAMPLE_VERIFIED = "sample_verified", "Import sample verified"
 
 
 class SecondSignoff(models.TextChoices):

@@ -76,6 +76,12 @@ class StepForm(BootstrapFormMixin, forms.Form):
         help_text="Key drift check: the environment to compare with.",
     )
     job_id = forms.IntegerField(required=False, min_value=1, label="Import job id")
+    job_ids = forms.CharField(
+        required=False,
+        max_length=200,
+        label="Import job ids",
+        help_text="Sample verified check: the import jobs, separated by spaces.",
+    )
 
     CONFIG_FIELDS = {
         CheckType.HTTP: ("url", "expected_status", "contains", "timeout"),
@@ -83,6 +89,7 @@ class StepForm(BootstrapFormMixin, forms.Form):
         CheckType.ENV_DRIFT: ("other_environment",),
         CheckType.ENV_CLEAN: (),
         CheckType.IMPORT_JOB: ("job_id",),
+        CheckType.SAMPLE_VERIFIED: ("job_ids",),
     }
 
     @classmethod
@@ -97,7 +104,8 @@ class StepForm(BootstrapFormMixin, forms.Form):
         }
         for name in cls.CONFIG_FIELDS.get(step.check_type, ()):
             if name in config:
-                initial[name] = config[name]
+                value = config[name]
+                initial[name] = " ".join(map(str, value)) if isinstance(value, list) else value
         return initial
 
     def clean(self):

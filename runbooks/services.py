@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -298,6 +299,13 @@ def check_config_clean(check_type: str, config: dict) -> dict:
         if not config.get("job_id"):
             raise ValidationError({"check_config": "Give the import job id."})
         config["job_id"] = int(config["job_id"])
+    elif check_type == CheckType.SAMPLE_VERIFIED:
+        # "12 13", "12, 13" or a list: the import jobs a completed sample verification covers
+        raw = config.get("job_ids")
+        ids = raw if isinstance(raw, list) else re.findall(r"\d+", str(raw or ""))
+        if not ids:
+            raise ValidationError({"check_config": "Give the import job ids."})
+        config["job_ids"] = sorted({int(i) for i in ids})
     return config
 
 

@@ -11,7 +11,8 @@ phase. Several directives may share one comment, separated by ``;``.
   with a percentile bound (``p95<500ms``, optionally ``requests N``) it is a latency check
   (every response must be below 400 and the percentile under the bound);
 - ``check latency URL p95<500ms [requests N] [timeout SECONDS]``;
-- ``check env-clean`` · ``check env-drift ENVIRONMENT_ID`` · ``check import-job JOB_ID``.
+- ``check env-clean`` · ``check env-drift ENVIRONMENT_ID`` · ``check import-job JOB_ID`` ·
+  ``check sample-verified JOB_ID [JOB_ID …]``.
 
 An unknown directive or a malformed check is an error naming its line: a plan that asks for a
 check must not import without it.
@@ -57,7 +58,7 @@ def _check(words: list[str], line: int) -> tuple[str, dict]:
         raise PlanParseError(f"Line {line}: the check marker is not valid: {why}.")
 
     if not words:
-        fail("name the check (http, latency, env-clean, env-drift, import-job)")
+        fail("name the check (http, latency, env-clean, env-drift, import-job, sample-verified)")
     kind, rest = words[0].lower().replace("_", "-"), words[1:]
     if kind in ("http", "latency"):
         if rest and rest[0].upper() in ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"):
@@ -115,6 +116,10 @@ def _check(words: list[str], line: int) -> tuple[str, dict]:
         if len(rest) != 1 or not rest[0].isdigit():
             fail("import-job needs the import job id")
         return "import_job", {"job_id": int(rest[0])}
+    if kind == "sample-verified":
+        if not rest or not all(word.isascii() and word.isdigit() for word in rest):
+            fail("sample-verified needs the import job ids")
+        return "sample_verified", {"job_ids": sorted({int(word) for word in rest})}
     fail(f"unknown check {words[0]!r}")
     raise AssertionError  # pragma: no cover
 

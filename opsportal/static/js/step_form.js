@@ -8,10 +8,11 @@
     env_drift: ["other_environment"],
     env_clean: [],
     import_job: ["job_id"],
+    sample_verified: ["job_ids"],
     "": [],
   };
   const all = ["url", "expected_status", "contains", "timeout", "requests", "percentile",
-               "threshold_ms", "other_environment", "job_id"];
+               "threshold_ms", "other_environment", "job_id", "job_ids"];
 
   function setUp() {
     const select = document.getElementById("id_check_type");
