@@ -1,4 +1,5 @@
-"""Django's error pages and error e-mails without anything a person posted.
+"""Error pages (403/404/500), their log lines, and Django's error reports without anything a
+person posted.
 
 Django's own filter (``SafeExceptionReporterFilter``) stands down when ``DEBUG=True`` — the
 default of ``make run`` — and only hides what views mark with ``sensitive_post_parameters``.
@@ -7,6 +8,11 @@ a pasted ``.env`` is in the POST data and in the parser's locals when an import 
 traceback itself (files, lines, code) is what a developer needs to find the bug.
 """
 
+import logging
+
+from django.http import HttpResponseForbidden, HttpResponseNotFound, HttpResponseServerError
+from django.template import loader
+from django.template.exceptions import TemplateDoesNotExist
 from django.views.debug import SafeExceptionReporterFilter
 
 
@@ -24,3 +30,53 @@ class PortalExceptionReporterFilter(SafeExceptionReporterFilter):
 
     def get_traceback_frame_variables(self, request, tb_frame):
         return [(name, self.cleansed_substitute) for name in tb_frame.f_locals]
+
+
+# --- Error pages and their log lines ------------------------------------------------------------
+class ClientErrorLogFilter(logging.Filter):
+    """A 4xx answer is one warning line: ``Forbidden (Permission denied): /audit/``.
+
+    Django's ``django.request`` logger attaches the exception of a 403 or 404 to its record, so
+    every refused page printed a full traceback — twice, as Django's own console handler (DEBUG)
+    printed it before the root handler did (settings.LOGGING now leaves the ``django`` logger to
+    the root handler alone). A refusal is not a bug: the traceback stays for 5xx only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.name.startswith("django.") and status is not None and status < 500:
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+def _page(template: str, context: dict, request=None) -> str:
+    return loader.get_template(template).render(context, request)
+
+
+def _context(request, exception=None) -> dict:
+    message = ""
+    if exception is not None and exception.args:
+        first = exception.args[0]
+        message = first if isinstance(first, str) else ""
+    return {"request_path": request.path, "reason": message}
+
+
+def permission_denied(request, exception=None):
+    """403: what was refused, whose role lacks it, where to go instead."""
+    return HttpResponseForbidden(_page("errors/403.html", _context(request, exception), request))
+
+
+def page_not_found(request, exception=None):
+    """404: the address is not (or no longer) here; links to the dashboard and search."""
+    context = _context(request, None)  # Django's message names URL patterns: not for users
+    return HttpResponseNotFound(_page("errors/404.html", context, request))
+
+
+def server_error(request):
+    """500: rendered without a request context, so nothing here touches the database (the
+    database may be why we are here): no user, no navigation counts, no context processors."""
+    try:
+        body = _page("errors/500.html", {"request_id": getattr(request, "request_id", "")})
+    except TemplateDoesNotExist:  # pragma: no cover - the template ships with the portal
+        body = "<h1>Server error</h1><p>Something went wrong on our side.</p>"
+    return HttpResponseServerError(body)

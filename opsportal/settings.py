@@ -94,10 +94,12 @@ INSTALLED_APPS = [
     "environments",
     "runbooks",
     "imports",
+    "mailings",
     "deployments",
     "notifications",
     "operations",
     "sejolisync",
+    "compliance",
 ]
 
 MIDDLEWARE = [
@@ -268,6 +270,14 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 IMPORTS_CLUSTER = "imports"
+# Welcome e-mails (mailings/): default messages per second of a campaign (0 = no limit; each
+# campaign sets its own), recipients a sender claims at once, seconds without a committed batch
+# before a "sending" campaign counts as stalled (resumable), seconds one task sends before
+# handing over to a fresh one (below the imports cluster's timeout).
+MAILINGS_RATE = env.float("MAILINGS_RATE", default=10.0)
+MAILINGS_BATCH_SIZE = env.int("MAILINGS_BATCH_SIZE", default=100)
+MAILINGS_STALL_SECONDS = env.float("MAILINGS_STALL_SECONDS", default=120.0)
+MAILINGS_TASK_SECONDS = env.float("MAILINGS_TASK_SECONDS", default=Q_IMPORT_TIMEOUT * 0.8)
 
 # --- Logging: every line carries the request id set by the audit middleware --------------------
 # Error pages and error e-mails never show posted values or local variables (opsportal/errors.py).
@@ -276,7 +286,11 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "opsportal.errors.PortalExceptionReporterFil
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_context": {"()": "opsportal.audit.middleware.RequestContextFilter"}},
+    "filters": {
+        "request_context": {"()": "opsportal.audit.middleware.RequestContextFilter"},
+        # a 403/404 is one warning line, without the traceback (opsportal/errors.py)
+        "client_errors": {"()": "opsportal.errors.ClientErrorLogFilter"},
+    },
     "formatters": {
         "portal": {
             "format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s",
@@ -286,11 +300,14 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "portal",
-            "filters": ["request_context"],
+            "filters": ["request_context", "client_errors"],
         },
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        # Django's defaults give the "django" logger a console handler of its own (DEBUG) and
+        # then pass the record to the root handler: every line printed twice. Root only.
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },

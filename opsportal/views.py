@@ -5,6 +5,7 @@ from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import TemplateView
 
+from opsportal import search
 from opsportal.accounts.roles import role_drift
 from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditEvent
@@ -46,3 +47,29 @@ class HealthView(View):
         if drift and request.user.is_authenticated and request.user.is_staff:
             body["roles_drift"] = drift
         return JsonResponse(body)
+
+
+class SearchView(TemplateView):
+    """``/search/?q=``: grouped results from every app's ``search.py`` the user may see.
+
+    htmx asks for the results alone (the navigation's drop-down); a plain request gets the page.
+    """
+
+    template_name = "search/search.html"
+
+    def get_template_names(self):
+        if self.request.headers.get("HX-Request"):
+            return ["search/_results.html"]
+        return [self.template_name]
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        q = search.clean(self.request.GET.get("q"))
+        context.update(
+            q=q,
+            groups=search.search(self.request.user, q),
+            min_length=search.MIN_LENGTH,
+            max_length=search.MAX_LENGTH,
+            nav_section="search",
+        )
+        return context
