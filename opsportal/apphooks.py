@@ -9,6 +9,7 @@ DOMAIN_APPS = (
     "environments",
     "runbooks",
     "imports",
+    "mailings",
     "deployments",
     "notifications",
     "operations",

@@ -16,11 +16,20 @@ DOMAIN_APPS = (
     "environments",
     "runbooks",
     "imports",
+    "mailings",
     "deployments",
     "sejolisync",
     "operations",
 )
-WRITE_APPS = ("environments", "runbooks", "imports", "deployments", "sejolisync", "operations")
+WRITE_APPS = (
+    "environments",
+    "runbooks",
+    "imports",
+    "mailings",
+    "deployments",
+    "sejolisync",
+    "operations",
+)
 
 # Permissions that only approvers (and admins) hold. Every other custom permission of a
 # domain app belongs to operators. Format: "app_label.codename".
