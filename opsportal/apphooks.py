@@ -14,6 +14,7 @@ DOMAIN_APPS = (
     "notifications",
     "operations",
     "sejolisync",
+    "compliance",
 )
 
 

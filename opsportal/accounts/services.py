@@ -202,3 +202,37 @@ def auth_event_record(*, actor, action: str, username: str = "", message: str = 
             target_repr=username[:150],
             message=message,
         )
+
+
+def user_role_revoke(*, actor, user, reason: str = "") -> None:
+    """Take a login's access away at once: no role, no admin flags, deactivated, its sessions
+    ended. The next request of any of its sessions is anonymous (an inactive user is not
+    authenticated), and its API tokens stop working (their owner is inactive). Audited."""
+    from django.contrib.sessions.models import Session
+    from django.utils import timezone
+
+    require(actor, "auth.change_user", action="revoke access")
+    if actor is not None and actor.pk == user.pk:
+        raise ValidationError("You cannot revoke your own access: another admin must.")
+    with transaction.atomic():
+        before = {
+            "roles": sorted(user.groups.values_list("name", flat=True)),
+            "is_active": user.is_active,
+            "is_staff": user.is_staff,
+            "is_superuser": user.is_superuser,
+        }
+        user.groups.clear()
+        user.is_active = user.is_staff = user.is_superuser = False
+        user.save(update_fields=["is_active", "is_staff", "is_superuser"])
+        ended = 0
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator():
+            if str(session.get_decoded().get("_auth_user_id")) == str(user.pk):
+                session.delete()
+                ended += 1
+        record(
+            actor=actor,
+            action="auth.user.access_revoked",
+            target=user,
+            changes={"before": before, "sessions_ended": ended},
+            message=reason,
+        )
