@@ -22,5 +22,18 @@ def panels(request) -> list[dict]:
             "template": "imports/_dashboard_panel.html",
             "import_jobs": jobs,
             "import_reviews": reviews,
-        }
+        },
+        *_verification_panels(request),
     ]
+
+
+def _verification_panels(request) -> list[dict]:
+    """Sample verifications: the open ones, then the latest completed, with their results."""
+    if not request.user.has_perm("imports.view_sampleverification"):
+        return []
+    from .models import SampleVerification
+
+    latest = list(SampleVerification.objects.order_by("-status", "-pk")[:5])
+    if not latest:
+        return []
+    return [{"template": "imports/_verification_panel.html", "verifications": latest}]

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from . import verification_views as vv
 from . import views
 
 app_name = "imports"
@@ -22,6 +23,38 @@ urlpatterns = [
         "jobs/<int:pk>/report.<str:fmt>",
         views.ImportJobReportView.as_view(),
         name="job_report",
+    ),
+    path("jobs/<int:pk>/verify/", vv.VerificationStartView.as_view(), name="verification_start"),
+    path("verifications/", vv.VerificationListView.as_view(), name="verification_list"),
+    path(
+        "verifications/<int:pk>/",
+        vv.VerificationDetailView.as_view(),
+        name="verification_detail",
+    ),
+    path(
+        "verifications/<int:pk>/members/<int:position>/",
+        vv.VerificationItemView.as_view(),
+        name="verification_item",
+    ),
+    path(
+        "verifications/<int:pk>/members/<int:position>/mark/",
+        vv.VerificationMarkView.as_view(),
+        name="verification_mark",
+    ),
+    path(
+        "verifications/<int:pk>/complete/",
+        vv.VerificationCompleteView.as_view(),
+        name="verification_complete",
+    ),
+    path(
+        "verifications/<int:pk>/report/",
+        vv.VerificationReportView.as_view(),
+        name="verification_report",
+    ),
+    path(
+        "verifications/<int:pk>/report.<str:fmt>",
+        vv.VerificationReportView.as_view(),
+        name="verification_report_file",
     ),
     path("presets/new/", views.PresetCreateView.as_view(), name="preset_create"),
     path("reviews/", views.ReviewListView.as_view(), name="review_list"),

@@ -1,0 +1,386 @@
+"""Sample verification: the seeded sample, each member's source rows and stored data against a
+real import, marks (a wrong one raises a review item), the signed report and its exports, the
+``import_sample`` command, the runbook check and permissions."""
+
+import csv
+import io
+import json
+
+import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import call_command
+
+from imports import services, verification
+from imports.checks import sample_status
+from imports.choices import ReviewKind, ReviewStatus, SampleMark, VerificationStatus
+from imports.models import Member, Order, ReviewItem, SampleVerification
+from opsportal.audit.models import AuditEvent
+
+from .factories import CLEAN, apply_file
+
+pytestmark = pytest.mark.django_db
+
+FILES = ("products.csv", "users.csv", "orders.csv", "commissions.csv", "subscriptions.csv")
+
+
+@pytest.fixture
+def jobs(user_factory):
+    op = user_factory("operator")
+    return {name: apply_file(op, CLEAN / name) for name in FILES}
+
+
+def file_rows(name: str) -> list[dict]:
+    """The fixture's data rows as csv reads them (row 1 = the first data row)."""
+    return list(csv.DictReader(io.StringIO((CLEAN / name).read_text())))
+
+
+def test_same_seed_same_members_across_sizes_other_seed_other_members(jobs):
+    ids = [jobs["users.csv"].pk, jobs["orders.csv"].pk]
+    everyone = set(verification.member_ids(ids))
+    assert len(everyone) == Member.objects.count() == 60
+    first = verification.sample_ids(ids, size=20, seed=42)
+    assert len(first) == len(set(first)) == 20 and set(first) <= everyone
+    assert verification.sample_ids(ids, size=20, seed=42) == first
+    # a larger sample with the same seed extends the smaller one; a smaller one is its start
+    assert verification.sample_ids(ids, size=35, seed=42)[:20] == first
+    assert verification.sample_ids(ids, size=5, seed=42) == first[:5]
+    assert verification.sample_ids(ids, size=20, seed=43) != first
+    assert set(verification.sample_ids(ids, size=20, seed=43)) != set(first)
+    # asking for more than there are: every member, once
+    assert sorted(verification.sample_ids(ids, size=100, seed=1)) == sorted(everyone)
+    # the order of the jobs named does not matter
+    assert verification.sample_ids(ids[::-1], size=20, seed=42) == first
+
+
+def test_members_of_one_job_only(jobs):
+    subs = jobs["subscriptions.csv"]
+    members = set(verification.member_ids([subs.pk]))
+    assert members == set(Member.objects.filter(memberships__job=subs).values_list("pk", flat=True))
+    assert 0 < len(members) < 60
+
+
+def test_sources_and_stored_match_the_files_and_tables(jobs):
+    members = verification.sample([jobs["users.csv"].pk], size=60, seed=7)
+    assert len(members) == 60
+    users = file_rows("users.csv")
+    orders = file_rows("orders.csv")
+    subs = file_rows("subscriptions.csv")
+    for m in members:
+        member = Member.objects.get(pk=m["member"]["id"])
+        assert m["member"]["email"] == member.email
+        by_file: dict[str, list] = {}
+        for s in m["sources"]:
+            by_file.setdefault(s["file"], []).append(s)
+        # every users.csv row of the member's accounts, at its row number, cells as written
+        uids = set(member.accounts.values_list("user_id", flat=True))
+        expected = [
+            (n, row)
+            for n, row in enumerate(users, start=1)
+            if int(row["User ID"]) in uids or row["email"].strip().lower() == member.email
+        ]
+        got = [(s["row"], s["values"]) for s in by_file["users.csv"]]
+        assert got == expected
+        assert list(got[0][1]) == list(users[0])  # the file's column order
+        # its orders' rows, and its subscriptions' rows
+        invs = set(member.orders.values_list("inv", flat=True))
+        assert [s["row"] for s in by_file.get("orders.csv", [])] == [
+            n for n, row in enumerate(orders, start=1) if row["INV"] in invs
+        ]
+        for s in by_file.get("orders.csv", []):
+            assert s["values"] == orders[s["row"] - 1]
+        assert [s["row"] for s in by_file.get("subscriptions.csv", [])] == [
+            n for n, row in enumerate(subs, start=1) if row["INV"] in invs
+        ]
+        # the stored view: the member's orders (with their commission) and memberships
+        stored = m["stored"]
+        assert sorted(o["inv"] for o in stored["orders"]) == sorted(invs)
+        for o in stored["orders"]:
+            order = Order.objects.get(inv=o["inv"])
+            assert o["total"] == str(order.total) and o["status"] == order.status
+            comm = getattr(order, "commission", None)
+            assert (o["commission"] or {}).get("amount") == (
+                str(comm.amount) if comm and comm.amount is not None else None
+            )
+        assert sorted(ms["ref"] for ms in stored["memberships"]) == sorted(
+            member.memberships.values_list("ref", flat=True)
+        )
+        assert sorted(a["user_id"] for a in stored["accounts"]) == sorted(uids)
+    # an affiliate's commissions file row and earned commissions are there too
+    affiliates = [m for m in members if m["stored"]["affiliate"]]
+    assert affiliates
+    for m in affiliates:
+        uids = {a["sejoli_user_id"] for a in m["stored"]["affiliate"]}
+        rows = [s for s in m["sources"] if s["file"] == "commissions.csv"]
+        assert {int(s["values"]["user_id"]) for s in rows} <= uids
+    assert any(m["stored"]["commissions"] for m in affiliates)
+
+
+def test_a_purged_file_is_named_not_read(jobs):
+    users = jobs["users.csv"]
+    users.file.delete(save=True)
+    members = verification.sample([users.pk], size=3, seed=1)
+    for m in members:
+        gone = [s for s in m["sources"] if s["file"] == "users.csv"]
+        assert gone and gone[0]["row"] is None and "purged" in gone[0]["missing"]
+
+
+def test_only_completed_jobs_can_be_sampled(jobs, user_factory):
+    op = user_factory("operator")
+    with pytest.raises(ValidationError, match="does not exist"):
+        services.verification_start(actor=op, jobs=[999999])
+    job = jobs["users.csv"]
+    job.status = "rolled_back"
+    job.save(update_fields=["status"])
+    with pytest.raises(ValidationError, match="only completed imports"):
+        services.verification_start(actor=op, jobs=[job])
+    with pytest.raises(ValidationError):
+        services.verification_start(actor=op, jobs=[jobs["orders.csv"]], size=0)
+
+
+def start(user, jobs, size=5, seed=2026):
+    return services.verification_start(
+        actor=user, jobs=[jobs["users.csv"], jobs["orders.csv"]], size=size, seed=seed
+    )
+
+
+def test_start_mark_correct_and_wrong_complete_signed_report(jobs, user_factory):
+    op = user_factory("operator")
+    ver = start(op, jobs)
+    items = list(ver.items.order_by("position"))
+    assert [i.member_id for i in items] == verification.sample_ids(
+        [jobs["users.csv"].pk, jobs["orders.csv"].pk], size=5, seed=2026
+    )
+    assert all(i.sources and i.stored["member"]["id"] == i.member_id for i in items)
+    started = AuditEvent.objects.get(action="import.verification.started")
+    assert started.actor == op and started.target_id == str(ver.pk)
+    assert started.changes["seed"] == 2026 and started.changes["members"] == 5
+    assert started.job_id == jobs["users.csv"].pk
+
+    services.verification_item_mark(actor=op, item=items[0], mark=SampleMark.CORRECT)
+    marked = AuditEvent.objects.get(action="import.verification.marked_correct")
+    assert marked.actor == op and marked.changes["mark"] == ["pending", "correct"]
+
+    with pytest.raises(ValidationError, match="note"):
+        services.verification_item_mark(actor=op, item=items[1], mark=SampleMark.WRONG)
+    item = services.verification_item_mark(
+        actor=op, item=items[1], mark=SampleMark.WRONG, note="phone differs from users.csv"
+    )
+    review = ReviewItem.objects.get(kind=ReviewKind.SAMPLE_WRONG)
+    assert item.review_item == review and review.status == ReviewStatus.OPEN
+    assert review.member_id == items[1].member_id
+    assert "phone differs from users.csv" in review.summary
+    wrong = AuditEvent.objects.get(action="import.verification.marked_wrong")
+    assert wrong.message == "phone differs from users.csv" and wrong.actor == op
+    raised = AuditEvent.objects.get(action="import.review.raised")
+    assert raised.target_id == str(review.pk) and raised.actor == op
+    # the review queue decides it (approvers), like every review item
+    approver = user_factory("approver")
+    services.review_decide(actor=approver, item=review, decision="verified", note="fixed")
+    assert AuditEvent.objects.filter(action="import.review.verified").exists()
+    # a wrong mark stays wrong
+    with pytest.raises(ValidationError, match="already marked wrong"):
+        services.verification_item_mark(actor=op, item=items[1], mark=SampleMark.CORRECT)
+    # a correct mark can still change while the verification is open
+    services.verification_item_mark(actor=op, item=items[0], mark=SampleMark.CORRECT)
+
+    with pytest.raises(ValidationError, match="3 sampled members are not marked"):
+        services.verification_complete(actor=op, verification=ver)
+    for i in items[2:]:
+        services.verification_item_mark(actor=op, item=i, mark=SampleMark.CORRECT, note="ok")
+    ver = services.verification_complete(actor=op, verification=ver)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.COMPLETED and ver.completed_by == op
+    assert (ver.correct_count, ver.wrong_count) == (4, 1)
+    report = ver.report
+    assert report["seed"] == 2026 and report["completed_by"] == op.username
+    assert report["results"] == {"members": 5, "correct": 4, "wrong": 1}
+    assert [i["mark"] for i in report["items"]] == ["correct", "wrong", *["correct"] * 3]
+    assert ver.content_hash == verification.content_hash(report)
+    assert ver.signature and ver.key_id  # the portal's Ed25519 key
+    assert verification.signature_ok(ver)
+    done = AuditEvent.objects.get(action="import.verification.completed")
+    assert done.changes["content_hash"] == ver.content_hash and done.actor == op
+    # tampering with the stored report breaks its hash
+    SampleVerification.objects.filter(pk=ver.pk).update(
+        report={**report, "results": {"members": 5, "correct": 5, "wrong": 0}}
+    )
+    ver.refresh_from_db()
+    assert not verification.signature_ok(ver)
+    # completed is final
+    with pytest.raises(ValidationError, match="completed"):
+        services.verification_item_mark(actor=op, item=items[2], mark=SampleMark.CORRECT)
+
+
+def test_report_exports(jobs, user_factory):
+    op = user_factory("operator")
+    ver = start(op, jobs, size=2, seed=5)
+    first, second = ver.items.order_by("position")
+    services.verification_item_mark(actor=op, item=first, mark="correct")
+    services.verification_item_mark(actor=op, item=second, mark="wrong", note="=cmd|' /C calc'")
+    ver = services.verification_complete(actor=op, verification=ver)
+    md = verification.report_markdown(ver)
+    assert "Seed: 5" in md and ver.content_hash in md and ver.signature in md
+    assert f"| 1 | {first.member_label} | correct |" in md
+    rows = list(csv.reader(io.StringIO(verification.report_csv(ver))))
+    assert rows[0] == ["position", "member", "mark", "note", "marked_by", "marked_at"]
+    assert rows[2][3] == "'=cmd|' /C calc'"  # formula escaped
+    assert ["#", "content_hash", ver.content_hash] in rows
+    assert ["#", "seed", "5"] in rows
+
+
+def test_viewer_cannot_start_or_mark(jobs, user_factory):
+    viewer = user_factory("viewer")
+    with pytest.raises(PermissionDenied):
+        start(viewer, jobs)
+    ver = start(user_factory("operator"), jobs, size=1)
+    with pytest.raises(PermissionDenied):
+        services.verification_item_mark(actor=viewer, item=ver.items.get(), mark="correct")
+    with pytest.raises(PermissionDenied):
+        services.verification_complete(actor=viewer, verification=ver)
+    assert not AuditEvent.objects.filter(action__startswith="import.verification.marked").exists()
+
+
+def test_import_sample_command_json(jobs):
+    users, orders = jobs["users.csv"], jobs["orders.csv"]
+    out = io.StringIO()
+    call_command(
+        "import_sample", users.pk, orders.pk, "--size", "4", "--seed", "11", "--json", stdout=out
+    )
+    data = json.loads(out.getvalue())
+    assert set(data) == {"seed", "members"} and data["seed"] == 11
+    assert len(data["members"]) == 4
+    ids = verification.sample_ids([users.pk, orders.pk], size=4, seed=11)
+    assert [m["member"]["id"] for m in data["members"]] == ids
+    for m in data["members"]:
+        assert set(m) == {"member", "sources", "stored"}
+        assert m["sources"] and all(set(s) == {"file", "row", "values"} for s in m["sources"])
+        assert {"member", "orders", "memberships", "commissions"} <= set(m["stored"])
+    again = io.StringIO()
+    call_command(
+        "import_sample", orders.pk, users.pk, "--size", "4", "--seed", "11", "--json", stdout=again
+    )
+    assert json.loads(again.getvalue()) == data
+    assert not AuditEvent.objects.filter(action__startswith="import.verification").exists()
+
+
+def test_runbook_check_sample_verified(jobs, user_factory):
+    op = user_factory("operator")
+    users, orders = jobs["users.csv"], jobs["orders.csv"]
+    assert not sample_status([users.pk])["ok"]
+    ver = start(op, jobs, size=2)
+    assert "not completed" in sample_status([users.pk, orders.pk])["summary"]
+    a, b = ver.items.order_by("position")
+    services.verification_item_mark(actor=op, item=a, mark="correct")
+    services.verification_item_mark(actor=op, item=b, mark="wrong", note="name misspelt")
+    services.verification_complete(actor=op, verification=ver)
+    status = sample_status([users.pk, orders.pk])
+    assert not status["ok"] and status["figures"]["wrong"] == 1
+    assert status["figures"]["verification"] == ver.pk
+    # a verification of a single job covers that job too; another clean one passes
+    ver2 = services.verification_start(actor=op, jobs=[users], size=1, seed=3)
+    services.verification_item_mark(actor=op, item=ver2.items.get(), mark="correct")
+    services.verification_complete(actor=op, verification=ver2)
+    ok = sample_status([users.pk])
+    assert ok["ok"] and ok["figures"] == {
+        "verification": ver2.pk, "seed": 3, "members": 1, "correct": 1, "wrong": 0,
+        "content_hash": SampleVerification.objects.get(pk=ver2.pk).content_hash,
+    }  # fmt: skip
+    # the runbook check kind runs it
+    from runbooks.checks import sample_verified_check
+
+    assert sample_verified_check({"job_ids": [users.pk]})["ok"]
+    assert not sample_verified_check({"job_ids": [users.pk, orders.pk]})["ok"]
+
+
+def test_plan_marker_and_step_config_for_sample_verified():
+    from runbooks.plans.markers import apply
+    from runbooks.services import check_config_clean
+
+    effect = apply(["check sample-verified 13 12"], 1)
+    assert (effect.check_type, effect.check_config) == ("sample_verified", {"job_ids": [12, 13]})
+    assert check_config_clean("sample_verified", {"job_ids": "12, 13 12"}) == {"job_ids": [12, 13]}
+    with pytest.raises(ValidationError):
+        check_config_clean("sample_verified", {"job_ids": ""})
+
+
+def test_pages_start_mark_complete_report(jobs, client_for):
+    client, op = client_for("operator")
+    users = jobs["users.csv"]
+    page = client.get(users.get_absolute_url())
+    assert b'id="start-verification"' in page.content
+    start_url = f"/imports/jobs/{users.pk}/verify/"
+    assert client.get(start_url).status_code == 200
+    bad = client.post(start_url, {"size": "0"})
+    assert bad.status_code == 200 and b"greater than or equal to 1" in bad.content
+    resp = client.post(start_url, {"size": "3", "seed": "99", "also": [jobs["orders.csv"].pk]})
+    ver = SampleVerification.objects.get()
+    assert resp.status_code == 302 and resp["Location"] == ver.get_absolute_url()
+    assert sorted(ver.jobs.values_list("pk", flat=True)) == [users.pk, jobs["orders.csv"].pk]
+    assert ver.seed == 99 and ver.items.count() == 3
+    detail = client.get(ver.get_absolute_url())
+    assert b'id="verification-seed">99<' in detail.content
+    first = ver.items.order_by("position").first()
+    page = client.get(first.get_absolute_url())
+    assert page.status_code == 200
+    assert first.member_label.encode() in page.content and b"users.csv" in page.content
+    mark = f"/imports/verifications/{ver.pk}/members/1/mark/"
+    resp = client.post(mark, {"mark": "correct", "note": ""})
+    assert resp.status_code == 302 and resp["Location"].endswith("/members/2/")
+    # wrong without a note: the error next to the note field
+    resp = client.post(f"/imports/verifications/{ver.pk}/members/2/mark/", {"mark": "wrong"})
+    assert resp.status_code == 400 and b"Say what is wrong" in resp.content
+    client.post(f"/imports/verifications/{ver.pk}/members/2/mark/", {"mark": "wrong", "note": "x"})
+    assert ReviewItem.objects.filter(kind="sample_wrong", status="open").count() == 1
+    # completing with a member left: refused, nothing signed
+    client.post(f"/imports/verifications/{ver.pk}/complete/")
+    ver.refresh_from_db()
+    assert ver.status == "open"
+    client.post(f"/imports/verifications/{ver.pk}/members/3/mark/", {"mark": "correct"})
+    resp = client.post(f"/imports/verifications/{ver.pk}/complete/")
+    assert resp["Location"] == f"/imports/verifications/{ver.pk}/report/"
+    ver.refresh_from_db()
+    report = client.get(resp["Location"])
+    assert ver.content_hash.encode() in report.content and b"report-verified" in report.content
+    md = client.get(f"/imports/verifications/{ver.pk}/report.md")
+    assert md["Content-Disposition"] == f'attachment; filename="sample-verification-{ver.pk}.md"'
+    assert ver.content_hash in md.content.decode()
+    assert client.get(f"/imports/verifications/{ver.pk}/report.csv").status_code == 200
+    assert client.get(f"/imports/verifications/{ver.pk}/report.exe").status_code == 404
+    # the job page and the dashboard show it
+    assert (
+        f'href="/imports/verifications/{ver.pk}/"'.encode()
+        in client.get(users.get_absolute_url()).content
+    )
+    assert b'id="verification-panel"' in client.get("/").content
+    assert client.get("/imports/verifications/").status_code == 200
+    actions = list(
+        AuditEvent.objects.filter(action__startswith="import.verification")
+        .order_by("seq")
+        .values_list("action", flat=True)
+    )
+    assert actions == [
+        "import.verification.started", "import.verification.marked_correct",
+        "import.verification.marked_wrong", "import.verification.marked_correct",
+        "import.verification.completed",
+    ]  # fmt: skip
+    assert set(
+        AuditEvent.objects.filter(action__startswith="import.verification").values_list(
+            "actor", flat=True
+        )
+    ) == {op.pk}
+
+
+def test_viewer_sees_but_cannot_start_or_mark_pages(jobs, client_for, user_factory):
+    ver = start(user_factory("operator"), jobs, size=1)
+    client, _viewer = client_for("viewer")
+    users = jobs["users.csv"]
+    assert b'id="start-verification"' not in client.get(users.get_absolute_url()).content
+    assert client.get(f"/imports/jobs/{users.pk}/verify/").status_code == 403
+    assert client.post(f"/imports/jobs/{users.pk}/verify/", {"size": "2"}).status_code == 403
+    page = client.get(f"/imports/verifications/{ver.pk}/members/1/")
+    assert page.status_code == 200 and b'id="mark-form"' not in page.content
+    mark = client.post(f"/imports/verifications/{ver.pk}/members/1/mark/", {"mark": "correct"})
+    assert mark.status_code == 403
+    assert client.post(f"/imports/verifications/{ver.pk}/complete/").status_code == 403
+    assert SampleVerification.objects.count() == 1
+    assert ver.items.get().mark == "pending"
