@@ -4,7 +4,8 @@
   a middleware activated for the user) with "3 min ago" beside it, as
   ``<time datetime="…ISO…" title="…with seconds and zone…">``. ``{% when dt "date" %}`` shows
   the day only; ``{% when dt relative=False %}`` leaves the "ago" out (tables of many rows).
-- ``|stamp``: the same text without markup (reports, exports, titles); ``|ago``: "3 min ago".
+- ``|stamp``: the same text without markup (titles; ``|stamp:"zoned"`` adds seconds and the
+  zone for reports); ``|ago``: "3 min ago".
 - ``|rupiah``: ``Rp 1.500.000`` (Indonesian thousands dot, ``,50`` only when there are cents).
 - ``|grouped``: ``12,345`` (the portal's English text: a comma between thousands).
 """
@@ -30,7 +31,8 @@ def _local(value: datetime) -> datetime:
 
 
 def stamp(value, kind: str = "minute") -> str:
-    """``2026-12-01 16:19`` (``kind="seconds"``: with seconds, ``"date"``: the day only)."""
+    """``2026-12-01 16:19`` (``kind="seconds"``: with seconds, ``"zoned"``: with seconds and the
+    zone's name, for reports read away from the portal; ``"date"``: the day only)."""
     if value in (None, ""):
         return ""
     if isinstance(value, datetime):
@@ -39,6 +41,8 @@ def stamp(value, kind: str = "minute") -> str:
         return str(value)
     if kind == "date" or not isinstance(value, datetime):
         return value.strftime(DAY)
+    if kind == "zoned":
+        return f"{value.strftime(STAMP_SECONDS)} {value.tzname() or ''}".rstrip()
     return value.strftime(STAMP_SECONDS if kind == "seconds" else STAMP)
 
 
