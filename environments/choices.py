@@ -29,6 +29,11 @@ class ChangeRequestStatus(models.TextChoices):
     APPLIED = "applied", "Approved and applied"
     REJECTED = "rejected", "Rejected"
     WITHDRAWN = "withdrawn", "Withdrawn"
+    # Another request touching the same variables (or settings) was applied first: this one was
+    # prepared against a state that no longer exists. Set inside that apply's transaction.
+    STALE = "stale", "Stale: prepare it again"
+    # Retired by a newer request on the same variables (``changerequest_supersede``).
+    SUPERSEDED = "superseded", "Superseded"
 
 
 class ChangeKind(models.TextChoices):

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.html import format_html
 
 from opsportal.forms import BootstrapFormMixin
 
@@ -251,10 +252,53 @@ class ReasonForm(BootstrapFormMixin, forms.Form):
     reason = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
+class ApproveForm(BootstrapFormMixin, forms.Form):
+    """The approver's note, and for production the environment's name typed as confirmation.
+    A wrong confirmation is an error next to it; the note stays as typed."""
+
+    reason = forms.CharField(
+        label="Note (optional)", required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
+    confirm = forms.CharField(required=False, widget=forms.TextInput(attrs={"autocomplete": "off"}))
+
+    def __init__(self, *args, environment, **kwargs):
+        kwargs.setdefault("auto_id", "approve-%s")
+        super().__init__(*args, **kwargs)
+        self.environment = environment
+        if environment.tier == Tier.PRODUCTION:
+            self.fields["confirm"].required = True
+            self.fields["confirm"].label = format_html(
+                "Type <code>{}</code> to apply this change to production", environment.name
+            )
+        else:
+            del self.fields["confirm"]
+
+    def clean_confirm(self):
+        typed = self.cleaned_data.get("confirm", "").strip()
+        if typed != self.environment.name:
+            raise forms.ValidationError(
+                f"Type {self.environment.name} to confirm a change to production."
+            )
+        return typed
+
+
 class RejectForm(BootstrapFormMixin, forms.Form):
     reason = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 2}), help_text="Why it is rejected."
+        label="Reason for rejecting",
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="Why it is rejected.",
     )
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", "reject-%s")
+        super().__init__(*args, **kwargs)
+
+
+class SupersedeForm(BootstrapFormMixin, forms.Form):
+    """Which open request the author's newer one replaces, and why."""
+
+    other = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    reason = forms.CharField(required=False, max_length=500)
 
 
 class CompareForm(BootstrapFormMixin, forms.Form):

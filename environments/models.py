@@ -168,6 +168,27 @@ class ConfigVar(models.Model):
         return due is not None and due < (now or timezone.now())
 
 
+# Open requests compared per environment when looking for overlaps (far more than any team keeps).
+OVERLAP_SCAN = 200
+
+
+def touched_by(payload: dict) -> set[str]:
+    """What a payload changes, as comparable names: variable keys as they are, settings as
+    ``setting:<field>``, deployments as ``deployment:<provider>:<identifier>``."""
+    names = {op["key"] for op in payload.get("vars", [])}
+    names |= {f"setting:{f}" for f in payload.get("settings", {}).get("after", {})}
+    names |= {
+        f"deployment:{d.get('provider')}:{d.get('identifier')}"
+        for d in payload.get("deployments", [])
+    }
+    return names
+
+
+def touched_label(name: str) -> str:
+    """``setting:url`` → ``setting url``; a variable key stays itself."""
+    return name.replace(":", " ", 1) if ":" in name else name
+
+
 class ChangeRequestQuerySet(models.QuerySet):
     def pending(self) -> "ChangeRequestQuerySet":
         return self.filter(status=ChangeRequestStatus.PENDING)
@@ -175,6 +196,23 @@ class ChangeRequestQuerySet(models.QuerySet):
     def awaiting(self, user) -> "ChangeRequestQuerySet":
         """Pending requests this user may decide (anyone's but their own)."""
         return self.pending().exclude(author=user)
+
+    def overlapping(self, environment_id: int, touched: set[str], exclude_pk=None) -> list:
+        """Pending requests on this environment touching any of ``touched`` (see
+        ``ChangeRequest.touches``), oldest first. A protected environment has a handful of open
+        requests, so their payloads are compared here rather than indexed."""
+        if not touched:
+            return []
+        qs = self.pending().filter(environment_id=environment_id).select_related("author")
+        if exclude_pk is not None:
+            qs = qs.exclude(pk=exclude_pk)
+        found = []
+        for cr in qs.order_by("created_at", "pk")[:OVERLAP_SCAN]:
+            common = cr.touches() & touched
+            if common:
+                cr.overlap = sorted(common)
+                found.append(cr)
+        return found
 
 
 class ChangeRequest(models.Model):
@@ -203,6 +241,10 @@ class ChangeRequest(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = MaskedTextField(blank=True)
+    # The request that made this one stale (applied first) or superseded it.
+    replaced_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replaced"
+    )
 
     objects = ChangeRequestQuerySet.as_manager()
 
@@ -219,3 +261,6 @@ class ChangeRequest(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == ChangeRequestStatus.PENDING
+
+    def touches(self) -> set[str]:
+        return touched_by(self.payload)

@@ -43,6 +43,12 @@ EVENTS = [
         OFF,
     ),
     EventType(
+        "changerequest.stale",
+        "Your change request went stale or was superseded",
+        "its author",
+        IMMEDIATE,
+    ),
+    EventType(
         "hygiene.error",
         "New hygiene error in production",
         "an approver (approvers guard production)",
@@ -133,6 +139,30 @@ def withdrawn(event) -> list[Notice]:
             lines=[f"{cr.author} withdrew the request to {cr.summary}; nothing to decide."],
             url=cr.get_absolute_url(),
             recipients=others(approvers, event),
+            project_id=cr.environment.project_id,
+            facts=_facts(cr),
+        )
+    ]
+
+
+def replaced(event) -> list[Notice]:
+    """A request closed because another on the same variables applied first (stale) or
+    replaced it (superseded): its author prepares it again, or not."""
+    cr = _change_request(event)
+    if cr is None:
+        return []
+    verb = "went stale" if event.action == "changerequest.stale" else "was superseded"
+    return [
+        Notice(
+            event="changerequest.stale",
+            subject=f"Change request #{cr.pk} {verb}: {cr.environment}",
+            lines=[
+                f"Your request to {cr.summary} on {cr.environment} {verb}.",
+                cr.decision_reason or None,
+                "Nothing of it was applied; prepare it again if it is still needed.",
+            ],
+            url=cr.get_absolute_url(),
+            recipients=others([cr.author], event),
             project_id=cr.environment.project_id,
             facts=_facts(cr),
         )
@@ -252,6 +282,8 @@ HANDLERS = {
     "changerequest.approved": approved,
     "changerequest.rejected": rejected,
     "changerequest.withdrawn": withdrawn,
+    "changerequest.stale": replaced,
+    "changerequest.superseded": replaced,
     # whatever changes a production environment's inventory or settings
     "configvar.created": hygiene,
     "configvar.updated": hygiene,

@@ -21,7 +21,15 @@ from opsportal.audit.services import record
 from . import parsers
 from .choices import ChangeKind, ChangeRequestStatus, Provider, Tier
 from .importing import ImportPlan, import_plan  # noqa: F401 (re-exported: services is the API)
-from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
+from .models import (
+    ChangeRequest,
+    ConfigVar,
+    Environment,
+    Project,
+    ProviderDeployment,
+    touched_by,
+    touched_label,
+)
 from .payloads import (  # noqa: F401 (re-exported for callers and tests)
     META_FIELDS,
     SNAPSHOT_FIELDS,
@@ -220,9 +228,22 @@ def _check_fresh(environment: Environment, payload: dict) -> None:
         )
 
 
-def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_behalf_of=None):
-    """Apply a payload; the caller holds the transaction. Audits every variable change."""
+def _apply(
+    *,
+    actor,
+    environment: Environment,
+    payload: dict,
+    job_id=None,
+    on_behalf_of=None,
+    change_request: ChangeRequest | None = None,
+):
+    """Apply a payload; the caller holds the transaction. Audits every variable change; a change
+    request's events name it and its author (the audit page links them), with its reason."""
     _check_fresh(environment, payload)
+    via, reason = {}, ""
+    if change_request is not None:
+        via = {"change_request": change_request.pk, "author": change_request.author.get_username()}
+        reason = change_request.reason
     now = timezone.now()
     counts = {"created": 0, "updated": 0, "deleted": 0, "rotated": 0}
     existing = {v.key: v for v in environment.variables.all()}
@@ -262,8 +283,9 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
             target_id=var.pk or var_id or "",
             target_repr=f"{environment} / {key}",
             environment=environment,
-            changes=public_change(op),
+            changes={**public_change(op), **via},
             secret_keys={"value"} if (after or op.get("before") or {}).get("is_secret") else (),
+            message=reason,
             job_id=job_id,
             on_behalf_of=on_behalf_of,
         )
@@ -280,8 +302,10 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
             target=environment,
             environment=environment,
             changes={
-                f: [payload["settings"]["before"].get(f), v] for f, v in settings_after.items()
+                **{f: [payload["settings"]["before"].get(f), v] for f, v in settings_after.items()},
+                **via,
             },
+            message=reason,
         )
     for dep in payload.get("deployments", []):
         if dep["op"] == "add":
@@ -302,7 +326,8 @@ def _apply(*, actor, environment: Environment, payload: dict, job_id=None, on_be
             action=action,
             target=environment,
             environment=environment,
-            changes={k: dep.get(k, "") for k in ("provider", "identifier", "url")},
+            changes={**{k: dep.get(k, "") for k in ("provider", "identifier", "url")}, **via},
+            message=reason,
         )
     return counts
 
@@ -367,6 +392,10 @@ def _submit(
                 author=actor,
             )
             cr.save()
+            overlaps = ChangeRequest.objects.overlapping(env.pk, cr.touches(), exclude_pk=cr.pk)
+            if overlaps:
+                # told on the request's page, where the author withdraws or supersedes
+                public = {**public, "overlaps": [o.pk for o in overlaps]}
             record(
                 actor=actor,
                 action="changerequest.created",
@@ -377,6 +406,7 @@ def _submit(
             )
             return SubmitResult(applied=False, change_request=cr, summary=summary)
         counts = _apply(actor=actor, environment=env, payload=payload)
+        _mark_stale(actor=actor, environment=env, payload=payload)
         if audit_action:
             record(
                 actor=actor,
@@ -633,8 +663,10 @@ def changerequest_approve(
     if change_request.author_id == actor.pk:
         raise PermissionDenied("You cannot approve your own change request: another approver must.")
     with transaction.atomic():
+        # The environment first, then the request: two approvals of overlapping requests queue
+        # on the environment instead of each holding the request the other marks stale.
+        env = Environment.objects.select_for_update().get(pk=change_request.environment_id)
         cr = _lock_pending(change_request)
-        env = Environment.objects.select_for_update().get(pk=cr.environment_id)
         now = timezone.now()
         cr.status = ChangeRequestStatus.APPLIED
         cr.decided_by, cr.decided_at, cr.decision_reason = actor, now, reason
@@ -647,14 +679,15 @@ def changerequest_approve(
             changes={"author": cr.author.get_username(), "summary": cr.summary},
             message=reason,
         )
-        counts = _apply(actor=actor, environment=env, payload=cr.payload)
+        counts = _apply(actor=actor, environment=env, payload=cr.payload, change_request=cr)
         record(
             actor=actor,
             action="changerequest.applied",
             target=cr,
             environment=env,
-            changes={"counts": counts, "kind": cr.kind},
+            changes={"counts": counts, "kind": cr.kind, "author": cr.author.get_username()},
         )
+        _mark_stale(actor=actor, environment=env, payload=cr.payload, cause=cr)
         if cr.kind == ChangeKind.IMPORT:
             record(
                 actor=actor,
@@ -711,3 +744,111 @@ def changerequest_withdraw(
         )
     change_request.refresh_from_db()
     return change_request
+
+
+def _mark_stale(
+    *, actor, environment: Environment, payload: dict, cause: ChangeRequest | None = None
+) -> list[ChangeRequest]:
+    """Inside the transaction that applied ``payload``: every other open request on this
+    environment touching what it changed was prepared against a state that is gone. Each is
+    marked stale (audited), so it leaves every queue instead of waiting for an approval that
+    could only fail with "prepare it again". The caller holds the environment's lock."""
+    exclude = cause.pk if cause is not None else None
+    found = ChangeRequest.objects.overlapping(environment.pk, touched_by(payload), exclude)
+    if not found:
+        return []
+    overlap = {o.pk: o.overlap for o in found}
+    locked = ChangeRequest.objects.select_for_update().filter(
+        pk__in=list(overlap), status=ChangeRequestStatus.PENDING
+    )
+    now = timezone.now()
+    marked = []
+    for other in locked.order_by("pk"):
+        labels = ", ".join(touched_label(n) for n in overlap[other.pk])
+        if cause is not None:
+            why = f"#{cause.pk} changed {labels} first: prepare this change again."
+        else:
+            why = f"{labels} changed by {actor} since this was prepared: prepare it again."
+        other.status = ChangeRequestStatus.STALE
+        other.decided_at, other.decision_reason, other.replaced_by = now, why, cause
+        other.save(update_fields=["status", "decided_at", "decision_reason", "replaced_by"])
+        record(
+            actor=actor,
+            action="changerequest.stale",
+            target=other,
+            environment=environment,
+            changes={
+                "status": [ChangeRequestStatus.PENDING, ChangeRequestStatus.STALE],
+                "replaced_by": cause.pk if cause is not None else None,
+                "overlap": overlap[other.pk],
+                "author": other.author.get_username(),
+            },
+            message=why,
+        )
+        marked.append(other)
+    return marked
+
+
+def changerequest_conflicts(change_request: ChangeRequest) -> list[ChangeRequest]:
+    """The other open requests on the same environment touching what this one touches, each
+    with ``overlap`` (the names both change). Empty once this one is decided."""
+    if not change_request.is_pending:
+        return []
+    return ChangeRequest.objects.overlapping(
+        change_request.environment_id, change_request.touches(), exclude_pk=change_request.pk
+    )
+
+
+def can_supersede(actor, change_request: ChangeRequest, other: ChangeRequest) -> bool:
+    """The author of the newer request may retire ``other`` when ``other`` is their own, or when
+    they may decide requests (an approver could reject it anyway)."""
+    if actor is None or not actor.is_authenticated or change_request.author_id != actor.pk:
+        return False
+    return other.author_id == actor.pk or actor.has_perm("environments.approve_changerequest")
+
+
+def changerequest_supersede(
+    *, actor, change_request: ChangeRequest, other: ChangeRequest, reason: str = ""
+) -> ChangeRequest:
+    """``change_request`` replaces ``other``, an open request on the same variables: ``other``
+    is closed as superseded (audited) and leaves every queue; ``change_request`` stays open."""
+    require(actor, "environments.add_changerequest", action="supersede change requests")
+    if not can_supersede(actor, change_request, other):
+        raise PermissionDenied(
+            f"Only the author of #{change_request.pk} may supersede with it, and only their own "
+            "request or, as an approver, someone else's."
+        )
+    if other.pk == change_request.pk:
+        raise ValidationError("A change request cannot supersede itself.")
+    with transaction.atomic():
+        env = Environment.objects.select_for_update().get(pk=change_request.environment_id)
+        cr = _lock_pending(change_request)
+        old = _lock_pending(other)
+        if old.environment_id != env.pk:
+            raise ValidationError(f"#{old.pk} is a change to another environment.")
+        common = sorted(cr.touches() & old.touches())
+        if not common:
+            raise ValidationError(f"#{old.pk} changes nothing #{cr.pk} changes: decide it apart.")
+        labels = ", ".join(touched_label(n) for n in common)
+        why = reason.strip() or f"Superseded by #{cr.pk} ({labels})."
+        old.status = ChangeRequestStatus.SUPERSEDED
+        old.decided_by, old.decided_at = actor, timezone.now()
+        old.decision_reason, old.replaced_by = why, cr
+        old.save(
+            update_fields=["status", "decided_by", "decided_at", "decision_reason", "replaced_by"]
+        )
+        record(
+            actor=actor,
+            action="changerequest.superseded",
+            target=old,
+            environment=env,
+            changes={
+                "status": [ChangeRequestStatus.PENDING, ChangeRequestStatus.SUPERSEDED],
+                "superseded_by": cr.pk,
+                "overlap": common,
+                "author": old.author.get_username(),
+            },
+            message=why,
+        )
+    other.refresh_from_db()
+    return other

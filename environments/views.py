@@ -21,10 +21,12 @@ from opsportal.audit.masking import scrub_text
 from opsportal.audit.models import AuditEvent
 from opsportal.exports import stream_csv
 from opsportal.generic import ServiceFormView as BaseServiceFormView
+from opsportal.generic import add_service_errors
 
 from . import drift, exporting, hygiene, services
-from .choices import ChangeRequestStatus, Tier
+from .choices import ChangeRequestStatus
 from .forms import (
+    ApproveForm,
     CompareForm,
     ConfigVarForm,
     ConfirmDeleteForm,
@@ -35,11 +37,24 @@ from .forms import (
     ReasonForm,
     RejectForm,
     RotateForm,
+    SupersedeForm,
 )
-from .models import ChangeRequest, ConfigVar, Environment, Project, ProviderDeployment
+from .models import (
+    ChangeRequest,
+    ConfigVar,
+    Environment,
+    Project,
+    ProviderDeployment,
+    touched_label,
+)
 
 IMPORT_SESSION_PREFIX = "env_import:"
 DONE = {"approve": "approved and applied", "reject": "rejected", "withdraw": "withdrawn"}
+# Set on a request closed because another one on the same variables won, for its page.
+REPLACED_WORDS = {
+    ChangeRequestStatus.STALE: "was applied first",
+    ChangeRequestStatus.SUPERSEDED: "supersedes it",
+}
 
 
 class ServiceFormView(BaseServiceFormView):
@@ -56,6 +71,14 @@ class ServiceFormView(BaseServiceFormView):
                     f"Change request #{result.change_request.pk} created: "
                     "another approver must approve it before it applies.",
                 )
+                others = services.changerequest_conflicts(result.change_request)
+                if others:
+                    messages.warning(
+                        self.request,
+                        "It changes what "
+                        + ", ".join(f"#{o.pk}" for o in others)
+                        + " also changes: withdraw this one or supersede the other below.",
+                    )
                 return redirect(result.change_request)
             messages.success(self.request, f"Applied: {result.summary}.")
             return redirect(self.success_target())
@@ -64,9 +87,19 @@ class ServiceFormView(BaseServiceFormView):
     def success_target(self):
         return self.get_environment()
 
+    def touched_names(self) -> set[str]:
+        """What this page changes, named as ``ChangeRequest.touches`` names it."""
+        return set()
+
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
-        ctx["environment"] = getattr(self, "environment", None)
+        env = ctx["environment"] = getattr(self, "environment", None)
+        if env is not None and env.protected:
+            # an open request already changing the same thing: said before a second one is filed
+            ctx["open_requests"] = [
+                (cr, [touched_label(n) for n in cr.overlap])
+                for cr in ChangeRequest.objects.overlapping(env.pk, self.touched_names())
+            ]
         return ctx
 
 
@@ -299,6 +332,9 @@ class EnvironmentUpdateView(EnvironmentMixin, ServiceFormView):
         initial["protected"] = "yes" if env.protected else "no"
         return initial
 
+    def touched_names(self):
+        return {f"setting:{f}" for f in services.SETTINGS_FIELDS}
+
     def call_service(self, form):
         data = form.settings()
         reason = form.cleaned_data["reason"]
@@ -314,6 +350,10 @@ class DeploymentAddView(EnvironmentMixin, ServiceFormView):
     @property
     def title(self):
         return f"Add a provider deployment to {self.environment}"
+
+    def touched_names(self):
+        post = self.request.POST
+        return {f"deployment:{post.get('provider', '')}:{post.get('identifier', '').strip()}"}
 
     def call_service(self, form):
         return services.deployment_add(
@@ -354,6 +394,10 @@ class ConfigVarCreateView(EnvironmentMixin, ServiceFormView):
     def title(self):
         return f"New variable in {self.environment}"
 
+    def touched_names(self):
+        key = self.request.POST.get("key", "").strip()
+        return {key} if key else set()
+
     def call_service(self, form):
         key = form.cleaned_data["key"]
         # configvar_save creates or updates: from the "new" page an existing key would be
@@ -383,6 +427,9 @@ class ConfigVarMixin:
 
     def get_environment(self):
         return self.environment
+
+    def touched_names(self):
+        return {self.configvar.key}
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -616,7 +663,9 @@ class ChangeRequestListView(PermissionRequiredMixin, ListView):
 
 class ChangeRequestDetailView(PermissionRequiredMixin, DetailView):
     permission_required = "environments.view_changerequest"
-    queryset = ChangeRequest.objects.select_related("environment__project", "author", "decided_by")
+    queryset = ChangeRequest.objects.select_related(
+        "environment__project", "author", "decided_by", "replaced_by"
+    )
     template_name = "environments/changerequest_detail.html"
 
     def get_context_data(self, **kwargs):
@@ -635,8 +684,17 @@ class ChangeRequestDetailView(PermissionRequiredMixin, DetailView):
             and cr.author_id != user.pk
         )
         ctx["is_author"] = cr.author_id == user.pk
-        ctx["approve_form"] = ReasonForm()
-        ctx["reject_form"] = RejectForm()
+        # a form that failed comes back bound: what was typed stays, the error beside it
+        ctx["approve_form"] = kwargs.get("approve_form") or ApproveForm(environment=cr.environment)
+        ctx["reject_form"] = kwargs.get("reject_form") or RejectForm()
+        ctx["withdraw_form"] = kwargs.get("withdraw_form") or ReasonForm(auto_id="withdraw-%s")
+        ctx["decision_error"] = kwargs.get("decision_error", "")
+        conflicts = services.changerequest_conflicts(cr)
+        for other in conflicts:
+            other.overlap_labels = [touched_label(n) for n in other.overlap]
+            other.can_supersede = services.can_supersede(user, cr, other)
+        ctx["conflicts"] = conflicts
+        ctx["replaced_words"] = REPLACED_WORDS.get(cr.status, "")
         ctx["events"] = (
             AuditEvent.objects.filter(
                 Q(target_type="environments.changerequest", target_id=str(cr.pk))
@@ -647,48 +705,71 @@ class ChangeRequestDetailView(PermissionRequiredMixin, DetailView):
         return ctx
 
 
+def render_change_request(request, cr, status=400, **forms):
+    """The request's page again, with the bound form that failed (nothing typed is lost)."""
+    view = ChangeRequestDetailView()
+    view.setup(request, pk=cr.pk)
+    view.object = view.get_queryset().get(pk=cr.pk)
+    ctx = view.get_context_data(object=view.object, **forms)
+    return view.render_to_response(ctx, status=status)
+
+
 class ChangeRequestDecisionView(PermissionRequiredMixin, View):
-    """POST approve / reject / withdraw. The services enforce who may do what."""
+    """POST approve / reject / withdraw / supersede. The services enforce who may do what.
+
+    A form that fails (a missing reason, a wrong typed confirmation, a service refusal) shows the
+    request's page again with that form bound: the note the approver typed stays."""
 
     permission_required = "environments.view_changerequest"
 
     def post(self, request, pk, decision):
         cr = get_object_or_404(ChangeRequest.objects.select_related("environment"), pk=pk)
-        form = (RejectForm if decision == "reject" else ReasonForm)(request.POST)
-        if not form.is_valid():
-            messages.error(request, "Give a reason to reject the change.")
-            return redirect(cr)
-        reason = form.cleaned_data.get("reason", "")
-        env = cr.environment
+        if decision == "supersede":
+            return self.supersede(request, cr)
+        if decision not in DONE:
+            return HttpResponse(status=404)
         if decision == "approve" and (
             not request.user.has_perm("environments.approve_changerequest")
             or cr.author_id == request.user.pk
         ):
             # Refuse before asking for a confirmation the user could never give.
             raise PermissionDenied("You cannot approve this change request.")
-        if (
-            decision == "approve"
-            and env.tier == Tier.PRODUCTION
-            and request.POST.get("confirm", "").strip() != env.name
-        ):
-            messages.error(request, f"Type {env.name} to confirm a change to production.")
-            return redirect(cr)
+        if decision == "approve":
+            form, form_key = ApproveForm(request.POST, environment=cr.environment), "approve_form"
+        elif decision == "reject":
+            form, form_key = RejectForm(request.POST), "reject_form"
+        else:
+            form, form_key = ReasonForm(request.POST, auto_id="withdraw-%s"), "withdraw_form"
+        if not form.is_valid():
+            return render_change_request(request, cr, **{form_key: form})
         action = {
             "approve": services.changerequest_approve,
             "reject": services.changerequest_reject,
             "withdraw": services.changerequest_withdraw,
-        }.get(decision)
-        if action is None:
-            return HttpResponse(status=404)
+        }[decision]
         try:
-            action(actor=request.user, change_request=cr, reason=reason)
-        except PermissionDenied:
-            raise
+            action(actor=request.user, change_request=cr, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
-            messages.error(request, " ".join(exc.messages))
-            return redirect(cr)
-        messages.success(
-            request,
-            f"Change request #{cr.pk} {DONE[decision]}.",
-        )
+            add_service_errors(form, exc)
+            return render_change_request(request, cr, **{form_key: form})
+        messages.success(request, f"Change request #{cr.pk} {DONE[decision]}.")
+        return redirect(cr)
+
+    def supersede(self, request, cr):
+        form = SupersedeForm(request.POST)
+        if not form.is_valid():
+            return render_change_request(
+                request, cr, decision_error="Choose the request to supersede."
+            )
+        other = get_object_or_404(ChangeRequest, pk=form.cleaned_data["other"])
+        try:
+            services.changerequest_supersede(
+                actor=request.user,
+                change_request=cr,
+                other=other,
+                reason=form.cleaned_data["reason"],
+            )
+        except ValidationError as exc:
+            return render_change_request(request, cr, decision_error=" ".join(exc.messages))
+        messages.success(request, f"Change request #{other.pk} superseded by #{cr.pk}.")
         return redirect(cr)

@@ -225,11 +225,13 @@ def test_stale_change_request_is_refused_and_nothing_applies(users, prod):
         actor=users["operator"], environment=prod, key="A", value="three", reason="y"
     ).change_request
     services.changerequest_approve(actor=users["approver"], change_request=cr1)
+    # the apply of cr1 marked cr2 stale (audited): it can no longer be approved
+    assert AuditEvent.objects.filter(action="changerequest.stale", target_id=str(cr2.pk)).exists()
     before = AuditEvent.objects.count()
-    with pytest.raises(ValidationError, match="changed since this change was prepared"):
+    with pytest.raises(ValidationError, match="already stale: prepare it again"):
         services.changerequest_approve(actor=users["approver"], change_request=cr2)
     cr2.refresh_from_db()
-    assert cr2.status == ChangeRequestStatus.PENDING
+    assert cr2.status == ChangeRequestStatus.STALE
     assert prod.variables.get(key="A").value == "two"
     assert AuditEvent.objects.count() == before
 
@@ -247,12 +249,11 @@ def test_a_request_prepared_before_another_field_changed_is_refused(users, prod)
     services.changerequest_approve(actor=users["approver"], change_request=own)
     assert prod.variables.get(key="A").owner == "platform"
     before = AuditEvent.objects.count()
-    with pytest.raises(
-        ValidationError, match=r"changed since this change was prepared \(variables: A\)"
-    ):
+    with pytest.raises(ValidationError, match="already stale: prepare it again"):
         services.changerequest_approve(actor=users["approver"], change_request=describe)
     describe.refresh_from_db()
-    assert describe.status == ChangeRequestStatus.PENDING
+    assert describe.status == ChangeRequestStatus.STALE
+    assert describe.replaced_by == own
     var = prod.variables.get(key="A")
     assert (var.owner, var.description) == ("platform", "")
     assert AuditEvent.objects.count() == before

@@ -108,6 +108,20 @@ def sc_cr_withdrawn(ctx):
     return act, set()  # approvers hear of it only if they asked to (off by default)
 
 
+def sc_cr_stale(ctx):
+    first = _cr(ctx, value="on")
+    env_services.configvar_save(
+        actor=ctx.op2, environment=ctx.prod, key="FEATURE_FLAG", value="off", is_secret=False,
+        reason="off for now",
+    )  # fmt: skip
+
+    def act():
+        env_services.changerequest_approve(actor=ctx.ap, change_request=first, reason="ok")
+        return "changerequest.stale"
+
+    return act, {"olga"}  # the author of the request that went stale
+
+
 def sc_second_needed(ctx):
     run = _run(ctx)
 
@@ -236,6 +250,7 @@ SCENARIOS = {
     "changerequest.approved": (sc_cr_approved, True),
     "changerequest.rejected": (sc_cr_rejected, True),
     "changerequest.withdrawn": (sc_cr_withdrawn, True),
+    "changerequest.stale": (sc_cr_stale, True),
     "runbook.second_needed": (sc_second_needed, True),
     "runbook.step_failed": (sc_step_failed, True),
     "runbook.run_completed": (sc_run_completed, True),
