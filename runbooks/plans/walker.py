@@ -522,6 +522,7 @@ class _Walker:
         if self.todos:
             phases.append(ParsedPhase(title="Todos", steps=self.todos))
         groups_used: set[int] = set()
+        late_rollbacks: list[Section] = []
         for c in self.containers:
             rollback = c.kind == "rollback"
             group_title = ""
@@ -533,7 +534,21 @@ class _Walker:
             )
             if made and c.heading:
                 c.heading.role = "rollback" if rollback else "phase"
-            if not made and c.body and not rollback:
+            if (
+                not made
+                and c.body
+                and not rollback
+                and self.rollback_plan
+                and (is_rollback_heading(c.title))
+            ):
+                # In a plan titled "Rollback …" the sections are its phases; one that is itself
+                # a rollback heading but holds no steps (a numbered list, prose) is still the
+                # way back, not a note.
+                body = _join(c.body, self.lines)
+                late_rollbacks.append(Section(title=c.title, body=body, line=c.line))
+                if c.heading:
+                    c.heading.role = "rollback"
+            elif not made and c.body and not rollback:
                 body = _join(c.body, self.lines)
                 notes.append(Section(title=c.title, body=body, line=c.line))
                 if c.heading:
@@ -560,7 +575,7 @@ class _Walker:
             title=title,
             metadata=self.metadata,
             phases=phases,
-            rollback=[c.section for c in self.rollbacks if c.section is not None],
+            rollback=[c.section for c in self.rollbacks if c.section is not None] + late_rollbacks,
             notes=notes,
             warnings=self.warnings,
             outline=self.outline,

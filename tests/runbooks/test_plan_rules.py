@@ -156,6 +156,23 @@ def test_a_plan_that_is_itself_the_emergency_procedure():
     assert plan.counts()["checkbox_steps"] == 10
 
 
+@pytest.mark.parametrize("title", ["Rollback drill for checkout", "Emergency: payments down"])
+def test_a_rollback_section_of_a_rollback_plan_is_not_lost_as_a_note(title):
+    """A plan titled with a rollback word reads its sections as phases; a "Rollback" section
+    without boxes is still the way back, not a note."""
+    plan = parse(
+        f"# {title}\n\n## Prepare\n- [ ] Announce the window\n- [ ] Snapshot the database\n\n"
+        "## Rollback\n1. Promote the previous build\n2. Restore the snapshot\n"
+    )
+    assert [p.title for p in plan.phases] == ["Prepare"]
+    assert [(r.title, r.body) for r in plan.rollback] == [
+        ("Rollback", "1. Promote the previous build\n2. Restore the snapshot")
+    ]
+    assert plan.notes == []
+    roles = {h.title: h.role for h in plan.outline}
+    assert roles["Rollback"] == "rollback"
+
+
 def test_gsd_tasks_keep_every_sub_element():
     plan = plan_of("gsd-checkpoints.md")
     switch, verify, decision, action = plan.phases[0].steps
