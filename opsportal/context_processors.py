@@ -9,6 +9,7 @@ NAV = (
     ("calendar", "Calendar", "operations:calendar"),
     ("imports", "Imports", "imports:job_list"),
     ("deployments", "Deployments", "deployments:ledger"),
+    ("compliance", "Compliance", "compliance:index"),
     ("audit", "Audit", "audit:event_list"),
 )
 

@@ -13,7 +13,7 @@ from opsportal.fields import MaskedTextField
 
 OUR_APPS = (
     "audit", "environments", "runbooks", "imports", "accounts", "deployments", "api",
-    "notifications", "sejolisync", "operations",
+    "notifications", "sejolisync", "operations", "compliance",
 )  # fmt: skip
 
 STRUCTURED = {
@@ -53,6 +53,9 @@ STRUCTURED = {
     "notifications.Notification.url": "portal path (reverse()), not typed text",
     "notifications.Mark.key": "hook name and object id, e.g. hygiene:12",
     "notifications.Mark.value": "a notify hook's state: finding codes and variable names",
+    "compliance.RotationItem.environment_label": "copy of str(environment): project / name",
+    "compliance.RotationItem.key": "variable name",
+    "compliance.AccessReviewLine.username": "username of the reviewed login",
 }
 
 
