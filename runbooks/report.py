@@ -128,7 +128,10 @@ def figures_text(result: dict) -> str:
 
 
 def _cell(text: str) -> str:
-    return scrub_text(str(text or "")).replace("|", "\\|").replace("\n", " ").strip()
+    # A table row ends at any line break Markdown knows (\r, \n, \r\n; also Unicode's): one
+    # left in a cell would start a row of the author's making.
+    flat = " ".join(scrub_text(str(text or "")).splitlines())
+    return flat.replace("|", "\\|").strip()
 
 
 def _fenced(text: str, indent: str = "") -> list[str]:

@@ -217,3 +217,12 @@ def test_sub_steps_are_nested_and_rollback_steps_labelled(client_for, dev_env, s
     html = client.get(reverse("runbooks:run_report", args=[run.pk])).content.decode()
     assert '<td style="padding-left: 1.25rem" data-depth="1">↳ Promote web</td>' in html
     assert "(rollback: done only when rolling back)</small>" in html
+
+
+@pytest.mark.parametrize("brk", ["\r", "\n", "\r\n", "\u2028", "\x0b"])
+def test_a_table_cell_never_breaks_the_row(brk):
+    from runbooks.report import _cell
+
+    cell = _cell(f"first{brk}| forged | row |{brk}last")
+    assert "\r" not in cell and "\n" not in cell and "\u2028" not in cell
+    assert cell == "first \\| forged \\| row \\| last"
