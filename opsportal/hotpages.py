@@ -86,6 +86,10 @@ def hot_pages() -> list[tuple[str, str]]:
     member = Member.objects.exclude(email=None).order_by("-pk").values_list("email", flat=True)
     if member.first():
         pages.append(("member search", f"{reverse('imports:member_list')}?q={member.first()}"))
+    # global search: a word most groups match (targets, keys, environments), then a member
+    pages.append(("search", f"{reverse('search')}?{urlencode({'q': 'prod'})}"))
+    if member.first():
+        pages.append(("search member", f"{reverse('search')}?{urlencode({'q': member.first()})}"))
     pages.append(("orders", reverse("imports:order_list")))
     pages.append(("review queue", reverse("imports:review_list")))
     pages.append(("deployments", reverse("deployments:ledger")))

@@ -11,6 +11,8 @@ from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditEvent
 from opsportal.monitoring import database_ok
 
+ROUTINE_AUTH_ACTIONS = ("auth.login.succeeded", "auth.logout")
+
 
 class DashboardView(TemplateView):
     """Each domain app adds its panels through `<app>.dashboard.panels(request)`."""
@@ -25,7 +27,13 @@ class DashboardView(TemplateView):
         # A panel may ask to come first (the user's own queue): "order", lower first, default 50.
         context["panels"] = sorted(panels, key=lambda panel: panel.get("order", 50))
         if self.request.user.has_perm("audit.view_auditevent"):
-            context["recent_events"] = AuditEvent.objects.select_related("actor")[:15]
+            # Routine sign-ins and sign-outs would fill the list; failures and lockouts stay.
+            events = AuditEvent.objects.select_related("actor")
+            with_logins = self.request.GET.get("logins") == "1"
+            if not with_logins:
+                events = events.exclude(action__in=ROUTINE_AUTH_ACTIONS)
+            context["recent_events"] = events[:15]
+            context["with_logins"] = with_logins
         return context
 
 

@@ -8,7 +8,7 @@ from functools import cached_property
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Max, OuterRef, Q, Subquery
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -21,7 +21,7 @@ from opsportal.audit.masking import scrub_text
 from opsportal.generic import ServiceFormView
 
 from . import preview, report, services
-from .choices import SecondSignoff, StepStatus
+from .choices import RunStatus, SecondSignoff, StepStatus
 from .forms import (
     ImportForm,
     ImportSaveForm,
@@ -43,6 +43,12 @@ def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
+def _last_run(field: str) -> Subquery:
+    """A field of the runbook's latest run, as a correlated subquery of the list's one query."""
+    runs = Run.objects.filter(version__runbook=OuterRef("pk")).order_by("-started_at", "-pk")
+    return Subquery(runs.values(field)[:1])
+
+
 class RunbookListView(PermissionRequiredMixin, ListView):
     permission_required = "runbooks.view_runbook"
     template_name = "runbooks/runbook_list.html"
@@ -52,12 +58,19 @@ class RunbookListView(PermissionRequiredMixin, ListView):
         .annotate(
             latest=Max("versions__number"),
             open_runs=Count("versions__runs", filter=Q(versions__runs__status="in_progress")),
+            last_run_pk=_last_run("pk"),
+            last_run_status=_last_run("status"),
+            last_run_at=_last_run("started_at"),
+            last_run_environment=_last_run("environment__name"),
         )
         .order_by("title")
     )
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
+        for runbook in ctx["object_list"]:
+            status = runbook.last_run_status
+            runbook.last_run_label = RunStatus(status).label if status in RunStatus.values else ""
         ctx["nav_section"] = "runbooks"
         ctx["runs"] = Run.objects.in_progress().with_related()[:20]
         return ctx

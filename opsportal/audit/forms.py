@@ -1,8 +1,11 @@
 import json
+import re
 from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -22,7 +25,9 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
         to_field_name="username",
         empty_label="Any operator",
     )
-    action = forms.CharField(required=False, help_text="Prefix, e.g. configvar. or auth.login")
+    # Grouped by area (the action's first word), from the actions the trail holds; a prefix
+    # typed in the address (auth.login) still filters.
+    action = forms.ChoiceField(required=False)
     tier = forms.ChoiceField(choices=[("", "Any tier"), *Tier.choices], required=False)
     # Both lists come from one query of environments (see __init__): a project without an
     # environment has no events to filter anyway.
@@ -31,9 +36,14 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
     target = forms.CharField(required=False, help_text="Type (environments.configvar) or name")
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    # Set by links ("other events of this request", "events of this import job"), not typed.
+    request = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    job = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        asked = (self.data.get("action") or "").strip() if self.is_bound else ""
+        self.fields["action"].choices = action_choices(extra=asked)
         environments = list(
             Environment.objects.order_by("project__name", "name").values_list(
                 "pk", "name", "project__slug", "project__name"
@@ -60,6 +70,10 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
             queryset = queryset.filter(actor=data["operator"])
         if data["action"]:
             queryset = queryset.filter(action__startswith=data["action"].strip())
+        if data["request"]:
+            queryset = queryset.filter(request_id=data["request"].strip())
+        if data["job"]:
+            queryset = queryset.filter(job_id=data["job"])
         if data["tier"]:
             queryset = queryset.filter(tier=data["tier"])
         if data["environment"] is not None:
@@ -96,6 +110,51 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
             )
             queryset = queryset.filter(seq__lte=last) if last else queryset.none()
         return queryset
+
+
+ACTIONS_CACHE_KEY = "audit:known-actions"
+ACTIONS_CACHE_SECONDS = 300
+_ACTION_RE = re.compile(r"^[a-z0-9_.\-]{1,100}$")
+# Every distinct action, one index probe each (a loose index scan: the trail has a hundred
+# actions among millions of events; DISTINCT would read the whole index).
+_DISTINCT_ACTIONS = """
+WITH RECURSIVE known(action) AS (
+    SELECT MIN(action) FROM audit_auditevent
+    UNION ALL
+    SELECT (SELECT MIN(e.action) FROM audit_auditevent e WHERE e.action > known.action)
+    FROM known WHERE known.action IS NOT NULL
+)
+SELECT action FROM known WHERE action IS NOT NULL
+"""
+
+
+def known_actions() -> list[str]:
+    """The actions the trail holds, sorted; cached a few minutes (a new kind of event shows up
+    in the picker after that, and filters by its prefix at once)."""
+    actions = cache.get(ACTIONS_CACHE_KEY)
+    if actions is None:
+        with connection.cursor() as cursor:
+            cursor.execute(_DISTINCT_ACTIONS)
+            actions = [row[0] for row in cursor.fetchall()]
+        cache.set(ACTIONS_CACHE_KEY, actions, ACTIONS_CACHE_SECONDS)
+    return actions
+
+
+def action_choices(*, extra: str = "") -> list:
+    """``<optgroup>`` per area: ``configvar`` → "all configvar.*", configvar.created, ..."""
+    groups: dict[str, list[str]] = {}
+    for action in known_actions():
+        groups.setdefault(action.split(".", 1)[0], []).append(action)
+    choices: list = [("", "Any action")]
+    offered = {""}
+    for area in sorted(groups):
+        options = [(f"{area}.", f"all {area}.*")] if len(groups[area]) > 1 else []
+        options += [(action, action) for action in groups[area]]
+        offered.update(value for value, _ in options)
+        choices.append((area, options))
+    if extra and extra not in offered and _ACTION_RE.match(extra):
+        choices.append(("typed", [(extra, f"{extra}*")]))
+    return choices
 
 
 def _day_start(day: date) -> datetime:

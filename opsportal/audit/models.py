@@ -13,6 +13,17 @@ class AuditEventQuerySet(models.QuerySet):
     def for_operator(self, user) -> "AuditEventQuerySet":
         return self.filter(actor=user)
 
+    def for_target(self, obj) -> "AuditEventQuerySet":
+        """The history of ``obj``: the events whose target it is, and what its app adds
+        (``<app>/audit_links.py`` ``HISTORY``: a runbook's versions, a member's import job)."""
+        from .links import history_q
+
+        return self.filter(history_q(obj))
+
+    def for_request(self, request_id: str) -> "AuditEventQuerySet":
+        """Every event one HTTP request (or command, task) recorded."""
+        return self.filter(request_id=request_id) if request_id else self.none()
+
     def update(self, **kwargs):
         raise ValidationError("Audit events are append-only and cannot be changed.")
 
@@ -86,6 +97,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["tier", "-seq"], name="audit_tier_seq"),
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
             models.Index(fields=["at", "seq"], name="audit_at_seq"),
+            # "the other events of this request", from the event page
+            models.Index(
+                fields=["request_id"], name="audit_request", condition=~models.Q(request_id="")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -101,6 +116,23 @@ class AuditEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("Audit events are append-only and cannot be deleted.")
+
+    # --- where it leads (opsportal.audit.links; no query) ---------------------------------------
+    @cached_property
+    def target_url(self) -> str | None:
+        from .links import target_url
+
+        return target_url(self.target_type, self.target_id)
+
+    @cached_property
+    def job_url(self) -> str | None:
+        from .links import target_url
+
+        return target_url("imports.importjob", self.job_id) if self.job_id else None
+
+    def request_url(self) -> str:
+        """The audit log filtered to the other events of the request this one came from."""
+        return f"{reverse('audit:event_list')}?request={self.request_id}" if self.request_id else ""
 
     # --- redactions (see docs/audit.md) --------------------------------------------------------
     @property

@@ -1,10 +1,13 @@
 import json
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.mixins import PermissionRequiredMixin
-from django.http import StreamingHttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.views import View
@@ -16,7 +19,9 @@ from opsportal.pagination import KeysetPaginationMixin
 
 from .chain import TEXT_FIELDS
 from .checkpoints import checkpoint_for_export
+from .diff import readable
 from .forms import AuditFilterForm, AuditRedactForm
+from .links import references, type_label
 from .models import AuditEvent
 from .services import (
     REDACT_PERMISSION,
@@ -101,23 +106,129 @@ def _filter_params(params):
     return params
 
 
+# Events of the same request shown on an event's page (a bulk import request has thousands).
+SAME_REQUEST_SHOWN = 20
+
+
 class AuditEventDetailView(AuditAccessMixin, DetailView):
+    """One event: what it belongs to, who asked and who approved, before → after, raw JSON."""
+
     template_name = "audit/event_detail.html"
     slug_field = "seq"
     slug_url_kwarg = "seq"
     context_object_name = "event"
 
     def get_queryset(self):
-        return AuditEvent.objects.all()
+        return AuditEvent.objects.select_related("actor")
 
     def get_context_data(self, **kwargs):
         event = self.object
         attach_redaction_notes([event])
-        changes = json.dumps(event.shown_changes, indent=2, sort_keys=True, ensure_ascii=False)
+        shown = event.shown_changes
+        changes = json.dumps(shown, indent=2, sort_keys=True, ensure_ascii=False)
         can_redact = self.request.user.has_perm(REDACT_PERMISSION) and bool(
             redactable_fields(event)
         )
-        return super().get_context_data(changes_json=changes, can_redact=can_redact, **kwargs)
+        same_request = []
+        if event.request_id:
+            same_request = list(
+                AuditEvent.objects.for_request(event.request_id)
+                .exclude(pk=event.pk)
+                .order_by("seq")[: SAME_REQUEST_SHOWN + 1]
+            )
+        return super().get_context_data(
+            changes_json=changes,
+            readable=readable(shown),
+            references=references(shown),
+            approval=_approval(event, shown),
+            target_label=type_label(event.target_type) if event.target_type else "",
+            same_request=same_request[:SAME_REQUEST_SHOWN],
+            more_same_request=len(same_request) > SAME_REQUEST_SHOWN,
+            can_redact=can_redact,
+            **kwargs,
+        )
+
+
+def _approval(event: AuditEvent, changes) -> dict | None:
+    """Who asked and who approved, for an event a change request caused: the request's
+    ``changerequest.*`` events and the changes it applied (``author`` in their data)."""
+    if not isinstance(changes, dict):
+        return None
+    requester = changes.get("author") or changes.get("requested_by")
+    about_request = event.target_type == "environments.changerequest" or "change_request" in changes
+    if not about_request or not requester:
+        return None
+    approver = event.shown["actor_label"] if event.action != "changerequest.created" else ""
+    if event.action in ("changerequest.rejected", "changerequest.withdrawn"):
+        approver = ""
+    return {"requester": str(requester), "approver": approver}
+
+
+class TargetHistoryView(AuditListBase):
+    """Everything recorded about one object (a variable, a runbook, a member…), newest first;
+    also for an object deleted since (its events stay)."""
+
+    template_name = "audit/target_history.html"
+
+    def get_queryset(self):
+        target_type, target_id = self.kwargs["target_type"], self.kwargs["target_id"]
+        self.obj = _load_target(target_type, target_id)
+        if self.obj is not None:
+            queryset = AuditEvent.objects.for_target(self.obj)
+        else:
+            queryset = AuditEvent.objects.filter(target_type=target_type, target_id=target_id)
+        return queryset.select_related("actor")
+
+    def get_context_data(self, **kwargs):
+        target_type = self.kwargs["target_type"]
+        return super().get_context_data(
+            obj=self.obj,
+            target_type=target_type,
+            target_id=self.kwargs["target_id"],
+            target_label=type_label(target_type),
+            obj_url=_object_url(self.obj),
+            **kwargs,
+        )
+
+
+class TargetRedirectView(AuditAccessMixin, View):
+    """An event's target by content type: its page (``get_absolute_url``), an operator's
+    timeline, or its history here when it has no page or no longer exists."""
+
+    def get(self, request, target_type: str, target_id: str):
+        obj = _load_target(target_type, target_id)
+        url = _object_url(obj)
+        if url:
+            return redirect(url)
+        if (
+            obj is None
+            and not AuditEvent.objects.filter(target_type=target_type, target_id=target_id).exists()
+        ):
+            raise Http404("Nothing was recorded about this.")
+        return redirect("audit:target_history", target_type=target_type, target_id=target_id)
+
+
+def _load_target(target_type: str, target_id: str):
+    try:
+        model = apps.get_model(target_type)
+    except (LookupError, ValueError):
+        return None
+    try:
+        pk = model._meta.pk.to_python(target_id)
+    except (ValidationError, ValueError, TypeError):
+        return None  # not an id of this model (a word for an integer key)
+    if isinstance(pk, int) and not -(2**63) <= pk < 2**63:
+        return None
+    return model._default_manager.filter(pk=pk).first()
+
+
+def _object_url(obj) -> str | None:
+    if obj is None:
+        return None
+    if obj._meta.label_lower == get_user_model()._meta.label_lower:
+        return reverse("audit:operator_timeline", args=[obj.get_username()])
+    getter = getattr(obj, "get_absolute_url", None)
+    return getter() if getter is not None else None
 
 
 class AuditEventRedactView(ServiceFormView):
