@@ -71,6 +71,30 @@ def phone(value: str | None, region: str = "ID") -> str:
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 
+_PHONE_QUERY = re.compile(r"\+?[\d\s().-]{4,}")
+
+
+def phone_query(value: str | None, region: str = "ID") -> str:
+    """What a search for a phone must look for among stored E.164 numbers; ``""`` when
+    ``value`` is not a phone. The whole number is normalised as an import normalises it
+    (``0853-1234-5678`` → ``+6285312345678``); a beginning is turned the same way, so a local
+    ``0853…`` finds ``+62853…`` (the trunk 0 is the country code once stored)."""
+    value = (value or "").strip()
+    if not _PHONE_QUERY.fullmatch(value):
+        return ""
+    if full := phone(value, region):
+        return full
+    digits = re.sub(r"[^\d]", "", value)
+    if value.startswith("+"):
+        return "+" + digits
+    if region == "ID":
+        if digits.startswith("62"):
+            return "+" + digits
+        if digits.startswith("0"):
+            return "+62" + digits[1:]
+    return digits
+
+
 _MONEY_JUNK = re.compile(r"(?i)rp\.?|idr|\s")
 
 

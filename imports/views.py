@@ -1,3 +1,4 @@
+import csv
 import json
 
 import tablib
@@ -19,10 +20,11 @@ from opsportal.generic import ServiceFormView
 from opsportal.pagination import KeysetPaginationMixin
 from opsportal.security import ascii_int, bad_request
 
-from . import services
+from . import normalise, reasons, services
 from .choices import CommissionKind, JobKind, ReviewKind, ReviewStatus
 from .forms import PresetForm, ProductForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
 from .models import Commission, ImportJob, Member, Order, Product, ReviewItem
+from .services.rollback import rollback_summary
 
 FIGURE_LABELS = {"seconds": "Duration (s)", "rows_per_second": "Rows/s"}
 REPORT_FORMATS = ("csv", "xlsx", "json")
@@ -106,8 +108,21 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         job = self.object
-        ctx["errors"] = job.row_errors.all()[:100]
+        ctx["rollback"] = rollback_summary(job)
+        if self._polling():
+            return ctx  # the progress bar needs the rollback figures only
+        errors = job.row_errors.all()
+        # the stored code is the filter (and what the CSV keeps); people read it in words
+        codes = list(
+            job.row_errors.order_by("reason").values_list("reason", flat=True).distinct()[:50]
+        )
+        ctx["reason_choices"] = reasons.choices(codes)
+        ctx["reason"] = reason = self.request.GET.get("reason", "")
+        if reason:
+            errors = errors.filter(reason=reason)
+        ctx["errors"] = [(e, reasons.describe(e.reason)) for e in errors[:100]]
         ctx["error_count"] = job.row_errors.count()
+        ctx["shown_count"] = errors.count() if reason else ctx["error_count"]
         ctx["reviews"] = ReviewItem.objects.filter(job=job).order_by("pk")[:50]
         ctx["figures"] = {FIGURE_LABELS.get(k, k): v for k, v in services.job_figures(job).items()}
         ctx["rollback_form"] = kwargs.get("rollback_form") or RollbackForm(job=job)
@@ -183,9 +198,9 @@ class ImportJobErrorsView(PermissionRequiredMixin, View):
         job = get_object_or_404(ImportJob, pk=pk)
 
         def rows():
-            yield ["row", "key", "reason"]
+            yield ["row", "key", "reason", "explanation"]
             for e in job.row_errors.iterator():
-                yield [e.row, e.key, e.reason]
+                yield [e.row, e.key, e.reason, reasons.describe(e.reason)]
 
         response = StreamingHttpResponse(stream_csv(rows()), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-errors.csv"'
@@ -193,7 +208,14 @@ class ImportJobErrorsView(PermissionRequiredMixin, View):
 
 
 class ImportJobRejectedRowsView(PermissionRequiredMixin, View):
-    """The rejected rows in the file's own layout: fix them, upload them as a follow-up job."""
+    """The rejected rows in the file's own layout: fix them, upload them as a follow-up job.
+
+    Cells are written exactly as they came, *not* formula-escaped like the other exports: this
+    file exists to be corrected and uploaded again, and an escape is data on re-import (``-``,
+    Sejoli's "empty", came back as ``'-``; a phone ``+62…`` as ``'+62…``). Nothing is added that
+    the uploaded file did not hold: a formula-looking cell here was in that file too, and the
+    portal never evaluates cells. Opened in a spreadsheet, it is the uploader's own data.
+    """
 
     permission_required = "imports.view_importjob"
 
@@ -208,9 +230,21 @@ class ImportJobRejectedRowsView(PermissionRequiredMixin, View):
             for raw in errors:
                 yield [raw.get(column, "") for column in header]
 
-        response = StreamingHttpResponse(stream_csv(rows()), content_type="text/csv")
+        response = StreamingHttpResponse(stream_exact_csv(rows()), content_type="text/csv")
         response["Content-Disposition"] = f'attachment; filename="import-{job.pk}-rejected.csv"'
         return response
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def stream_exact_csv(rows):
+    """CSV lines with every cell as it is (see ``ImportJobRejectedRowsView``)."""
+    writer = csv.writer(_Echo())
+    for row in rows:
+        yield writer.writerow(["" if v is None else v for v in row])
 
 
 class ImportJobReportView(PermissionRequiredMixin, View):
@@ -318,9 +352,14 @@ class MemberListView(PermissionRequiredMixin, KeysetListBase):
         self.q = self.request.GET.get("q", "").strip()
         if self.q:
             # trigram indexes on PostgreSQL (migration 0002) keep these substring searches fast
-            qs = qs.filter(
+            match = (
                 Q(email__icontains=self.q) | Q(phone__contains=self.q) | Q(name__icontains=self.q)
             )
+            # phones are stored as imports normalise them (E.164): a local 0853… is +62853…
+            phone = normalise.phone_query(self.q)
+            if phone and phone != self.q:
+                match |= Q(phone__contains=phone)
+            qs = qs.filter(match)
         return qs
 
 

@@ -1,6 +1,7 @@
 """Rollback: the rows a job created deleted, the rows it updated restored, newest first."""
 
 import logging
+from collections import Counter
 from functools import partial
 
 from django.core.exceptions import ValidationError
@@ -9,8 +10,10 @@ from django.db import (
     IntegrityError,
     transaction,
 )
+from django.db.models import Count
 from django.utils import timezone
 
+from opsportal.audit.models import AuditEvent
 from opsportal.audit.services import record
 
 from ..choices import ChangeOp, JobStatus
@@ -30,6 +33,7 @@ from .common import (
 )
 
 logger = logging.getLogger(__name__)
+CONFLICTS_KEPT = 1000
 
 
 # --- rollback -----------------------------------------------------------------------------------
@@ -114,7 +118,7 @@ def _rollback_batch(job_id: int, batch_size: int) -> bool:
             except IntegrityError:
                 conflicts.append(_conflict(change, "still referenced by other rows"))
         job.rollback_checkpoint += len(changes)
-        job.rollback_conflicts = [*job.rollback_conflicts, *conflicts][:1000]
+        job.rollback_conflicts = [*job.rollback_conflicts, *conflicts][:CONFLICTS_KEPT]
         job.save(update_fields=["rollback_checkpoint", "rollback_conflicts"])
     return True
 
@@ -136,9 +140,58 @@ def _rolled_back(job_id: int) -> ImportJob:
             changes={
                 "reverted": job.rollback_checkpoint - len(job.rollback_conflicts),
                 "conflicts": len(job.rollback_conflicts),
+                **{k: v for k, v in rollback_figures(job).items() if k != "conflicts"},
             },
         )
     return job
+
+
+def rollback_figures(job: ImportJob) -> dict:
+    """What a rollback did, from the job's change log and its conflicts (no counter of its own):
+    rows the job created now deleted, rows it updated now restored, and what the rollback left
+    in place (changed since, or still referenced) — the rows of this job still in the tables."""
+    by_op = dict(job.changes.order_by().values_list("op").annotate(n=Count("pk")))
+    created, updated = by_op.get(ChangeOp.CREATED, 0), by_op.get(ChangeOp.UPDATED, 0)
+    kept = Counter(c.get("op") for c in job.rollback_conflicts)
+    done = job.rollback_checkpoint >= created + updated
+    return {
+        "changes": created + updated,
+        "reverted_so_far": job.rollback_checkpoint,
+        "deleted": created - kept[ChangeOp.CREATED] if done else None,
+        "restored": updated - kept[ChangeOp.UPDATED] if done else None,
+        "conflicts": len(job.rollback_conflicts),
+        "created_kept": kept[ChangeOp.CREATED],
+        "updated_kept": kept[ChangeOp.UPDATED],
+        # the conflict list keeps its first 1000: past that the figures above are at least
+        "conflicts_capped": len(job.rollback_conflicts) >= CONFLICTS_KEPT,
+    }
+
+
+def rollback_summary(job: ImportJob) -> dict | None:
+    """The rollback of ``job`` for its page: who asked, why, when, and the figures; ``None``
+    when it was never rolled back. Who and why come from the audit trail (the started event)."""
+    if job.status not in (JobStatus.ROLLING_BACK, JobStatus.ROLLED_BACK):
+        return None
+    events = {
+        e.action: e
+        for e in AuditEvent.objects.filter(
+            target_type="imports.importjob",
+            target_id=str(job.pk),
+            action__in=["import.job.rollback_started", "import.job.rolled_back"],
+        )
+        .select_related("actor")
+        .order_by("seq")
+    }
+    started = events.get("import.job.rollback_started")
+    finished = events.get("import.job.rolled_back")
+    return {
+        **rollback_figures(job),
+        "by": (started.actor or started.actor_label) if started else None,
+        "reason": started.message if started else "",
+        "started_at": started.at if started else None,
+        "finished_at": finished.at if finished else job.finished_at,
+        "done": job.status == JobStatus.ROLLED_BACK,
+    }
 
 
 def _rollback_stopped(job_id: int, exc: BaseException) -> None:

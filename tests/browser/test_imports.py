@@ -57,7 +57,7 @@ def test_upload_preview_confirm_progress_and_errors(page, live_server, login, us
     with page.expect_download() as info:
         page.click("#download-errors")
     rows = list(csv.reader(io.StringIO(Path(info.value.path()).read_text())))
-    assert rows[0] == ["row", "key", "reason"]
+    assert rows[0] == ["row", "key", "reason", "explanation"]
     assert sorted(r[1] for r in rows[1:]) == MESSY_ORDERS["rejected_inv"]
 
 

@@ -92,7 +92,7 @@ def test_errors_download_as_escaped_csv(client_for):
     job.row_errors.create(row=999, key="=cmd|' /C calc'!A0", reason="bad")
     response = client.get(reverse("imports:job_errors", args=[job.pk]))
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert rows[0] == ["row", "key", "reason"]
+    assert rows[0] == ["row", "key", "reason", "explanation"]
     first = MESSY_ORDERS["rejected_inv"][0]
     assert ["1", first, "no_contact"] not in rows  # row numbers are data rows
     assert [r[1] for r in rows[1:-1]] == MESSY_ORDERS["rejected_inv"]
