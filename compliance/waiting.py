@@ -1,12 +1,59 @@
-"""'Waiting for me': campaigns I own with variables still old, and access review lines an admin
-may decide (never their own), and a completed-able review."""
+"""'Waiting for me': campaigns I own with variables still old; for admins, the open access
+review's lines they may decide (never their own), or the next review once it is due.
+Two bounded queries (one for non-admins)."""
 
-from django.db.models import Q
+from datetime import timedelta
+
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
 
 from notifications.hooks import LIMIT, WaitingItem
 
+from . import reviews
 from .choices import Decision
-from .models import AccessReviewLine, RotationCampaign
+from .models import AccessReview, RotationCampaign
+
+
+def _review_items(user) -> list[WaitingItem]:
+    latest = (
+        AccessReview.objects.order_by("-started_at", "-pk")
+        .annotate(
+            mine=Count(
+                "lines",
+                filter=Q(lines__decision=Decision.PENDING) & ~Q(lines__user_id=user.pk),
+            )
+        )
+        .first()
+    )
+    if latest is not None and latest.is_open:
+        if not latest.mine:
+            return []
+        return [
+            WaitingItem(
+                kind="Access review",
+                title=str(latest),
+                url=latest.get_absolute_url(),
+                detail=f"{latest.mine} user(s) to keep or revoke",
+                since=latest.started_at,
+                count=latest.mine,
+            )
+        ]
+    today = timezone.localdate()
+    due = latest.period_end + timedelta(days=reviews.period_days()) if latest else today
+    if due > today:
+        return []
+    return [
+        WaitingItem(
+            kind="Access review",
+            title="Access review due",
+            url=reverse("compliance:index"),
+            detail=f"every {reviews.period_days()} days; the last covered up to "
+            f"{latest.period_end:%Y-%m-%d}"
+            if latest
+            else "no access review yet",
+        )
+    ]
 
 
 def items(user) -> list[WaitingItem]:
@@ -29,23 +76,5 @@ def items(user) -> list[WaitingItem]:
             )
         )
     if user.has_perm("auth.change_user"):
-        lines = (
-            AccessReviewLine.objects.filter(Q(review__status="open"), decision=Decision.PENDING)
-            .exclude(user_id=user.pk)
-            .select_related("review")
-            .order_by("review_id", "username")[:LIMIT]
-        )
-        pending = list(lines)
-        if pending:
-            review = pending[0].review
-            out.append(
-                WaitingItem(
-                    kind="Access review",
-                    title=str(review),
-                    url=review.get_absolute_url(),
-                    detail=f"{len(pending)} user(s) to keep or revoke",
-                    since=review.started_at,
-                    count=len(pending),
-                )
-            )
+        out += _review_items(user)
     return out

@@ -197,3 +197,22 @@ def test_review_page_links_the_filtered_audit_log(users, admins, prod):
     assert f"operator={op.pk}&amp;tier=production" in page
     assert "action=changerequest." in page
     assert 'data-user="alice"' in page
+
+
+def test_waiting_for_admins_review_due_then_lines_to_decide(users, admins):
+    from compliance import waiting
+
+    alice, bob = admins
+    assert [i.title for i in waiting.items(alice)] == ["Access review due"]
+    assert waiting.items(users["operator"]) == []
+    review = services.access_review_start(actor=alice)
+    (item,) = waiting.items(alice)
+    assert item.url == review.get_absolute_url() and item.count == 5  # not her own line
+    for line in review.lines.exclude(user=alice):
+        services.access_review_decide(actor=alice, line=line, decision="keep")
+    (item,) = waiting.items(bob)
+    assert item.count == 1  # alice's line waits for him
+    assert waiting.items(alice) == []
+    services.access_review_decide(actor=bob, line=line_of(review, alice), decision="keep")
+    services.access_review_complete(actor=alice, review=review)
+    assert waiting.items(alice) == [] and waiting.items(bob) == []
