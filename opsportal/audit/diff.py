@@ -58,7 +58,7 @@ def _is_masked(value) -> bool:
 
 
 def _text(value) -> str:
-    if value is None:
+    if value is None or value == "":
         return "—"
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -81,7 +81,10 @@ def _is_state(value) -> bool:
 
 
 def _pair_row(field: str, before, after, *, secret: bool = False) -> Row:
-    if secret or _is_masked(before) or _is_masked(after) or is_secret_name(field.split(".")[-1]):
+    named_secret = is_secret_name(field.split(".")[-1]) and any(
+        isinstance(v, str) and v for v in (before, after)
+    )
+    if secret or named_secret or _is_masked(before) or _is_masked(after):
         if before == after:
             return Row(field, SECRET_UNCHANGED, SECRET_UNCHANGED, "same")
         if before in (None, "") and after not in (None, ""):
@@ -160,7 +163,7 @@ def _walk(prefix: str, changes: dict, rows: list, details: list, depth: int) -> 
             rows.append(_pair_row(name, value[0], value[1]))
         elif isinstance(value, dict) and value and len(value) <= MAX_GROUP and depth < 3:
             _walk(f"{name}.", value, rows, details, depth + 1)
-        elif _is_masked(value) or (is_secret_name(str(key)) and value not in (None, "", False)):
+        elif _is_masked(value) or (is_secret_name(str(key)) and isinstance(value, str) and value):
             details.append(Detail(name, SECRET_SET))
         else:
             details.append(Detail(name, _text(value)))
