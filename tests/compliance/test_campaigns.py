@@ -298,3 +298,23 @@ def test_dashboard_and_waiting(users, dev, secrets_dev, client_for):
     items = waiting.items(op)
     assert [i.url for i in items] == [campaign.get_absolute_url()]
     assert "3 of 3 variables still old" in items[0].detail
+
+
+def test_campaign_completes_from_an_api_import(users, dev, secrets_dev):
+    from django.test import Client
+
+    from opsportal.api.services import token_create
+
+    op = users["operator"]
+    campaign = start(op, scope=Scope.ENVIRONMENT, environment=dev)
+    token, raw = token_create(actor=op, user=op, name="ci", scopes=["env:import"])
+    response = Client().post(
+        f"/api/environments/{dev.project.slug}/{dev.name}/import",
+        data={"text": "SESSION_SECRET=Api4R0t4t3dV4lueXyZ12345\n", "dry_run": False},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {raw}",
+    )
+    assert response.status_code == 200, response.content
+    row = next(r for r in report.item_rows(campaign) if r.item.key == "SESSION_SECRET")
+    assert (row.state, row.by) == (ItemState.ROTATED, f"{op.username} via token {token.pk} (ci)")
+    assert progress(campaign) == (1, 3)
