@@ -18,7 +18,8 @@ from django.views.generic import DetailView, FormView, ListView
 
 from environments.models import Project
 from opsportal.audit.masking import scrub_text
-from opsportal.generic import ServiceFormView
+from opsportal.generic import ServiceFormView, add_service_errors
+from opsportal.security import ascii_int
 
 from . import preview, report, services
 from .choices import RunStatus, SecondSignoff, StepStatus
@@ -98,7 +99,8 @@ class RunbookImportView(PermissionRequiredMixin, FormView):
 
     def get_runbook(self):
         pk = self.request.GET.get("runbook") or self.request.POST.get("runbook")
-        return get_object_or_404(Runbook, pk=pk) if pk and str(pk).isdigit() else None
+        pk = ascii_int(pk)  # "²".isdigit() is true, and int("²") is a 500
+        return get_object_or_404(Runbook, pk=pk) if pk is not None else None
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
@@ -314,11 +316,14 @@ class VersionDiffView(PermissionRequiredMixin, View):
     def get(self, request, pk):
         runbook = get_object_or_404(Runbook, pk=pk)
         numbers = list(runbook.versions.order_by("number").values_list("number", flat=True))
-        try:
-            a = int(request.GET.get("a") or (numbers[-2] if len(numbers) > 1 else numbers[0]))
-            b = int(request.GET.get("b") or numbers[-1])
-        except (ValueError, IndexError):
-            raise Http404("No such versions.") from None
+        if not numbers:
+            raise Http404("No such versions.")
+        a = request.GET.get("a") or (numbers[-2] if len(numbers) > 1 else numbers[0])
+        b = request.GET.get("b") or numbers[-1]
+        # ASCII digits within range, or no such version (not a 500 from int("²") or an overflow).
+        a, b = ascii_int(str(a), maximum=2**31 - 1), ascii_int(str(b), maximum=2**31 - 1)
+        if a is None or b is None:
+            raise Http404("No such versions.")
         va = get_object_or_404(RunbookVersion, runbook=runbook, number=a)
         vb = get_object_or_404(RunbookVersion, runbook=runbook, number=b)
         diff = list(
@@ -473,7 +478,7 @@ class RunDetailView(PermissionRequiredMixin, DetailView):
         ctx = super().get_context_data(**kwargs)
         ctx.update(run_context(self.object, report.step_runs(self.object), self.request.user))
         ctx["nav_section"] = "runbooks"
-        ctx["reason_form"] = ReasonForm()
+        ctx["reason_form"] = kwargs.get("reason_form") or ReasonForm()
         return ctx
 
 
@@ -526,17 +531,32 @@ class StepActionView(LoginRequiredMixin, View):
                 services.check_request(actor=request.user, step_run=sr)
         except (ValidationError, PermissionDenied) as exc:
             error = _errors(exc) if isinstance(exc, ValidationError) else str(exc)
+        # what was typed goes back into the step's row when the action failed
+        typed = (
+            {"step": sr.pk, **{k: request.POST.get(k, "") for k in ("note", "evidence_text")}}
+            if error
+            else {}
+        )
         if not request.headers.get("HX-Request"):
             if error:
                 messages.error(request, error)
-            else:
-                messages.success(request, "Saved.")
+                return render_run(request, sr.run_id, typed=typed, status=400)
+            messages.success(request, "Saved.")
             return HttpResponseRedirect(sr.run.get_absolute_url() + f"#step-{sr.pk}")
         run = Run.objects.with_related().get(pk=sr.run_id)
         srs = report.step_runs(run)
         ctx = run_context(run, srs, request.user)
-        ctx.update(sr=next(x for x in srs if x.pk == sr.pk), error=error, oob=True)
+        ctx.update(sr=next(x for x in srs if x.pk == sr.pk), error=error, oob=True, typed=typed)
         return HttpResponse(render_to_string("runbooks/_step_row.html", ctx, request=request))
+
+
+def render_run(request, run_pk, status=400, **extra):
+    """The run page again with what failed (a typed note, the abort reason) still in place."""
+    view = RunDetailView()
+    view.setup(request, pk=run_pk)
+    view.object = view.get_queryset().get(pk=run_pk)
+    ctx = view.get_context_data(object=view.object, **extra)
+    return view.render_to_response(ctx, status=status)
 
 
 class RunCompleteView(PermissionRequiredMixin, View):
@@ -557,12 +577,16 @@ class RunAbortView(PermissionRequiredMixin, View):
 
     def post(self, request, pk):
         run = get_object_or_404(Run, pk=pk)
-        try:
-            services.run_abort(actor=request.user, run=run, reason=request.POST.get("reason", ""))
-            messages.warning(request, "Run aborted.")
-        except ValidationError as exc:
-            messages.error(request, _errors(exc))
-        return redirect(run)
+        form = ReasonForm(request.POST)
+        if form.is_valid():
+            try:
+                services.run_abort(actor=request.user, run=run, reason=form.cleaned_data["reason"])
+            except ValidationError as exc:
+                add_service_errors(form, exc)
+            else:
+                messages.warning(request, "Run aborted.")
+                return redirect(run)
+        return render_run(request, run.pk, reason_form=form)
 
 
 class RunReportView(PermissionRequiredMixin, View):

@@ -27,6 +27,15 @@ from urllib.parse import urlsplit
 
 from .errors import PlanParseError
 
+
+def _number(word: str | None) -> int | None:
+    """``word`` as a number written in ASCII digits (at most 9), else None: ``"²".isdigit()`` is
+    true and ``int("²")`` raises, and ``"١٢"`` is not what an author of a check means."""
+    if not word or len(word) > 9 or not (word.isascii() and word.isdigit()):
+        return None
+    return int(word)
+
+
 MARKER_RE = re.compile(r"<!--\s*ops\s*:(.*?)-->", re.IGNORECASE | re.DOTALL)
 ONLY_MARKERS_RE = re.compile(r"^\s*(?:<!--\s*ops\s*:.*?-->\s*)+$", re.IGNORECASE | re.DOTALL)
 PCT_RE = re.compile(r"^(p50|p95|p99)\s*<\s*=?\s*(\d+(?:\.\d+)?)\s*(ms|s)?$", re.IGNORECASE)
@@ -81,8 +90,8 @@ def _check(words: list[str], line: int) -> tuple[str, dict]:
             if pct:
                 value = float(pct.group(2)) * (1000 if (pct.group(3) or "ms").lower() == "s" else 1)
                 percentile = (pct.group(1).lower(), value)
-            elif word in ("expect", "status") and nxt and nxt.isdigit():
-                config["expected_status"] = int(nxt)
+            elif word in ("expect", "status") and _number(nxt) is not None:
+                config["expected_status"] = _number(nxt)
                 i += 1
             elif word == "contains" and nxt is not None:
                 config["contains"] = nxt
@@ -92,9 +101,12 @@ def _check(words: list[str], line: int) -> tuple[str, dict]:
                     config["timeout"] = float(nxt.rstrip("s"))
                 except ValueError:
                     fail(f"timeout {nxt!r} is not a number of seconds")
+                # nan and inf parse as floats, but JSON in PostgreSQL cannot hold them.
+                if not (0 < config["timeout"] < 86400):
+                    fail(f"timeout {nxt!r} is not a number of seconds")
                 i += 1
-            elif word == "requests" and nxt and nxt.isdigit():
-                config["requests"] = int(nxt)
+            elif word == "requests" and _number(nxt) is not None:
+                config["requests"] = _number(nxt)
                 i += 1
             else:
                 fail(f"{rest[i]!r} is not understood")
@@ -109,13 +121,13 @@ def _check(words: list[str], line: int) -> tuple[str, dict]:
     if kind == "env-clean":
         return "env_clean", {}
     if kind == "env-drift":
-        if len(rest) != 1 or not rest[0].isdigit():
+        if len(rest) != 1 or _number(rest[0]) is None:
             fail("env-drift needs the id of the environment to compare with")
-        return "env_drift", {"other_environment": int(rest[0])}
+        return "env_drift", {"other_environment": _number(rest[0])}
     if kind == "import-job":
-        if len(rest) != 1 or not rest[0].isdigit():
+        if len(rest) != 1 or _number(rest[0]) is None:
             fail("import-job needs the import job id")
-        return "import_job", {"job_id": int(rest[0])}
+        return "import_job", {"job_id": _number(rest[0])}
     if kind == "sample-verified":
         if not rest or not all(word.isascii() and word.isdigit() for word in rest):
             fail("sample-verified needs the import job ids")

@@ -334,3 +334,31 @@ def test_a_step_title_is_one_line():
 def test_no_structure_is_still_an_error():
     with pytest.raises(PlanParseError, match="No plan structure"):
         parse("just a sentence\nand another\n")
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        "check import-job ²",
+        "check env-drift ١٢",
+        "check import-job 99999999999999999999",
+        "check http https://status.example.com/ expect ³",
+        "check latency https://status.example.com/ p95<500ms requests ⁵",
+        "check http https://status.example.com/ timeout nan",
+        "check http https://status.example.com/ timeout inf",
+    ],
+)
+def test_check_markers_take_ascii_numbers_in_range_only(marker):
+    """Unicode digits pass str.isdigit() but not int(); nan/inf pass float() but not JSON."""
+    with pytest.raises(PlanParseError, match="check marker is not valid"):
+        parse(f"# Plan\n\n## Phase\n- [ ] Step <!-- ops: {marker} -->\n")
+
+
+def test_check_marker_numbers_are_read():
+    plan = parse(
+        "# Plan\n\n## Phase\n- [ ] Step <!-- ops: check http https://status.example.com/ "
+        "expect 204 timeout 5 -->\n- [ ] Other <!-- ops: check import-job 12 -->\n"
+    )
+    first, second = plan.phases[0].steps
+    assert first.check_config["expected_status"] == 204 and first.check_config["timeout"] == 5.0
+    assert second.check_type == "import_job" and second.check_config == {"job_id": 12}

@@ -333,3 +333,19 @@ def test_runbook_settings_allow_check_origins(client_for, version):
     assert event.changes["allowed_urls"]["after"] == "https://status.example.com"
     viewer, _ = client_for("viewer")
     assert viewer.post(url, {"allowed_urls": ""}).status_code == 403
+
+
+@pytest.mark.parametrize(
+    "query", ["?a=²&b=1", "?a=1&b=١", "?a=99999999999999999999&b=1", "?a=-1&b=1", "?a=1&b=7"]
+)
+def test_diff_of_versions_that_are_no_numbers_or_do_not_exist_is_404(client_for, version, query):
+    client, _ = client_for("operator")
+    url = reverse("runbooks:version_diff", args=[version.runbook_id]) + query
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("runbook", ["²", "99999999999999999999999", "-3"])
+def test_import_page_ignores_a_runbook_id_that_is_no_number(client_for, runbook):
+    client, _ = client_for("operator")
+    response = client.get(reverse("runbooks:runbook_import") + f"?runbook={runbook}")
+    assert response.status_code == 200
