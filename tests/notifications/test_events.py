@@ -245,6 +245,44 @@ def sc_audit_failure(ctx):
     return act, {"ada"}
 
 
+def _recurring(ctx):
+    """A daily recurring run of ``PLAN`` on prod whose period began 3 hours ago, grace 1 hour."""
+    from operations import services as op_services
+
+    version = rb_services.runbook_import(actor=ctx.op, text=PLAN, source_name="daily.md")
+    began = timezone.localtime() - timedelta(hours=3)
+    op_services.schedule_create(
+        actor=ctx.op, runbook=version.runbook, environment=ctx.prod, frequency="daily",
+        at_time=began.time().replace(second=0, microsecond=0), grace_hours=1,
+        starts_at=began - timedelta(minutes=5),
+    )  # fmt: skip
+    assert AuditEvent.objects.filter(action="schedule.created").exists()
+    return op_services
+
+
+def sc_schedule_run_overdue(ctx):
+    op_services = _recurring(ctx)
+    op_services.scheduled_runs_create_due(now=timezone.now())
+    assert AuditEvent.objects.filter(action="schedule.run.created").exists()
+
+    def act():
+        engine.scan(timezone.now())
+        return "schedule.run.overdue"
+
+    return act, {"otto"}
+
+
+def sc_schedule_run_failed(ctx):
+    op_services = _recurring(ctx)
+    ctx.op.groups.clear()  # the owner lost the role that starts runs
+
+    def act():
+        op_services.scheduled_runs_create_due(now=timezone.now())
+        return "schedule.run.failed"
+
+    return act, {"otto"}
+
+
 SCENARIOS = {
     "changerequest.submitted": (sc_cr_submitted, True),
     "changerequest.approved": (sc_cr_approved, True),
@@ -261,6 +299,8 @@ SCENARIOS = {
     "hygiene.error": (sc_hygiene_error, True),
     "rotation.due": (sc_rotation_due, True),
     "audit.failure": (sc_audit_failure, False),
+    "schedule.run_overdue": (sc_schedule_run_overdue, True),
+    "schedule.run_failed": (sc_schedule_run_failed, True),
 }
 
 
