@@ -318,3 +318,28 @@ def test_campaign_completes_from_an_api_import(users, dev, secrets_dev):
     row = next(r for r in report.item_rows(campaign) if r.item.key == "SESSION_SECRET")
     assert (row.state, row.by) == (ItemState.ROTATED, f"{op.username} via token {token.pk} (ci)")
     assert progress(campaign) == (1, 3)
+
+
+def test_create_page_prefills_and_shows_service_errors_by_field(users, dev, client_for):
+    client, op = client_for("operator")
+    url = reverse("compliance:campaign_create")
+    page = client.get(f"{url}?scope=environment&environment={dev.pk}")
+    assert page.status_code == 200
+    assert page.context["form"].initial["environment"] == str(dev.pk)
+    assert ("family:stripe", "All Stripe keys (stripe_*)") in page.context["form"].fields[
+        "kind"
+    ].choices
+    # readable-by without a user: the error sits next to the user field
+    response = client.post(
+        url, {"scope": "readable_by", "owner": op.pk, "due_date": DUE.isoformat()}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["user"] == ["Choose the user."]
+    # an environment without secrets: nothing to rotate, said on the form
+    response = client.post(
+        url,
+        {"scope": "environment", "environment": dev.pk, "owner": op.pk, "due_date": DUE},
+    )
+    assert "No secret with a value to rotate" in response.content.decode()
+    assert not RotationCampaign.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="rotation.").exists()
