@@ -2,9 +2,11 @@
 finding) with a one-click "start a campaign", and the open campaigns covering this environment.
 Found by ``opsportal.apphooks``: the environments app never imports this module."""
 
+from django.urls import reverse
 from django.utils import timezone
 
-from .models import RotationCampaign
+from .choices import CampaignStatus
+from .models import RotationCampaign, RotationItem
 
 
 def panels(request, environment) -> list[dict]:
@@ -24,6 +26,20 @@ def panels(request, environment) -> list[dict]:
     )
     if not overdue and not campaigns:
         return []
+    # an overdue variable already in an open campaign links to it instead of offering another
+    covering = dict(
+        RotationItem.objects.filter(
+            campaign__status=CampaignStatus.OPEN, configvar__in=[v.pk for v in overdue]
+        ).values_list("configvar_id", "campaign_id")
+        if overdue
+        else ()
+    )
+    for var in overdue:
+        var.open_campaign_url = (
+            reverse("compliance:campaign_detail", args=[covering[var.pk]])
+            if var.pk in covering
+            else ""
+        )
     return [
         {
             "template": "compliance/environment_panel.html",

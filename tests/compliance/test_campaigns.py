@@ -273,6 +273,10 @@ def test_campaign_from_a_hygiene_finding_is_one_click(users, dev, client_for):
     assert [i.configvar_id for i in campaign.items.all()] == [var.pk]
     assert campaign.owner == op and "rotation overdue" in campaign.title
     assert AuditEvent.objects.get(action="rotation.campaign.created").actor == op
+    # the finding now links to its campaign instead of offering another
+    page = client.get(dev.get_absolute_url()).content.decode()
+    assert 'data-testid="start-campaign-WEBHOOK_SECRET"' not in page
+    assert 'data-testid="in-campaign-WEBHOOK_SECRET"' in page
     # a variable that is not overdue is no finding: refused
     client.post(reverse("compliance:campaign_from_finding", args=[fresh.pk]))
     assert RotationCampaign.objects.count() == 1
