@@ -63,7 +63,8 @@
       else items[index - 1].focus();
     } else if (event.key === "Escape") {
       const list = listOf(owner);
-      if (list && owner.hasAttribute("data-search-dropdown")) {
+      if (list && owner.hasAttribute("data-search-dropdown") && !list.hidden) {
+        event.preventDefault(); // a search box's Escape would also clear what was typed
         list.hidden = true;
         input.focus();
       }
