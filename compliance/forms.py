@@ -23,7 +23,7 @@ class CampaignForm(BootstrapFormMixin, forms.Form):
         queryset=get_user_model().objects.order_by("username"),
         required=False,
         label="Readable by",
-        help_text="Role, audit trail and values they entered (see the README).",
+        help_text="Their role, the audit trail and the values they entered (docs/compliance.md).",
     )
     owner = forms.ModelChoiceField(queryset=get_user_model().objects.filter(is_active=True))
     due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
