@@ -15,6 +15,13 @@ from opsportal.audit.services import record
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _no_checkpoint_key(settings):
+    """Without a signing key checkpoints are off: a warning, not a problem. Tests of the
+    checkpoint status set one."""
+    settings.AUDIT_SIGNING_KEY = ""
+
+
 def status(*args) -> tuple[int, dict | str, str]:
     out, err = StringIO(), StringIO()
     try:
@@ -100,3 +107,38 @@ def test_status_flags_failed_tasks_and_shows_the_audit_head(user_factory):
     assert "queues: nothing queued" in text
     assert f"audit head: #{event.seq}" in text
     assert "61 task(s) failed in the last 24 h, the latest imports.tasks.apply_job" in err
+
+
+def test_status_warns_without_a_signing_key_but_does_not_fail(settings):
+    settings.AUDIT_SIGNING_KEY = ""
+    code, data, _ = status("--json")
+    assert code == 0
+    assert data["audit_checkpoints"] == {"status": "off"}
+    assert "AUDIT_SIGNING_KEY is not set" in data["warnings"][0]
+    code, text, err = status()
+    assert "audit checkpoints: off" in text and "WARNING: AUDIT_SIGNING_KEY" in err
+
+
+def test_status_flags_missing_and_stale_checkpoints(settings, tmp_path, monkeypatch):
+    import base64
+    import os
+
+    from opsportal.audit import checkpoints
+
+    settings.AUDIT_SIGNING_KEY = base64.b64encode(os.urandom(32)).decode()
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path
+    code, data, _ = status("--json")
+    assert code == 1 and data["audit_checkpoints"] == {"status": "none"}
+    assert data["problems"] == ["no audit checkpoint written yet (is the default worker running?)"]
+
+    written = checkpoints.write_checkpoint()
+    code, data, _ = status("--json")
+    assert code == 0, data["problems"]
+    assert data["audit_checkpoints"]["status"] == "ok"
+    assert data["audit_checkpoints"]["seq"] == written["seq"]
+
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr(timezone, "now", lambda: later)
+    code, data, _ = status("--json")
+    assert code == 1 and data["audit_checkpoints"]["status"] == "stale"
+    assert data["problems"][0].startswith("the last audit checkpoint is 1")

@@ -8,8 +8,8 @@ from opsportal.monitoring import database_ok, portal_status
 class Command(BaseCommand):
     help = (
         "The portal's own health: database, task queues, failed tasks, imports in flight, roles "
-        "against roles.py, audit head. Exits 1 when something needs attention (for cron and "
-        "monitoring agents)."
+        "against roles.py, audit head and its signed checkpoints. Exits 1 when something needs "
+        "attention (for cron and monitoring agents)."
     )
 
     def add_arguments(self, parser):
@@ -43,6 +43,13 @@ class Command(BaseCommand):
             self.stdout.write(f"roles: {status['roles']['status']}")
             head = status["audit_head"]
             self.stdout.write(f"audit head: #{head['seq']} at {head['at']}")
+            cp = status["audit_checkpoints"]
+            self.stdout.write(
+                f"audit checkpoints: {cp['status']}"
+                + (f" (event #{cp['seq']} at {cp['at']})" if cp.get("at") else "")
+            )
+            for warning in status["warnings"]:
+                self.stderr.write(f"WARNING: {warning}")
             for problem in status["problems"]:
                 self.stderr.write(f"PROBLEM: {problem}")
         if status["problems"]:
