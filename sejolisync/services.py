@@ -34,7 +34,7 @@ from imports.layouts import Batch
 from imports.layouts.orders import OrdersResource
 from imports.layouts.widgets import DateWidget, RupiahWidget
 from imports.models import AffiliateProfile, Commission, Order, Product
-from imports.writer import Writer, apply_changes
+from imports.writer import Writer, apply_changes, update_rows
 from notifications import crypto
 from opsportal.accounts.permissions import require
 from opsportal.audit.masking import fingerprint
@@ -164,13 +164,15 @@ def delivery_refuse(*, hook: ShopHook | None, reason: str, ip: str | None) -> Re
 
 # --- receiving -----------------------------------------------------------------------------------
 def delivery_receive(*, hook: ShopHook, fields: dict, raw: str, content_type: str) -> Delivery:
-    """Log an accepted post and queue its processing (or mark it skipped while processing is
-    switched off)."""
+    """Log an accepted post (the ``Delivery`` row is the raw log) and queue its processing, or
+    mark it skipped while processing is switched off. What the shop said is not yet an action of
+    the portal: processing is, and it is audited (``delivery_process``)."""
     order_ref = payload.order_ref(fields)
     try:
         status = payload.status(fields.get("order_status"))
     except n.Invalid:
         status = ""
+    skipped = not hook.processing
     with transaction.atomic():
         delivery = Delivery.objects.create(
             hook=hook,
@@ -179,26 +181,15 @@ def delivery_receive(*, hook: ShopHook, fields: dict, raw: str, content_type: st
             fields=fields,
             order_ref=order_ref,
             status=status,
+            state=DeliveryState.SKIPPED if skipped else DeliveryState.QUEUED,
+            outcome=SWITCHED_OFF if skipped else "",
         )
-        if not hook.processing:
-            delivery.state = DeliveryState.SKIPPED
-            delivery.outcome = "processing is switched off for this shop"
-            delivery.save(update_fields=["state", "outcome"])
-        ShopHook.objects.filter(pk=hook.pk).update(last_delivery_at=delivery.received_at)
-        record(
-            actor=None,
-            action="sejolisync.delivery.received",
-            target=delivery,
-            changes={
-                "hook": hook.name,
-                "order": order_ref,
-                "status": status,
-                "state": delivery.state,
-            },
-        )
-        if delivery.state == DeliveryState.QUEUED:
+        if not skipped:
             _enqueue(delivery.pk)
     return delivery
+
+
+SWITCHED_OFF = "processing is switched off for this shop"
 
 
 def _enqueue(delivery_id: int) -> None:
@@ -211,9 +202,8 @@ def delivery_replay(*, actor, delivery: Delivery, reason: str = "") -> Delivery:
     with transaction.atomic():
         delivery = Delivery.objects.select_for_update().select_related("hook").get(pk=delivery.pk)
         if delivery.state not in REPLAYABLE:
-            raise ValidationError(
-                f"A {delivery.get_state_display().lower()} delivery is not replayed."
-            )
+            state = delivery.get_state_display().lower()
+            raise ValidationError(f"A {state} delivery is not replayed.")
         if not delivery.hook.processing:
             raise ValidationError("Processing is switched off for this shop: switch it on first.")
         before = delivery.state
@@ -233,11 +223,8 @@ def delivery_replay(*, actor, delivery: Delivery, reason: str = "") -> Delivery:
 def delivery_replay_failures(*, actor, hook: ShopHook, reason: str = "") -> int:
     """Replay every failed delivery of a hook, oldest first; how many were queued."""
     require(actor, "sejolisync.replay_delivery", action="replay Sejoli deliveries")
-    ids = list(
-        hook.deliveries.filter(state=DeliveryState.FAILED)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
+    failed = hook.deliveries.filter(state=DeliveryState.FAILED).order_by("pk")
+    ids = list(failed.values_list("pk", flat=True))
     for pk in ids:
         delivery_replay(actor=actor, delivery=Delivery(pk=pk), reason=reason)
     return len(ids)
@@ -348,65 +335,133 @@ def export_row(order: dict, existing: Order | None) -> dict:
     }
 
 
-def _lock(*keys: str) -> None:
-    """Serialise deliveries that touch the same order, buyer or affiliate (PostgreSQL; SQLite
-    writes one at a time anyway). Sorted, so two deliveries never wait on each other."""
-    if connection.vendor != "postgresql":
+def _lock(keys) -> None:
+    """Serialise the batches that touch the same orders, buyers, affiliates or new products
+    (PostgreSQL; SQLite writes one at a time anyway). One statement takes the keys in sorted
+    order, so two batches never wait on each other."""
+    keys = sorted({k for k in keys if k})
+    if connection.vendor != "postgresql" or not keys:
         return
     with connection.cursor() as cursor:
-        for key in sorted({k for k in keys if k}):
-            cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [key])
-
-
-def _stored_state(inv: str) -> tuple[SyncedOrder | None, tuple]:
-    synced = SyncedOrder.objects.filter(inv=inv).first()
-    if synced is not None:
-        return synced, (synced.rank, synced.paid_at or EARLIEST)
-    status = Order.objects.filter(inv=inv).values_list("status", flat=True).first()
-    if status is None:
-        return None, (0, EARLIEST)
-    return None, (STATUS_RANK[status], EARLIEST)
-
-
-def _apply(delivery: Delivery, order: dict) -> tuple[str, str, dict]:
-    """(state, outcome, changes) of applying one read delivery; inside the caller's atomic."""
-    inv = order["inv"]
-    _lock(f"sejoli:order:{inv}", f"sejoli:member:{order['email']}", f"sejoli:aff:{order['aff_id']}")
-    synced, stored = _stored_state(inv)
-    mine = (STATUS_RANK[order["status"]], order["paid_at"] or EARLIEST)
-    changes = {"order": inv, "status": order["status"]}
-    if mine == stored:
-        return DeliveryState.DUPLICATE, f"INV {inv} is {order['status']} already", changes
-    if mine < stored:
-        now = synced.status if synced else Order.objects.get(inv=inv).status
-        return (
-            DeliveryState.STALE,
-            f"INV {inv} is {now} already: {order['status']} is older",
-            changes,
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtext(k))) "
+            "FROM (SELECT unnest(%s::text[]) AS k ORDER BY 1) AS keys",
+            [keys],
         )
-    existing = (
-        Order.objects.select_related("member", "affiliate", "product").filter(inv=inv).first()
+
+
+def _merge(before: dict | None, order: dict) -> dict:
+    """An order's values after one more delivery: what it carries, over what came before (a
+    later delivery that leaves a field empty does not blank it, as the stored order would not)."""
+    if before is None:
+        return dict(order)
+    merged = dict(before)
+    merged.update({k: v for k, v in order.items() if v not in ("", None, 0)})
+    merged["status"] = order["status"]
+    return merged
+
+
+@dataclass
+class _Decision:
+    state: str
+    outcome: str = ""
+    error: str = ""
+
+
+def _apply_orders(groups: dict[str, list]) -> tuple[dict, dict]:
+    """Apply each order's winning deliveries (``RULE``) in one pass of the orders layout.
+
+    ``groups``: order id → ``[(delivery, read values), ...]`` in arrival order. Returns the
+    decision per delivery and ``{order id: {"before", "after"}}`` of the orders written. Raises
+    on a database error (the caller's savepoint undoes everything)."""
+    invs = list(groups)
+    reads = [order for group in groups.values() for _, order in group]
+    _lock(
+        [f"sejoli:order:{inv}" for inv in invs]
+        + [f"sejoli:member:{o['email'] or o['phone']}" for o in reads]
+        + [f"sejoli:aff:{o['aff_id']}" for o in reads if o["aff_id"]]
+        + [f"sejoli:product:{o['product']}" for o in reads if o["product"]]
     )
-    b = Batch(NO_JOB)
+    synced = {s.inv: s for s in SyncedOrder.objects.filter(inv__in=invs)}
+    existing = {
+        o.inv: o
+        for o in Order.objects.select_related("member", "affiliate", "product").filter(inv__in=invs)
+    }
+    decisions: dict[int, _Decision] = {}
+    winners: dict[str, tuple] = {}  # inv -> (merged values, paid at, deliveries applied)
+    for inv, group in groups.items():
+        s, o = synced.get(inv), existing.get(inv)
+        status = s.status if s else o.status if o else None
+        paid = s.paid_at if s else None
+        stored = (
+            (s.rank, paid or EARLIEST)
+            if s
+            else (STATUS_RANK[o.status], EARLIEST)
+            if o
+            else (0, EARLIEST)
+        )
+        merged, applied = None, []
+        for d, order in group:
+            mine = (STATUS_RANK[order["status"]], order["paid_at"] or paid or EARLIEST)
+            if mine == stored:
+                decisions[d.pk] = _Decision(
+                    DeliveryState.DUPLICATE, f"INV {inv} is {status} already"
+                )
+            elif mine < stored:
+                decisions[d.pk] = _Decision(
+                    DeliveryState.STALE,
+                    f"INV {inv} is {status} already: {order['status']} is older",
+                )
+            else:
+                merged = _merge(merged, order)
+                paid = order["paid_at"] or paid
+                stored, status = mine, order["status"]
+                applied.append(d)
+        if applied:
+            winners[inv] = (merged, paid, applied)
+    changed: dict[str, dict] = {}
+    if not winners:
+        return decisions, changed
+    rows = [(i, export_row(winners[inv][0], existing.get(inv))) for i, inv in enumerate(winners, 1)]
+    b = Batch(NO_JOB, sample_limit=len(rows))
     b.w = SyncWriter(NO_JOB)
-    OrdersResource.handle(b, [(1, export_row(order, existing))])
-    if b.r.rejected:
-        raise n.Invalid(b.r.rejected[0][2])
-    outcome = "created" if b.r.created else "updated" if b.r.updated else "unchanged"
-    written = Order.objects.select_related("affiliate").get(inv=inv)
-    _affiliate_details(b.w, written, order)
-    SyncedOrder.objects.update_or_create(
-        inv=inv,
-        defaults={
-            "status": order["status"],
-            "rank": mine[0],
-            "paid_at": order["paid_at"] or (synced.paid_at if synced else None),
-            "delivery": delivery,
-        },
-    )
-    before = existing.status if existing else None
-    changes.update(outcome=outcome, status={"before": before, "after": written.status})
-    return DeliveryState.PROCESSED, f"INV {inv} {outcome} ({written.status})", changes
+    OrdersResource.handle(b, rows)
+    rejected = {key: reason for _, key, reason in b.r.rejected}
+    outcomes = {sample["key"]: sample["outcome"] for sample in b.r.samples}
+    written = {
+        o.inv: o for o in Order.objects.select_related("affiliate").filter(inv__in=list(winners))
+    }
+    new_synced, old_synced = [], []
+    for inv, (merged, paid, applied) in winners.items():
+        if inv in rejected or inv not in written:
+            reason = rejected.get(inv, "not written")
+            for d in applied:
+                decisions[d.pk] = _Decision(DeliveryState.INVALID, f"invalid: {reason}", reason)
+            continue
+        order = written[inv]
+        _affiliate_details(b.w, order, merged)
+        outcome = outcomes.get(inv, "unchanged")
+        for d in applied:
+            decisions[d.pk] = _Decision(
+                DeliveryState.PROCESSED, f"INV {inv} {outcome} ({order.status})"
+            )
+        before = existing[inv].status if inv in existing else None
+        changed[inv] = {"before": before, "after": order.status, "outcome": outcome}
+        rank = STATUS_RANK[merged["status"]]
+        s = synced.get(inv)
+        if s is None:
+            new_synced.append(
+                SyncedOrder(
+                    inv=inv, status=merged["status"], rank=rank, paid_at=paid, delivery=applied[-1]
+                )
+            )
+        else:
+            s.status, s.rank, s.paid_at, s.delivery = merged["status"], rank, paid, applied[-1]
+            s.updated_at = timezone.now()
+            old_synced.append(s)
+    SyncedOrder.objects.bulk_create(new_synced)
+    update_rows(SyncedOrder, old_synced, ["status", "rank", "paid_at", "delivery", "updated_at"])
+    return decisions, changed
 
 
 def _affiliate_details(w: Writer, order: Order, values: dict) -> None:
@@ -435,48 +490,91 @@ def _affiliate_details(w: Writer, order: Order, values: dict) -> None:
                 w.update(Commission, [commission], diff)
 
 
-def delivery_process(*, delivery_id: int) -> Delivery:
-    """Apply one queued delivery (the task's service). A redelivered task finds the delivery
-    no longer queued and does nothing. The outcome and its audit event commit together with the
-    order's changes; a failure rolls the changes back and is recorded, replayable."""
+BATCH = 50
+
+
+def delivery_process(*, delivery_id: int, limit: int = BATCH) -> int:
+    """Process the queued deliveries of this delivery's shop, oldest first, up to ``limit`` (the
+    task's service): one transaction, one pass of the orders layout, one audit event naming
+    every delivery and order. A task whose delivery an earlier batch took finds nothing to do (a
+    redelivered task too). Deliveries another worker holds are skipped (``SKIP LOCKED``). A
+    database error undoes the batch and the orders are tried one at a time, so only the failing
+    order's deliveries are marked failed (replayable). How many deliveries were decided."""
+    hook_id = (
+        Delivery.objects.filter(pk=delivery_id, state=DeliveryState.QUEUED)
+        .values_list("hook_id", flat=True)
+        .first()
+    )
+    if hook_id is None:
+        return 0
     with transaction.atomic():
-        delivery = (
-            Delivery.objects.select_for_update()
-            .select_related("hook")
-            .filter(pk=delivery_id)
-            .first()
+        hook = ShopHook.objects.get(pk=hook_id)
+        batch = list(
+            Delivery.objects.select_for_update(skip_locked=True)
+            .filter(hook_id=hook_id, state=DeliveryState.QUEUED)
+            .order_by("pk")[:limit]
         )
-        if delivery is None or delivery.state != DeliveryState.QUEUED:
-            return delivery
-        delivery.attempts += 1
-        changes: dict = {"order": delivery.order_ref}
-        if not delivery.hook.processing:
-            state, outcome = DeliveryState.SKIPPED, "processing is switched off for this shop"
-        else:
-            try:
-                order = read_order(delivery.fields)
-                delivery.paid_at = order["paid_at"]
-                with transaction.atomic():  # a savepoint: a failure undoes the order's writes
-                    state, outcome, changes = _apply(delivery, order)
-            except n.Invalid as exc:
-                state, outcome = DeliveryState.INVALID, f"invalid: {exc}"
-                delivery.error = str(exc)
-            except Exception as exc:  # recorded and replayable, never lost
-                logger.exception("Sejoli delivery %s failed", delivery.pk)
-                state, outcome = DeliveryState.FAILED, "failed"
-                delivery.error = f"{type(exc).__name__}: {exc}"[:2000]
-        delivery.state, delivery.outcome = state, outcome[:200]
-        delivery.processed_at = timezone.now()
-        delivery.save(
-            update_fields=["state", "outcome", "error", "attempts", "processed_at", "paid_at"]
+        if not batch:
+            return 0
+        decisions, changed = _decide(hook, batch)
+        now = timezone.now()
+        summary: dict[str, list] = {}
+        for d in batch:
+            decision = decisions[d.pk]
+            d.state, d.outcome, d.error = decision.state, decision.outcome[:200], decision.error
+            d.attempts += 1
+            d.processed_at = now
+            summary.setdefault(d.state, []).append(d.pk)
+        # the importer's bulk UPDATE (one statement; Django's bulk_update spent 0.8 s of a
+        # 50-delivery batch building its CASE expressions, measured)
+        update_rows(
+            Delivery, batch, ["state", "outcome", "error", "attempts", "processed_at", "paid_at"]
         )
+        ShopHook.objects.filter(pk=hook.pk).update(last_delivery_at=batch[-1].received_at)
         record(
             actor=None,
-            action=f"sejolisync.delivery.{state}",
-            target=delivery,
-            changes=changes,
+            action="sejolisync.deliveries.processed",
+            target=hook,
+            changes={"deliveries": summary, "orders": changed},
         )
-    return delivery
+    return len(batch)
+
+
+def _decide(hook: ShopHook, batch: list[Delivery]) -> tuple[dict, dict]:
+    if not hook.processing:
+        return {d.pk: _Decision(DeliveryState.SKIPPED, SWITCHED_OFF) for d in batch}, {}
+    decisions: dict[int, _Decision] = {}
+    groups: dict[str, list] = {}
+    for d in batch:
+        try:
+            order = read_order(d.fields)
+        except n.Invalid as exc:
+            decisions[d.pk] = _Decision(DeliveryState.INVALID, f"invalid: {exc}", str(exc))
+            continue
+        d.paid_at = order["paid_at"]
+        groups.setdefault(order["inv"], []).append((d, order))
+    if not groups:
+        return decisions, {}
+    try:
+        with transaction.atomic():  # a savepoint: a failure undoes the batch's writes
+            found, changed = _apply_orders(groups)
+        return {**decisions, **found}, changed
+    except Exception:  # each order again on its own, below
+        logger.warning("Sejoli batch of %s failed: each order on its own", len(batch))
+    changed = {}
+    for inv, group in groups.items():
+        try:
+            with transaction.atomic():
+                found, one = _apply_orders({inv: group})
+        except Exception as exc:  # recorded and replayable, never lost
+            logger.exception("Sejoli deliveries of INV %s failed", inv)
+            error = f"{type(exc).__name__}: {exc}"[:2000]
+            for d, _ in group:
+                decisions[d.pk] = _Decision(DeliveryState.FAILED, "failed", error)
+            continue
+        decisions.update(found)
+        changed.update(one)
+    return decisions, changed
 
 
 def sync_status() -> dict:

@@ -94,7 +94,7 @@ class HookListView(PermissionRequiredMixin, ListView):
                 filter=Q(deliveries__state__in=[DeliveryState.FAILED, DeliveryState.INVALID]),
             ),
             total=Count("deliveries"),
-        )
+        ).order_by("name")
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

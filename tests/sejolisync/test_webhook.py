@@ -9,7 +9,7 @@ import pytest
 
 from imports.models import AffiliateProfile, Commission, Member, Order, Product
 from opsportal.audit.models import AuditEvent
-from sejolisync import services
+from sejolisync import payload, services
 from sejolisync.choices import DeliveryState
 from sejolisync.models import Delivery, RefusedDelivery, ShopHook, SyncedOrder
 
@@ -18,8 +18,16 @@ from .payloads import delivery, order_array, snake_case
 pytestmark = pytest.mark.django_db
 
 
-def actions(**filters):
-    return list(AuditEvent.objects.filter(**filters).order_by("seq").values_list("action", flat=True))
+def queued(new, body: dict) -> int:
+    """A delivery logged and queued, its processing not yet run (a worker busy elsewhere)."""
+    fields = payload.read_pairs(body.items())
+    return services.delivery_receive(hook=new.hook, fields=fields, raw="", content_type="").pk
+
+
+def decided(state: str) -> list[int]:
+    """The deliveries the audit trail says were decided ``state``."""
+    events = AuditEvent.objects.filter(action="sejolisync.deliveries.processed")
+    return [pk for e in events for pk in e.changes["deliveries"].get(state, [])]
 
 
 def test_a_new_order_is_created_from_a_json_delivery(post, shop, product):
@@ -39,12 +47,14 @@ def test_a_new_order_is_created_from_a_json_delivery(post, shop, product):
     assert (commission.status, commission.amount) == ("pending", Decimal("59800"))
     assert commission.reported_amount == Decimal("59800")
     assert order.job_id is None  # the sync is no import: an import's rollback leaves it alone
-    assert actions(target_id=str(d.pk), target_type="sejolisync.delivery") == [
-        "sejolisync.delivery.received",
-        "sejolisync.delivery.processed",
-    ]
-    event = AuditEvent.objects.get(action="sejolisync.delivery.processed")
-    assert event.changes["order"] == "5101" and event.changes["outcome"] == "created"
+    event = AuditEvent.objects.get(action="sejolisync.deliveries.processed")
+    assert (event.target_type, event.target_id) == ("sejolisync.shophook", str(shop.hook.pk))
+    assert event.changes["deliveries"] == {"processed": [d.pk]}
+    assert event.changes["orders"]["5101"] == {
+        "before": None,
+        "after": "on-hold",
+        "outcome": "created",
+    }
     assert "dimas" not in json.dumps(event.changes)  # no personal data in the audit trail
 
 
@@ -106,10 +116,18 @@ def _snapshot() -> dict:
         "products": sorted(Product.objects.values_list("name", "sejoli_id")),
         "orders": sorted(
             Order.objects.values_list(
-                "inv", "member__email", "product__name", "quantity", "total", "status",
-                "created_at", "access_expires_at", "affiliate__sejoli_user_id", "job_id",
+                "inv",
+                "member__email",
+                "product__name",
+                "quantity",
+                "total",
+                "status",
+                "created_at",
+                "access_expires_at",
+                "affiliate__sejoli_user_id",
+                "job_id",
             )
-        ),  # fmt: skip
+        ),
         "commissions": sorted(
             Commission.objects.values_list(
                 "order__inv", "affiliate__sejoli_user_id", "amount", "reported_amount", "status"
@@ -158,13 +176,31 @@ def test_replayed_twice_and_out_of_order_leave_the_same_tables(post, shop, produ
     states = set(Delivery.objects.values_list("state", flat=True))
     assert states <= {DeliveryState.PROCESSED, DeliveryState.DUPLICATE, DeliveryState.STALE}
     assert DeliveryState.DUPLICATE in states and DeliveryState.STALE in states
-    assert AuditEvent.objects.filter(action="sejolisync.delivery.duplicate").exists()
-    assert AuditEvent.objects.filter(action="sejolisync.delivery.stale").exists()
+    assert decided("duplicate") and decided("stale")
+
+
+def test_one_batch_of_shuffled_deliveries_leaves_the_same_tables(post, shop, product):
+    for body in IN_ORDER:
+        post(shop, body)
+    expected = _snapshot()
+    _wipe()
+    shuffled = IN_ORDER * 2
+    random.Random(4).shuffle(shuffled)
+    ids = [queued(shop, body) for body in shuffled]
+    assert services.delivery_process(delivery_id=ids[0]) == len(ids)  # one batch, one pass
+    assert _snapshot() == expected
+    event = (
+        AuditEvent.objects.filter(action="sejolisync.deliveries.processed").order_by("seq").last()
+    )
+    assert sorted(pk for pks in event.changes["deliveries"].values() for pk in pks) == ids
+    assert set(event.changes["orders"]) == {"5201", "5202", "5203"}
 
 
 def test_an_older_status_never_regresses_an_imported_order(post, shop, product):
     member = Member.objects.create(email="dimas.rahmawati@example.com", name="Dimas")
-    Order.objects.create(inv="5301", member=member, product=product, total=299000, status="completed")
+    Order.objects.create(
+        inv="5301", member=member, product=product, total=299000, status="completed"
+    )
     response = post(shop, delivery(5301, "on-hold", paid=False))
     d = Delivery.objects.get(pk=response.json()["delivery"])
     assert d.state == DeliveryState.STALE
@@ -179,7 +215,7 @@ def test_invalid_delivery_is_logged_and_not_applied(post, shop, product):
     d = Delivery.objects.get()
     assert d.state == DeliveryState.INVALID and d.error == "unknown_status"
     assert not Order.objects.exists()
-    assert AuditEvent.objects.filter(action="sejolisync.delivery.invalid").exists()
+    assert decided("invalid") == [d.pk]
 
 
 def test_a_wrong_token_is_refused_and_logged_without_processing(client, shop, product):
@@ -256,6 +292,7 @@ def test_switched_off_deliveries_are_logged_and_skipped(post, shop, product, use
     d = Delivery.objects.get()
     assert d.state == DeliveryState.SKIPPED and d.raw
     assert not Order.objects.exists()
+    assert not AuditEvent.objects.filter(action="sejolisync.deliveries.processed").exists()
     with pytest.raises(services.ValidationError):
         services.delivery_replay(actor=operator, delivery=d)
     services.hook_switch(actor=operator, hook=shop.hook, processing=True, reason="one more day")
@@ -270,18 +307,18 @@ def test_switched_off_deliveries_are_logged_and_skipped(post, shop, product, use
 
 
 def test_a_failure_is_listed_and_replayed(post, shop, product, client_for, monkeypatch):
-    real = services._apply
+    real = services._apply_orders
 
     def broken(*args, **kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "_apply", broken)
+    monkeypatch.setattr(services, "_apply_orders", broken)
     post(shop, delivery(5701, "completed"))
     d = Delivery.objects.get()
     assert d.state == DeliveryState.FAILED and "database went away" in d.error
     assert not Order.objects.exists()
-    assert AuditEvent.objects.filter(action="sejolisync.delivery.failed").exists()
-    monkeypatch.setattr(services, "_apply", real)
+    assert decided("failed") == [d.pk]
+    monkeypatch.setattr(services, "_apply_orders", real)
     c, operator = client_for("operator")
     page = c.get(shop.hook.get_absolute_url())
     assert b"database went away" in page.content and b"Replay" in page.content
@@ -299,7 +336,24 @@ def test_a_failure_is_listed_and_replayed(post, shop, product, client_for, monke
 def test_a_redelivered_task_does_nothing(post, shop, product):
     post(shop, delivery(5801, "completed"))
     d = Delivery.objects.get()
-    services.delivery_process(delivery_id=d.pk)  # the queue hands the task out again
+    assert services.delivery_process(delivery_id=d.pk) == 0  # the task, handed out again
     d.refresh_from_db()
     assert d.attempts == 1
-    assert AuditEvent.objects.filter(action="sejolisync.delivery.processed").count() == 1
+    assert decided("processed") == [d.pk]
+
+
+def test_a_failing_order_does_not_fail_the_others_of_its_batch(shop, product, monkeypatch):
+    real = services._apply_orders
+
+    def fails_for_5902(groups):
+        if "5902" in groups:
+            raise RuntimeError("boom")
+        return real(groups)
+
+    monkeypatch.setattr(services, "_apply_orders", fails_for_5902)
+    ids = [queued(shop, delivery(inv, "completed")) for inv in (5901, 5902, 5903)]
+    assert services.delivery_process(delivery_id=ids[0]) == 3
+    states = dict(Delivery.objects.values_list("order_ref", "state"))
+    assert states == {"5901": "processed", "5902": "failed", "5903": "processed"}
+    assert set(Order.objects.values_list("inv", flat=True)) == {"5901", "5903"}
+    assert decided("failed") == [ids[1]]
