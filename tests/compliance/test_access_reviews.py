@@ -216,3 +216,25 @@ def test_waiting_for_admins_review_due_then_lines_to_decide(users, admins):
     services.access_review_decide(actor=bob, line=line_of(review, alice), decision="keep")
     services.access_review_complete(actor=alice, review=review)
     assert waiting.items(alice) == [] and waiting.items(bob) == []
+
+
+def test_user_role_revoke_service(users, admins):
+    from opsportal.accounts.services import user_role_revoke
+
+    alice, bob = admins
+    with pytest.raises(PermissionDenied):
+        user_role_revoke(actor=users["approver"], user=users["viewer"], reason="no")
+    with pytest.raises(ValidationError, match="your own access"):
+        user_role_revoke(actor=alice, user=alice, reason="no")
+    assert not AuditEvent.objects.filter(action="auth.user.access_revoked").exists()
+    user_role_revoke(actor=alice, user=bob, reason="left")
+    bob.refresh_from_db()
+    assert (bob.is_active, bob.is_staff, bob.is_superuser) == (False, False, False)
+    assert not bob.groups.exists() and not bob.has_perm("auth.change_user")
+    event = AuditEvent.objects.get(action="auth.user.access_revoked")
+    assert event.changes["before"] == {
+        "roles": ["admin"],
+        "is_active": True,
+        "is_staff": True,
+        "is_superuser": True,
+    }
