@@ -123,8 +123,13 @@ def verification_item_mark(
                 status=ReviewStatus.OPEN,
                 summary=f"{item.member_label} (sample verification #{verification.pk}, "
                 f"seed {verification.seed}): {note}",
-                details={"verification": verification.pk, "position": item.position},
-                member_id=item.member_id,
+                # the member by id only: a review item's member is protected, and rolling
+                # the import back must still be able to delete it
+                details={
+                    "verification": verification.pk,
+                    "position": item.position,
+                    "member": item.member_id,
+                },
                 job_id=verification.jobs.order_by("pk").values_list("pk", flat=True).first(),
             )
             item.review_item = review

@@ -57,7 +57,7 @@ def test_verify_a_sample_of_an_import(page, live_server, login, user_factory):
     assert "1 correct" in page.inner_text("#verification-counts")
     assert "1 wrong" in page.inner_text("#verification-counts")
     review = ReviewItem.objects.get(kind="sample_wrong")
-    assert review.member_id == second.member_id
+    assert review.details["member"] == second.member_id
 
     page.click("button:has-text('Complete and sign the report')")
     page.wait_for_url(f"**/imports/verifications/{ver.pk}/report/")

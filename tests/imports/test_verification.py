@@ -167,7 +167,7 @@ def test_start_mark_correct_and_wrong_complete_signed_report(jobs, user_factory)
     )
     review = ReviewItem.objects.get(kind=ReviewKind.SAMPLE_WRONG)
     assert item.review_item == review and review.status == ReviewStatus.OPEN
-    assert review.member_id == items[1].member_id
+    assert review.details["member"] == items[1].member_id and review.member_id is None
     assert "phone differs from users.csv" in review.summary
     wrong = AuditEvent.objects.get(action="import.verification.marked_wrong")
     assert wrong.message == "phone differs from users.csv" and wrong.actor == op
@@ -384,3 +384,21 @@ def test_viewer_sees_but_cannot_start_or_mark_pages(jobs, client_for, user_facto
     assert client.post(f"/imports/verifications/{ver.pk}/complete/").status_code == 403
     assert SampleVerification.objects.count() == 1
     assert ver.items.get().mark == "pending"
+
+
+def test_rollback_after_a_wrong_mark_still_deletes_the_member(user_factory):
+    from .factories import committed
+
+    op = user_factory("operator")
+    users = apply_file(op, CLEAN / "users.csv")
+    ver = services.verification_start(actor=op, jobs=[users], size=1, seed=8)
+    item = ver.items.get()
+    services.verification_item_mark(actor=op, item=item, mark="wrong", note="wrong file")
+    with committed():
+        services.job_rollback(actor=op, job=users, reason="the sample found a wrong member")
+    users.refresh_from_db()
+    assert users.status == "rolled_back" and users.rollback_conflicts == []
+    assert not Member.objects.exists()
+    item.refresh_from_db()
+    assert item.member_id is None and item.member_label and item.mark == "wrong"
+    assert AuditEvent.objects.filter(action="import.job.rolled_back", job_id=users.pk).exists()
