@@ -10,10 +10,11 @@ from urllib.parse import urlencode
 from django.db.models import Count
 from django.urls import reverse
 
-from environments.models import ChangeRequest, Environment, Project
+from environments.models import ChangeRequest, ConfigVar, Environment, Project
 from imports.models import ImportJob, Member
+from opsportal.audit.links import history_url
 from opsportal.audit.models import AuditEvent
-from runbooks.models import Run
+from runbooks.models import Run, Runbook
 
 # No page may run more SQL queries than this, whatever the size of the database.
 QUERY_BUDGET = 20
@@ -23,6 +24,42 @@ def _largest_run():
     """The heaviest run page: the longest run still in progress (open steps carry forms)."""
     runs = Run.objects.annotate(steps=Count("step_runs")).order_by("-steps", "-pk")
     return runs.in_progress().first() or runs.first()
+
+
+def _audit_reading_pages(audit: str) -> list[tuple[str, str]]:
+    """The "who changed prod" pages: a change a request applied, the other events of its
+    request, and the history of a variable, a runbook and a member."""
+    pages = []
+    applied = (
+        AuditEvent.objects.filter(action="configvar.updated")
+        .order_by("-seq")
+        .values_list("seq", "request_id")
+        .first()
+    )
+    if applied:
+        pages.append(("audit event of a change", reverse("audit:event_detail", args=[applied[0]])))
+    request_id = (
+        AuditEvent.objects.exclude(request_id="")
+        .order_by("-seq")
+        .values_list("request_id", flat=True)
+        .first()
+    )
+    if request_id:
+        pages.append(("audit by request", f"{audit}?{urlencode({'request': request_id})}"))
+    var = ConfigVar.objects.order_by("-pk").first()
+    if var:
+        pages.append(("variable page", var.get_absolute_url()))
+        pages.append(("variable history", history_url(var)))
+    runbook = Runbook.objects.order_by("-pk").first()
+    if runbook:
+        version = runbook.latest_version()
+        if version:  # the runbook's page: its latest version, with the history beside it
+            pages.append(("runbook version", version.get_absolute_url()))
+        pages.append(("runbook history", history_url(runbook)))
+    member = Member.objects.order_by("-pk").first()
+    if member:
+        pages.append(("member history", history_url(member)))
+    return pages
 
 
 def hot_pages() -> list[tuple[str, str]]:
@@ -63,6 +100,7 @@ def hot_pages() -> list[tuple[str, str]]:
         pages.append(("audit date range", f"{audit}?{urlencode(query)}"))
         pages.append(("audit deep page", f"{audit}?before={first[1] + 1000}"))
         pages.append(("audit event", reverse("audit:event_detail", args=[last[1]])))
+    pages += _audit_reading_pages(audit)
     pages.append(("projects", reverse("environments:project_list")))
     project = Project.objects.order_by("pk").first()
     if project:
@@ -75,6 +113,11 @@ def hot_pages() -> list[tuple[str, str]]:
     if change_request:
         pages.append(("change request", change_request.get_absolute_url()))
     pages.append(("runbooks", reverse("runbooks:runbook_list")))
+    # the operations calendar: every app's calendar hook, the month grid and the list
+    calendar = reverse("operations:calendar")
+    pages.append(("calendar", calendar))
+    pages.append(("calendar list", f"{calendar}?view=list"))
+    pages.append(("recurring runs panel", reverse("operations:due_panel")))
     run = _largest_run()
     if run:
         pages.append(("runbook run", run.get_absolute_url()))
