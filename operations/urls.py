@@ -8,6 +8,7 @@ app_name = "operations"
 
 urlpatterns = [
     path("calendar/", views.CalendarView.as_view(), name="calendar"),
+    path("operations/due-panel/", views.DuePanelView.as_view(), name="due_panel"),
     path("operations/schedules/", views.ScheduleListView.as_view(), name="schedule_list"),
     path("operations/schedules/new/", views.ScheduleCreateView.as_view(), name="schedule_create"),
     path(

@@ -15,7 +15,7 @@ from opsportal.generic import ServiceFormView
 from opsportal.security import ascii_int
 from runbooks.models import Runbook
 
-from . import services
+from . import dashboard, services
 from .choices import Frequency, PeriodStatus
 from .forms import OptionalReasonForm, ReasonForm, ScheduleForm
 from .hooks import STATUS_STYLE, CalendarEntry
@@ -103,6 +103,16 @@ class CalendarView(TemplateView):
             time_zone=settings.TIME_ZONE,
         )
         return ctx
+
+
+class DuePanelView(PermissionRequiredMixin, TemplateView):
+    """The dashboard's recurring-runs panel, fetched by htmx into its slot."""
+
+    permission_required = services.PERM_VIEW
+    template_name = "operations/dashboard_panel.html"
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(panel=dashboard.due_panel(), **kwargs)
 
 
 # --- schedules --------------------------------------------------------------------------------

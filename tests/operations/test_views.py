@@ -169,9 +169,16 @@ def test_due_and_overdue_runs_wait_for_their_owner_and_show_on_the_dashboard(
     [item] = [i for i in collect(operator) if i.kind.startswith("Recurring run")]
     assert item.kind == "Recurring run due" and item.url == period.run.get_absolute_url()
     client, _ = client_for("viewer")
+    # the dashboard holds the panel's slot; htmx fetches the panel when the page loads
     html = client.get(reverse("dashboard")).content.decode()
-    assert 'data-testid="operations-panel"' in html
+    assert 'data-testid="operations-panel-slot"' in html
+    assert f'hx-get="{reverse("operations:due_panel")}"' in html
+    html = client.get(reverse("operations:due_panel")).content.decode()
+    assert 'data-testid="operations-panel"' in html and "<html" not in html
     assert f'href="{period.run.get_absolute_url()}" data-testid="due-run"' in html
+    nobody, _ = client_for(None)
+    assert nobody.get(reverse("operations:due_panel")).status_code == 403
+    assert "operations-panel-slot" not in nobody.get(reverse("dashboard")).content.decode()
     # two hours later it is overdue; the owner is told once
     later = now + timedelta(hours=2, minutes=1)
     assert services.scheduled_runs_flag_overdue(now=later) == 1
