@@ -128,3 +128,64 @@ def test_the_matrix_at_400px_scrolls_inside_its_wrapper_with_the_key_column_in_v
         assert page_width[0] <= page_width[1], page_width
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "table", "first"),
+    [
+        ("/audit/", "audit-table", "LONG_TARGET"),
+        ("/imports/members/", "member-table", "a.very.long.address@example.com"),
+        ("/imports/orders/", "order-table", "90001"),
+    ],
+)
+def test_lists_at_400px_scroll_inside_their_wrapper(
+    browser, live_server, user_factory, path, table, first
+):
+    from decimal import Decimal
+
+    from django.db import transaction
+
+    from imports.models import Member, Order, Product
+    from opsportal.audit.services import record
+    from tests.factories import PASSWORD
+
+    admin = user_factory("admin", username="ada")
+    with transaction.atomic():
+        record(
+            actor=admin, action="configvar.updated", target_repr="LONG_TARGET " + "X" * 60,
+            message="a reason long enough to push the table wider than a phone screen",
+        )  # fmt: skip
+    member = Member.objects.create(
+        email="a.very.long.address@example.com", phone="+6285312345678", name="Siti Aminah Binti"
+    )
+    product = Product.objects.create(name="Membership Eksporyuk 1 Tahun", price=Decimal("1500000"))
+    Order.objects.create(
+        inv="90001", member=member, product=product, quantity=1,
+        total=Decimal("1500000"), status="completed",
+    )  # fmt: skip
+
+    context = browser.new_context(viewport={"width": 400, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("#id_username", admin.username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/")
+        page.goto(f"{live_server.url}{path}")
+        sizes = page.evaluate(
+            "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert sizes[0] <= sizes[1], (path, sizes)
+        grid = page.get_by_test_id(table)
+        wrapper = grid.locator("xpath=..")
+        assert "table-responsive" in (wrapper.get_attribute("class") or "")
+        cell = grid.locator("tbody tr", has_text=first).locator("td").first
+        before = cell.bounding_box()
+        wrapper.evaluate("el => { el.scrollLeft = el.scrollWidth; }")
+        after = cell.bounding_box()
+        assert abs(after["x"] - before["x"]) < 2  # the first column stays in view
+        assert cell.is_visible()
+    finally:
+        context.close()
