@@ -14,6 +14,8 @@ PUBLIC_URL_NAMES = {
     # signed provider webhooks: the signature is the authorisation (tests/deployments)
     "deployments:webhook_vercel",
     "deployments:webhook_render",
+    # a campaign e-mail's signed unsubscribe link (tests/mailings/test_campaigns.py)
+    "mailings:unsubscribe",
     # fragments htmx fetches into a page: empty for anonymous (tests/notifications/test_queue.py)
     "notifications:waiting_count",
     "notifications:waiting_panel",
