@@ -12,9 +12,8 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 from django_q.models import OrmQ, Task
 
-from imports.choices import ACTIVE_STATUSES
-from imports.models import ImportJob
 from opsportal.accounts.roles import role_drift
+from opsportal.apphooks import app_hooks
 from opsportal.audit.models import AuditChainHead
 
 
@@ -123,10 +122,13 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
     if failed:
         latest = failures.order_by("-stopped").values_list("func", flat=True).first()
         problems.append(f"{failed} task(s) failed in the last 24 h, the latest {latest}")
-    running = [
-        {"job": j.pk, "kind": j.kind, "percent": j.percent, "checkpoint": j.checkpoint}
-        for j in ImportJob.objects.filter(status__in=ACTIVE_STATUSES).order_by("pk")
-    ]
+    # Each app reports its own work in flight (`<app>/status.py`: `sections(now)` -> a dict of
+    # sections, a list of problems); the ground floor knows none of them.
+    sections: dict = {}
+    for hook in app_hooks("status"):
+        found, app_problems = hook.sections(now)
+        sections.update(found)
+        problems += app_problems
     drift = role_drift()
     for role, diff in sorted(drift.items()):
         problems.append(f"role {role} differs from roles.py: {_drift_text(diff)}")
@@ -138,7 +140,7 @@ def portal_status(*, max_wait_seconds: int = 300) -> dict:
         "database": "ok",
         "queues": queues,
         "failed_tasks_24h": failed,
-        "imports_in_flight": running,
+        **sections,
         "roles": {"status": "drift" if drift else "ok", "drift": drift},
         "audit_head": {
             "seq": head.get("seq", 0),

@@ -179,7 +179,8 @@ def _status() -> tuple[int, dict]:
     return code, json.loads(out.getvalue())
 
 
-def test_a_role_drifting_from_the_code_is_reported_and_repaired(client, client_for):
+def test_a_role_drifting_from_the_code_is_reported_and_repaired(client, client_for, settings):
+    settings.AUDIT_SIGNING_KEY = ""  # no checkpoints expected: the roles are the subject
     viewer = Group.objects.get(name="viewer")
     viewer.permissions.add(Permission.objects.get(codename="delete_user"))
     operator = Group.objects.get(name="operator")

@@ -35,7 +35,7 @@ class Command(BaseCommand):
                     f"{q['in_progress']} in progress"
                 )
             self.stdout.write(f"failed tasks (24 h): {status['failed_tasks_24h']}")
-            for job in status["imports_in_flight"]:
+            for job in status.get("imports_in_flight", ()):
                 self.stdout.write(
                     f"import #{job['job']} {job['kind']}: {job['percent']} % "
                     f"(batch {job['checkpoint']})"
