@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from opsportal.fields import mask_json
+
 from .choices import JobKind, JobStatus
 from .formats import parse_bytes
 from .models import (
@@ -368,7 +370,8 @@ def sample(job_ids, *, size: int = DEFAULT_SIZE, seed: int) -> list[dict]:
         rows = []
         for s in found[pk]:
             ordered = dict(columns_of(kinds.get(s["job"], ""), s["values"]))
-            rows.append({**s, "values": ordered})
+            # the file's cells as written, but never a credential someone pasted into one
+            rows.append({**s, "values": mask_json(ordered)})
         out.append({"member": data[pk]["member"], "sources": rows, "stored": data[pk]})
     return out
 

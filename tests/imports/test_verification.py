@@ -402,3 +402,27 @@ def test_rollback_after_a_wrong_mark_still_deletes_the_member(user_factory):
     item.refresh_from_db()
     assert item.member_id is None and item.member_label and item.mark == "wrong"
     assert AuditEvent.objects.filter(action="import.job.rolled_back", job_id=users.pk).exists()
+
+
+def test_a_credential_in_a_source_cell_is_never_printed(user_factory, tmp_path):
+    op = user_factory("operator")
+    secret = "sk_live_" + "Q7w" * 10
+    apply_file(op, CLEAN / "users.csv")
+    rows = (CLEAN / "orders.csv").read_text().splitlines()
+    header, first = rows[0], rows[1]
+    assert first.endswith(",")  # the notes column, empty
+    path = tmp_path / "orders.csv"
+    path.write_text("\n".join([header, first + f'"key {secret}"', *rows[2:]]) + "\n")
+    orders = apply_file(op, path)
+    inv = first.split(",")[0]
+    member = Order.objects.get(inv=inv).member_id
+    for seed in range(200):  # the seed whose sample of one is that order's buyer
+        if verification.sample_ids([orders.pk], size=1, seed=seed) == [member]:
+            break
+    out = io.StringIO()
+    args = ("--size", "1", "--seed", str(seed), "--json")
+    call_command("import_sample", orders.pk, *args, stdout=out)
+    data = json.loads(out.getvalue())
+    source = next(s for s in data["members"][0]["sources"] if s["file"] == "orders.csv")
+    assert "key ***" in source["values"]["notes"]
+    assert secret not in out.getvalue()
