@@ -26,6 +26,7 @@ urlpatterns = [
     ),
     path("jobs/<int:pk>/verify/", vv.VerificationStartView.as_view(), name="verification_start"),
     path("verifications/", vv.VerificationListView.as_view(), name="verification_list"),
+    path("verifications/panel/", vv.VerificationPanelView.as_view(), name="verification_panel"),
     path(
         "verifications/<int:pk>/",
         vv.VerificationDetailView.as_view(),

@@ -66,6 +66,21 @@ class VerificationListView(PermissionRequiredMixin, ListView):
     queryset = SampleVerification.objects.select_related("started_by", "completed_by")
 
 
+class VerificationPanelView(PermissionRequiredMixin, View):
+    """The dashboard's panel: the open verifications, then the latest completed (one query)."""
+
+    permission_required = PERM_VIEW
+
+    def get(self, request):
+        latest = list(
+            SampleVerification.objects.order_by("-status", "-pk").only(
+                "pk", "seed", "status", "correct_count", "wrong_count"
+            )[:5]
+        )
+        ctx = {"panel": {"verifications": latest}}
+        return render(request, "imports/_verification_panel.html", ctx)
+
+
 class VerificationDetailView(PermissionRequiredMixin, DetailView):
     """The sample: every member with its mark; complete; the report once completed."""
 

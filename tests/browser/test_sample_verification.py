@@ -74,3 +74,10 @@ def test_verify_a_sample_of_an_import(page, live_server, login, user_factory):
         == ver.content_hash
     )
     assert AuditEvent.objects.filter(action="import.review.raised", actor=operator).exists()
+
+    # the dashboard's panel (filled after the page loads) and the job page show it
+    page.goto(f"{live_server.url}/")
+    page.wait_for_selector("#verification-panel")
+    assert f"#{ver.pk}" in page.inner_text("#verification-panel")
+    page.goto(f"{live_server.url}{users.get_absolute_url()}")
+    assert "1 correct, 1 wrong" in page.inner_text("#job-verifications")

@@ -351,7 +351,10 @@ def test_pages_start_mark_complete_report(jobs, client_for):
         f'href="/imports/verifications/{ver.pk}/"'.encode()
         in client.get(users.get_absolute_url()).content
     )
-    assert b'id="verification-panel"' in client.get("/").content
+    assert b'data-testid="verification-panel-slot"' in client.get("/").content
+    panel = client.get("/imports/verifications/panel/")
+    assert b'id="verification-panel"' in panel.content
+    assert f'href="/imports/verifications/{ver.pk}/"'.encode() in panel.content
     assert client.get("/imports/verifications/").status_code == 200
     actions = list(
         AuditEvent.objects.filter(action__startswith="import.verification")
