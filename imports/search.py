@@ -15,18 +15,19 @@ from django.urls import reverse
 from opsportal.search import Hit, Provider, Query, contains
 
 from .models import Member, Order
-from .normalise import phone
+from .normalise import phone, phone_query
 
 
 def _member_filter(query: Query) -> Q | None:
     q = Q()
     if query.phone_like:
-        number = phone(query.text)
-        if number:
-            q |= Q(phone=number)
-        digits = re.sub(r"\D", "", query.text)
-        if len(digits) >= 6 and not number:
-            q |= Q(phone__contains=digits)
+        # as the member list does (normalise.phone_query): a whole number exactly (btree), a
+        # beginning or a fragment of at least 6 digits on the phone's trigram index
+        wanted = phone_query(query.text)
+        if wanted and wanted == phone(query.text):
+            q |= Q(phone=wanted)
+        elif len(re.sub(r"\D", "", wanted)) >= 6:
+            q |= Q(phone__contains=wanted)
     if query.substring_ok and not query.phone_like:
         q |= contains("email", "name", text=query.text)
     return q or None

@@ -1,6 +1,7 @@
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError
 from django.http import JsonResponse
+from django.utils.cache import patch_vary_headers
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.generic import TemplateView
@@ -69,6 +70,11 @@ class SearchView(TemplateView):
         if self.request.headers.get("HX-Request"):
             return ["search/_results.html"]
         return [self.template_name]
+
+    def render_to_response(self, context, **kwargs):
+        response = super().render_to_response(context, **kwargs)
+        patch_vary_headers(response, ["HX-Request"])  # the page and its fragment share a URL
+        return response
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -65,7 +65,9 @@ def test_every_group_finds_its_kind(data):
     ]
 
 
-@pytest.mark.parametrize("typed", ["085312345678", "+62 853-1234-5678", "6285312345678"])
+@pytest.mark.parametrize(
+    "typed", ["085312345678", "+62 853-1234-5678", "6285312345678", "0853-1234", "+6285312"]
+)
 def test_a_phone_is_found_however_it_is_written_as_imports_normalise_it(data, typed):
     assert titles(search.search(data["admin"], typed), "members") == ["Siti Aminah"]
 
