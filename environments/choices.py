@@ -1,13 +1,9 @@
 from django.db import models
 
+from opsportal.choices import Tier
 from opsportal.credentials import Kind
 
-
-class Tier(models.TextChoices):
-    DEVELOPMENT = "development", "Development"
-    PREVIEW = "preview", "Preview"
-    STAGING = "staging", "Staging"
-    PRODUCTION = "production", "Production"
+__all__ = ["Tier"]  # defined by the ground floor: the audit trail records it
 
 
 class Provider(models.TextChoices):

@@ -9,8 +9,8 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from environments.choices import Tier
 from environments.models import Environment
+from opsportal.choices import Tier
 from opsportal.forms import BootstrapFormMixin
 
 from .models import AuditEvent

@@ -4,7 +4,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.functional import cached_property
 
-from environments.choices import Tier
+from opsportal.choices import Tier
 
 from .chain import CHANGES_PREFIX, REDACTED, TEXT_FIELDS
 
