@@ -6,11 +6,13 @@ from functools import cached_property
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.mixins import PermissionRequiredMixin
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.utils import timezone
 from django.views.generic import DetailView, ListView, TemplateView
 
 from opsportal.apphooks import app_hooks
+from opsportal.exports import stream_csv
 from opsportal.generic import ServiceFormView
 from opsportal.security import ascii_int
 from runbooks.models import Runbook
@@ -54,6 +56,22 @@ class CalendarView(TemplateView):
         if raw:
             messages.warning(self.request, "Give the month as YYYY-MM; showing this month.")
         return today.year, today.month
+
+    def render_to_response(self, context, **kwargs):
+        if self.request.GET.get("format") != "csv":
+            return super().render_to_response(context, **kwargs)
+        base = self.request.build_absolute_uri("/")[:-1]
+        rows = [["date", "time", "kind", "title", "status", "detail", "url"]]
+        for day, items in context["days"]:
+            for e in items:
+                when = "" if e.all_day else f"{timezone.localtime(e.when):%H:%M}"
+                url = f"{base}{e.url}" if e.url.startswith("/") else e.url
+                row = [f"{day:%Y-%m-%d}", when, e.kind, e.title, e.status_label, e.detail, url]
+                rows.append(row)
+        response = StreamingHttpResponse(stream_csv(rows), content_type="text/csv; charset=utf-8")
+        filename = f"calendar-{context['month_param']}.csv"
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
 
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)

@@ -50,6 +50,12 @@ def campaign_hook(monkeypatch):
     return asked
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """The page's clock (what is due or overdue) at Monday 7 December 2026, 10:00."""
+    monkeypatch.setattr(timezone, "now", lambda: at("2026-12-07 10:00"))
+
+
 def test_month_grid_shows_every_hooks_entries(client_for, make_schedule, campaign_hook):
     schedule = make_schedule()
     [period] = services.scheduled_runs_create_due(now=at("2026-12-07 09:01"))
@@ -68,7 +74,7 @@ def test_month_grid_shows_every_hooks_entries(client_for, make_schedule, campaig
     assert 'rel="next" href="?month=2027-01"' in html
 
 
-def test_list_view_lists_the_months_entries_by_day(client_for, make_schedule, campaign_hook):
+def test_list_view_lists_the_months_entries_by_day(client_for, make_schedule, campaign_hook, clock):
     make_schedule()
     services.scheduled_runs_create_due(now=at("2026-12-07 09:01"))
     client, _ = client_for("viewer")
@@ -212,3 +218,22 @@ def test_the_calendar_is_a_page_of_few_queries(
     client, _ = client_for("viewer")
     with django_assert_max_num_queries(12):
         assert client.get(CAL, {"month": "2026-12"}).status_code == 200
+
+
+def test_the_months_entries_export_as_csv(client_for, make_schedule, campaign_hook, clock):
+    make_schedule()
+    [period] = services.scheduled_runs_create_due(now=at("2026-12-07 09:01"))
+    client, _ = client_for("viewer")
+    response = client.get(CAL, {"month": "2026-12", "format": "csv"})
+    assert response["Content-Disposition"] == 'attachment; filename="calendar-2026-12.csv"'
+    lines = b"".join(response.streaming_content).decode().splitlines()
+    assert lines[0] == "date,time,kind,title,status,detail,url"
+    assert lines[1] == (
+        "2026-12-07,09:00,Recurring run,Weekly backup export on shop.example / prod,Due,"
+        f"due by 13:00,http://testserver{period.run.get_absolute_url()}"
+    )
+    assert lines[3] == (
+        "2026-12-15,,Rotation campaign,Rotate every Stripe key,Due,3 of 12 rotated,"
+        "http://testserver/compliance/campaigns/7/"
+    )
+    assert len(lines) == 6  # 7, 14, 15, 21, 28 December
