@@ -184,9 +184,28 @@ def delivery_receive(*, hook: ShopHook, fields: dict, raw: str, content_type: st
             state=DeliveryState.SKIPPED if skipped else DeliveryState.QUEUED,
             outcome=SWITCHED_OFF if skipped else "",
         )
-        if not skipped:
+        if not skipped and not _unclaimed(hook.pk, before=delivery.pk):
             _enqueue(delivery.pk)
     return delivery
+
+
+def _unclaimed(hook_id: int, before: int | None = None) -> int | None:
+    """The oldest queued delivery of the shop no worker holds (``SKIP LOCKED``), if any.
+
+    One task drains every queued delivery of its shop, so a post needs a task of its own only
+    when no older delivery waits unclaimed (that one's task takes this one along); one a worker
+    holds may be past its batch's read, so it does not count. A post committed while a batch
+    reads is caught by the batch's follow-up (``delivery_process``) or, at worst, the minute's
+    sweep (``deliveries_sweep``)."""
+    waiting = Delivery.objects.filter(hook_id=hook_id, state=DeliveryState.QUEUED)
+    if before is not None:
+        waiting = waiting.filter(pk__lt=before)
+    return (
+        waiting.select_for_update(skip_locked=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
 
 
 SWITCHED_OFF = "processing is switched off for this shop"
@@ -537,7 +556,31 @@ def delivery_process(*, delivery_id: int, limit: int = BATCH) -> int:
             target=hook,
             changes={"deliveries": summary, "orders": changed},
         )
+    with transaction.atomic():  # queued meanwhile and not held by another worker: next task
+        follow = _unclaimed(hook_id)
+        if follow is not None:
+            _enqueue(follow)
     return len(batch)
+
+
+def deliveries_sweep(*, older_than: int = 60) -> int:
+    """Queue a task for each shop whose oldest unclaimed delivery has waited ``older_than``
+    seconds (the minute's schedule: a task lost with a Redis broker, a post that slipped between
+    a batch's read and its follow-up). Only enqueues: the processing audits. How many tasks."""
+    cutoff = timezone.now() - timedelta(seconds=older_than)
+    hooks = (
+        Delivery.objects.filter(state=DeliveryState.QUEUED, received_at__lt=cutoff)
+        .values_list("hook_id", flat=True)
+        .distinct()
+    )
+    queued = 0
+    for hook_id in list(hooks):
+        with transaction.atomic():
+            oldest = _unclaimed(hook_id)
+            if oldest is not None:
+                _enqueue(oldest)
+                queued += 1
+    return queued
 
 
 def _decide(hook: ShopHook, batch: list[Delivery]) -> tuple[dict, dict]:

@@ -126,3 +126,19 @@ def test_hook_list_shows_status_and_refusals(client, client_for, shop, product, 
     assert b"kelas-ekspor" in page.content
     assert b"Unknown or disabled hook" in page.content
     assert page.context["status"]["refused"] == 1
+
+
+def test_pages_do_not_query_per_row(post, shop, product, client_for, django_assert_max_num_queries):
+    for n in range(12):
+        post(shop, delivery(6600 + n, "completed"))
+    Delivery.objects.filter(order_ref="6600").update(state="failed", error="boom")
+    operator, _ = client_for("operator")
+    operator.get("/sejoli/")  # the session and permission caches
+    with django_assert_max_num_queries(12):
+        assert operator.get("/sejoli/").status_code == 200
+    with django_assert_max_num_queries(14):
+        page = operator.get(shop.hook.get_absolute_url())
+    assert len(page.context["deliveries"]) == 12 and len(page.context["failures"]) == 1
+    d = Delivery.objects.first()
+    with django_assert_max_num_queries(10):
+        assert operator.get(d.get_absolute_url()).status_code == 200

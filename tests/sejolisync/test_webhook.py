@@ -3,9 +3,11 @@ refused posts are logged without processing."""
 
 import json
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from imports.models import AffiliateProfile, Commission, Member, Order, Product
 from opsportal.audit.models import AuditEvent
@@ -357,3 +359,25 @@ def test_a_failing_order_does_not_fail_the_others_of_its_batch(shop, product, mo
     assert states == {"5901": "processed", "5902": "failed", "5903": "processed"}
     assert set(Order.objects.values_list("inv", flat=True)) == {"5901", "5903"}
     assert decided("failed") == [ids[1]]
+
+
+def test_one_task_drains_a_shop_queue_and_the_sweep_catches_the_rest(shop, product, monkeypatch):
+    enqueued = []
+    monkeypatch.setattr(services, "async_task", lambda func, pk, **kw: enqueued.append(pk))
+    from .conftest import committed
+
+    with committed():
+        ids = [queued(shop, delivery(inv, "completed")) for inv in (6701, 6702, 6703)]
+    assert enqueued == [ids[0]]  # the later posts ride along with the first one's task
+    assert services.delivery_process(delivery_id=ids[0]) == 3
+    assert set(Delivery.objects.values_list("state", flat=True)) == {"processed"}
+    # a post nobody queued a task for (slipped between a batch's read and its follow-up)
+    with committed():
+        late = queued(shop, delivery(6704, "completed"))
+    assert enqueued[-1] == late
+    enqueued.clear()
+    assert services.deliveries_sweep() == 0  # not waiting long enough yet
+    Delivery.objects.filter(pk=late).update(received_at=timezone.now() - timedelta(minutes=5))
+    with committed():
+        assert services.deliveries_sweep() == 1
+    assert enqueued == [late]
