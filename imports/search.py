@@ -15,18 +15,16 @@ from django.urls import reverse
 from opsportal.search import Hit, Provider, Query, contains
 
 from .models import Member, Order
-from .normalise import phone, phone_query
+from .normalise import phone_query
 
 
 def _member_filter(query: Query) -> Q | None:
     q = Q()
     if query.phone_like:
-        # as the member list does (normalise.phone_query): a whole number exactly (btree), a
-        # beginning or a fragment of at least 6 digits on the phone's trigram index
+        # as the member list does (normalise.phone_query): 0853… is +62853…; at least 6
+        # digits on the phone's trigram index (a short number may be the start of a longer one)
         wanted = phone_query(query.text)
-        if wanted and wanted == phone(query.text):
-            q |= Q(phone=wanted)
-        elif len(re.sub(r"\D", "", wanted)) >= 6:
+        if len(re.sub(r"\D", "", wanted)) >= 6:
             q |= Q(phone__contains=wanted)
     if query.substring_ok and not query.phone_like:
         q |= contains("email", "name", text=query.text)
