@@ -2,7 +2,7 @@
 
 Members by e-mail, name (trigram indexes on PostgreSQL, migration 0002) or phone — a phone is
 normalised the way imports store it (``0853…`` and ``62853…`` find ``+62853…``), then matched
-exactly on its btree index. Orders by their invoice number (``INV 123``, ``#123``, ``123``),
+on the phone's trigram index. Orders by their invoice number (``INV 123``, ``#123``, ``123``),
 exactly on the unique index. Only for users who may see members or orders.
 """
 
