@@ -1,3 +1,4 @@
+import json
 from decimal import Decimal
 
 from django import forms
@@ -6,7 +7,7 @@ from opsportal.forms import BootstrapFormMixin
 
 from . import normalise
 from .choices import CommissionKind, JobKind, ReviewStatus
-from .formats import LAYOUTS, MAX_BYTES
+from .formats import LAYOUTS, MAX_BYTES, MAX_COLUMNS, column_key
 from .models import ColumnPreset
 
 
@@ -58,24 +59,85 @@ class ReviewForm(BootstrapFormMixin, forms.Form):
 
 
 class PresetForm(BootstrapFormMixin, forms.Form):
-    """Name a mapping and give, for each field of the layout, the file's column that holds it."""
+    """Name a mapping and give, for each field of the layout, the file's column that holds it.
+
+    With ``headers`` (read from a sample file, see ``sample_headers``) each field is a pick list
+    of those names, the one spelled like the field preselected; without, the name is typed."""
 
     name = forms.CharField(max_length=100)
+    # the sample's header names, carried from the "read headers" step to the save
+    headers = forms.CharField(widget=forms.HiddenInput, required=False)
 
-    def __init__(self, *args, kind: str, **kwargs):
+    def __init__(self, *args, kind: str, headers: list[str] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.kind = kind
+        self.headers = headers or []
+        by_key = {column_key(h): h for h in self.headers}
         for name in LAYOUTS[kind][0]:
-            self.fields[f"col_{name}"] = forms.CharField(
-                label=f"Column for “{name}”", required=False, max_length=200
-            )
+            label = f"Column for “{name}”"
+            if self.headers:
+                self.fields[f"col_{name}"] = forms.ChoiceField(
+                    label=label,
+                    required=False,
+                    choices=[("", "— not in the file —"), *((h, h) for h in self.headers)],
+                    initial=by_key.get(column_key(name), ""),
+                )
+            else:
+                self.fields[f"col_{name}"] = forms.CharField(
+                    label=label, required=False, max_length=200
+                )
+        self.fields["headers"].initial = json.dumps(self.headers)
         for field in self.fields.values():
-            field.widget.attrs.setdefault("class", "form-control")
+            if isinstance(field, forms.ChoiceField):
+                field.widget.attrs.setdefault("class", "form-select")
+            else:
+                field.widget.attrs.setdefault("class", "form-control")
 
     def mapping(self) -> dict[str, str]:
         return {
             name: self.cleaned_data.get(f"col_{name}", "").strip() for name in LAYOUTS[self.kind][0]
         }
+
+
+def posted_headers(raw: str) -> list[str]:
+    """The header names a page carried in its hidden field: the client's to send, so checked
+    as any input (a list of at most MAX_COLUMNS short strings) and otherwise dropped."""
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError:
+        return []
+    if not isinstance(value, list) or len(value) > MAX_COLUMNS:
+        return []
+    return [v for v in value if isinstance(v, str) and 0 < len(v) <= 200]
+
+
+class SampleForm(BootstrapFormMixin, forms.Form):
+    """A sample whose header the mapping page reads: a file, or one uploaded before."""
+
+    sample = forms.FileField(
+        required=False,
+        label="Sample file",
+        help_text="A CSV or XLSX in the layout to map; only its header is read (the first "
+        "64 KB of a CSV; an XLSX up to 5 MB). Nothing is imported or kept.",
+    )
+    job = forms.ModelChoiceField(
+        queryset=None,
+        required=False,
+        label="…or the file of an earlier upload",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from .models import ImportJob
+
+        super().__init__(*args, **kwargs)
+        self.fields["job"].queryset = ImportJob.objects.order_by("-pk")
+        self.fields["job"].widget.choices = self._recent()
+
+    def _recent(self):
+        from .models import ImportJob
+
+        jobs = ImportJob.objects.order_by("-pk").only("pk", "original_name")[:20]
+        return [("", "—"), *((j.pk, f"#{j.pk} {j.original_name}") for j in jobs)]
 
 
 CENTS = Decimal("0.01")

@@ -16,13 +16,22 @@ from django.views import View
 from django.views.generic import DetailView, ListView
 
 from opsportal.exports import escape_row, stream_csv
-from opsportal.generic import ServiceFormView
+from opsportal.generic import ServiceFormView, add_service_errors
 from opsportal.pagination import KeysetPaginationMixin
 from opsportal.security import ascii_int, bad_request
 
-from . import normalise, reasons, services
+from . import normalise, reasons, sample_headers, services
 from .choices import CommissionKind, JobKind, ReviewKind, ReviewStatus
-from .forms import PresetForm, ProductForm, ReasonForm, ReviewForm, RollbackForm, UploadForm
+from .forms import (
+    PresetForm,
+    ProductForm,
+    ReasonForm,
+    ReviewForm,
+    RollbackForm,
+    SampleForm,
+    UploadForm,
+    posted_headers,
+)
 from .models import Commission, ImportJob, Member, Order, Product, ReviewItem
 from .services.rollback import rollback_summary
 
@@ -126,6 +135,7 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
         ctx["reviews"] = ReviewItem.objects.filter(job=job).order_by("pk")[:50]
         ctx["figures"] = {FIGURE_LABELS.get(k, k): v for k, v in services.job_figures(job).items()}
         ctx["rollback_form"] = kwargs.get("rollback_form") or RollbackForm(job=job)
+        ctx["cancel_reason"] = kwargs.get("cancel_reason", "")
         ctx["upload_form"] = UploadForm(initial={"kind": job.kind})
         ctx["conflicts"] = job.rollback_conflicts[:100]
         return ctx
@@ -143,10 +153,24 @@ class _JobAction(PermissionRequiredMixin, View):
             result = self.act(request, job)
         except (ValidationError, PermissionDenied) as exc:
             messages.error(request, " ".join(getattr(exc, "messages", [str(exc)])))
+            if isinstance(exc, ValidationError):
+                return self.failed(request, job, exc)
             return redirect(job)
         if isinstance(result, HttpResponse):
             return result
         return redirect(job)
+
+    def failed(self, request, job, exc):
+        """After a refusal: the job page; an action with typed input shows it again there."""
+        return redirect(job)
+
+
+def render_job(request, job, status=400, **extra):
+    """The job page with a failed form still holding what was typed."""
+    view = ImportJobDetailView()
+    view.setup(request, pk=job.pk)
+    view.object = ImportJob.objects.select_related("created_by", "parent").get(pk=job.pk)
+    return view.render_to_response(view.get_context_data(**extra), status=status)
 
 
 class ImportJobConfirmView(_JobAction):
@@ -166,6 +190,9 @@ class ImportJobCancelView(_JobAction):
         services.job_cancel(actor=request.user, job=job, reason=form.cleaned_data.get("reason", ""))
         messages.success(request, f"Job #{job.pk} cancelled.")
 
+    def failed(self, request, job, exc):
+        return render_job(request, job, cancel_reason=request.POST.get("reason", ""))
+
 
 class ImportJobResumeView(_JobAction):
     permission_required = "imports.change_importjob"
@@ -181,12 +208,15 @@ class ImportJobRollbackView(_JobAction):
     def act(self, request, job):
         form = RollbackForm(request.POST, job=job)
         if not form.is_valid():
-            view = ImportJobDetailView()
-            view.setup(request, pk=job.pk)
-            view.object = ImportJob.objects.get(pk=job.pk)
-            return view.render_to_response(view.get_context_data(rollback_form=form), status=400)
+            return render_job(request, job, rollback_form=form)
         services.job_rollback(actor=request.user, job=job, reason=form.cleaned_data["reason"])
         messages.success(request, f"Job #{job.pk} is rolling back.")
+
+    def failed(self, request, job, exc):
+        form = RollbackForm(request.POST, job=job)
+        form.is_valid()
+        add_service_errors(form, exc)
+        return render_job(request, job, rollback_form=form)
 
 
 class ImportJobErrorsView(PermissionRequiredMixin, View):
@@ -325,12 +355,29 @@ class ReviewDecideView(PermissionRequiredMixin, View):
                 messages.success(request, f"{item.summary}: {form.cleaned_data['decision']}.")
             except ValidationError as exc:
                 messages.error(request, " ".join(exc.messages))
+                return self.again(request, item)
         else:
             messages.error(request, "Choose verify or reject.")
+            return self.again(request, item)
         target = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
             target = "imports:review_list"
         return redirect(target or "imports:review_list")
+
+    def again(self, request, item):
+        """The queue again (this item's kind, open ones) with the typed note in its row."""
+        view = ReviewListView()
+        view.setup(request)
+        view.request.GET = view.request.GET.copy()
+        view.request.GET.update({"kind": item.kind})
+        view.object_list = view.get_queryset()
+        target = request.POST.get("next", "")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("imports:review_list")
+        ctx = view.get_context_data(
+            typed={"item": item.pk, "note": request.POST.get("note", "")}, next_url=target
+        )
+        return view.render_to_response(ctx, status=400)
 
 
 class KeysetListBase(KeysetPaginationMixin, ListView):
@@ -387,7 +434,11 @@ class OrderListView(PermissionRequiredMixin, KeysetListBase):
 
 
 class PresetCreateView(PermissionRequiredMixin, View):
-    """Map the columns of a file in another layout to a known layout's fields; save as preset."""
+    """Map the columns of a file in another layout to a known layout's fields; save as preset.
+
+    "Read headers" takes a sample (uploaded here, or the file of an earlier job) and turns each
+    field into a pick list of the sample's header names (``sample_headers``: bounded reading of
+    the header only, the documented exception to "parse uploads in the worker")."""
 
     permission_required = "imports.add_importjob"
     template_name = "imports/preset_form.html"
@@ -398,11 +449,14 @@ class PresetCreateView(PermissionRequiredMixin, View):
 
     def get(self, request):
         kind = self._kind(request)
-        return self._render(request, PresetForm(kind=kind), kind)
+        return self._render(request, PresetForm(kind=kind), kind, SampleForm())
 
     def post(self, request):
         kind = self._kind(request)
-        form = PresetForm(request.POST, kind=kind)
+        if "read_headers" in request.POST:
+            return self._read_headers(request, kind)
+        headers = posted_headers(request.POST.get("headers", ""))
+        form = PresetForm(request.POST, kind=kind, headers=headers)
         if form.is_valid():
             try:
                 preset = services.preset_save(
@@ -416,12 +470,36 @@ class PresetCreateView(PermissionRequiredMixin, View):
                     request, f"Preset “{preset.name}” saved; choose it when uploading."
                 )
                 return redirect("imports:job_list")
-        return self._render(request, form, kind, status=400)
+        return self._render(request, form, kind, SampleForm(), status=400)
 
-    def _render(self, request, form, kind, status=200):
+    def _read_headers(self, request, kind):
+        sample_form = SampleForm(request.POST, request.FILES)
+        typed = {"name": request.POST.get("name", "")}
+        headers = []
+        if sample_form.is_valid():
+            upload = sample_form.cleaned_data["sample"]
+            job = sample_form.cleaned_data["job"]
+            try:
+                if upload is not None:
+                    headers = sample_headers.read_headers(upload)
+                elif job is not None and job.file:
+                    with job.file.open("rb") as fh:
+                        headers = sample_headers.read_headers(fh)
+                else:
+                    sample_form.add_error("sample", "Choose a sample file or an earlier upload.")
+            except (ValidationError, OSError) as exc:
+                sample_form.add_error("sample", getattr(exc, "messages", None) or str(exc))
+        form = PresetForm(initial=typed, kind=kind, headers=headers)
+        status = 200 if headers else 400
+        return self._render(request, form, kind, sample_form, status=status, read=bool(headers))
+
+    def _render(self, request, form, kind, sample_form, status=200, read=False):
         from django.shortcuts import render
 
-        ctx = {"form": form, "kind": kind, "kinds": JobKind.choices}
+        ctx = {
+            "form": form, "kind": kind, "kinds": JobKind.choices, "sample_form": sample_form,
+            "headers": form.headers, "read": read,
+        }  # fmt: skip
         return render(request, self.template_name, ctx, status=status)
 
 
