@@ -13,7 +13,7 @@ from opsportal.fields import MaskedTextField
 
 OUR_APPS = (
     "audit", "environments", "runbooks", "imports", "accounts", "deployments", "api",
-    "notifications", "sejolisync", "operations", "compliance",
+    "notifications", "sejolisync", "operations", "compliance", "mailings",
 )  # fmt: skip
 
 STRUCTURED = {
@@ -42,6 +42,7 @@ STRUCTURED = {
     "imports.Product.name": "product name, the natural key",
     "imports.AffiliateProfile.name": "affiliate's name from the export",
     "imports.ReviewItem.key": "natural key of the reviewed record",
+    "mailings.Campaign.dry_run": "counts and a timestamp written by campaign_dry_run",
     "api.ApiToken.scopes": "scope names checked against opsportal.api.scopes.SCOPES",
     "deployments.Deployment.external_id": "provider's deployment id: printable, no spaces",
     "deployments.WebhookDelivery.delivery_id": "provider's delivery id of a verified webhook",

@@ -780,6 +780,27 @@ def plant_import_product_reason(p: Portal, m):
     expect_event("import.product.updated", target_id=str(product.pk))
 
 
+@leak_input("welcome e-mail campaign: body typed in the form, previewed, sent; a cancel reason")
+def plant_mailing_campaign(p: Portal, m):
+    from mailings.models import Campaign
+
+    users = php_csv(USERS_HEADER, [[9401, "Wati", "wati.leak@example.id", "081234500401", "-",
+                                    "-", "-"]])  # fmt: skip
+    job = p.upload("users-welcome.csv", users)
+    body = f"Halo {{{{ first_name }}}},\n{m.prose('campaign body template')}\n"
+    for name in ("Welcome leak", "Welcome leak, cancelled"):
+        data = {"name": name, "job": job.pk, "subject_template": "Welcome {{ first_name }}",
+                "body_template": body, "rate": "0"}  # fmt: skip
+        p.post("operator", reverse("mailings:campaign_create"), data)
+    sent, dropped = Campaign.objects.filter(name__startswith="Welcome leak").order_by("pk")
+    p.post("operator", reverse("mailings:campaign_dry_run", args=[sent.pk]))
+    p.post("operator", reverse("mailings:campaign_start", args=[sent.pk]), {"confirm": sent.pk})
+    url = reverse("mailings:campaign_cancel", args=[dropped.pk])
+    p.post("operator", url, {"reason": m.prose("campaign cancel reason", SHORT)})
+    expect_event("mailing.campaign.started", target_id=str(sent.pk))
+    expect_event("mailing.campaign.cancelled", target_id=str(dropped.pk))
+
+
 # accounts -----------------------------------------------------------------------------------------
 @leak_input("failed logins: the password typed into the username box, and as the password")
 def plant_login_failure(p: Portal, m):

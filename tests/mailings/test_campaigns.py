@@ -392,3 +392,23 @@ def test_viewers_cannot_create_or_send(user_factory, operator):
             call()
     assert fresh(campaign).status == CampaignStatus.DRAFT
     assert services.campaign_preview(actor=viewer, campaign=campaign) == []  # a read: allowed
+
+
+def test_unknown_messages_and_failed_senders_wait_for_an_operator(operator, user_factory):
+    from mailings.waiting import items
+
+    job = make_job()
+    make_members(5, job=job)
+    campaign = make_campaign(operator, job=job)
+    services.campaign_start(actor=operator, campaign=campaign, enqueue=False)
+    assert items(operator) == []
+    services._begin(campaign.pk)
+    services._claim(campaign.pk, 2)
+    services._fail(campaign.pk, RuntimeError("worker lost"))
+    (item,) = items(operator)
+    assert item.url == campaign.get_absolute_url() and "resume" in item.detail
+    assert items(user_factory("viewer")) == []
+    services.campaign_resume(actor=operator, campaign=campaign, enqueue=False)
+    services.campaign_send(campaign_id=campaign.pk)
+    (item,) = items(operator)
+    assert item.url.endswith("?status=unknown") and "2 message(s)" in item.detail

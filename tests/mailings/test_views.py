@@ -87,3 +87,24 @@ def test_viewers_read_but_cannot_create_or_send(client_for, user_factory):
     assert start.status_code == 403
     assert Campaign.objects.get().status == CampaignStatus.DRAFT
     assert not AuditEvent.objects.filter(action="mailing.campaign.started").exists()
+
+
+def test_campaign_pages_stay_within_the_query_budget(client_for, django_assert_max_num_queries):
+    from mailings import services
+    from opsportal.hotpages import QUERY_BUDGET
+
+    client, operator = client_for("operator")
+    job = make_job()
+    make_members(150, job=job)
+    draft = make_campaign(operator, job=job, name="Draft")  # preview of five members
+    started = make_campaign(operator, job=job, name="Started")
+    services.campaign_start(actor=operator, campaign=started, enqueue=False)
+    for url in (
+        "/mailings/",
+        draft.get_absolute_url(),
+        started.get_absolute_url(),
+        started.get_absolute_url() + "?status=queued",
+        job.get_absolute_url(),
+    ):
+        with django_assert_max_num_queries(QUERY_BUDGET):
+            assert client.get(url).status_code == 200, url
