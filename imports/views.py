@@ -357,7 +357,7 @@ class ReviewDecideView(PermissionRequiredMixin, View):
                 messages.error(request, " ".join(exc.messages))
                 return self.again(request, item)
         else:
-            messages.error(request, "Choose verify or reject.")
+            messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
             return self.again(request, item)
         target = request.POST.get("next", "")
         if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):

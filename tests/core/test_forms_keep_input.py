@@ -20,7 +20,7 @@ from deployments.choices import DeploymentStatus
 from environments import services as env_services
 from environments.choices import Tier
 from imports import services as import_services
-from imports.models import Product
+from imports.models import Product, ReviewItem
 from opsportal.audit.models import AuditEvent
 from runbooks import services as rb_services
 from runbooks.models import Run
@@ -162,6 +162,13 @@ def import_rollback(w):
     return "operator", url, {"confirm": "#999", "reason": TYPED}, {}
 
 
+def review_decide(w):
+    item = ReviewItem.objects.create(kind="duplicate_member", key="+6281200000001",
+                                     summary="shared phone")  # fmt: skip
+    url = reverse("imports:review_decide", args=[item.pk])
+    return "approver", url, {"decision": "verified", "note": TYPED + "x" * 1000}, {}
+
+
 def preset_create(w):
     url = reverse("imports:preset_create")
     return "operator", url, {"kind": "orders", "name": TYPED}, {}
@@ -195,7 +202,7 @@ CASES = [
     project_create, environment_create, configvar_create, configvar_edit_protected,
     configvar_delete, configvar_rotate, deployment_add, env_import, changerequest_approve,
     runbook_import, run_start, step_skip, step_skip_htmx, run_abort,
-    import_rollback, preset_create, product_edit, my_token, channel_create,
+    import_rollback, review_decide, preset_create, product_edit, my_token, channel_create,
     deployment_rolled_back,
 ]  # fmt: skip
 
