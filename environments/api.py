@@ -341,7 +341,8 @@ def variable_list(request, project_slug: str, environment_name: str):
 )
 def change_request_list(
     request,
-    status: Literal["pending", "applied", "rejected", "withdrawn"] | None = None,
+    status: Literal["pending", "applied", "rejected", "withdrawn", "stale", "superseded"]
+    | None = None,
     environment: str | None = None,
     cursor: str | None = None,
     limit: int = 50,

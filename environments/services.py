@@ -758,8 +758,10 @@ def _mark_stale(
     if not found:
         return []
     overlap = {o.pk: o.overlap for o in found}
-    locked = ChangeRequest.objects.select_for_update().filter(
-        pk__in=list(overlap), status=ChangeRequestStatus.PENDING
+    locked = (
+        ChangeRequest.objects.select_for_update(of=("self",))
+        .select_related("author")
+        .filter(pk__in=list(overlap), status=ChangeRequestStatus.PENDING)
     )
     now = timezone.now()
     marked = []
