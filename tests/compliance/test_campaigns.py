@@ -347,3 +347,17 @@ def test_create_page_prefills_and_shows_service_errors_by_field(users, dev, clie
     assert "No secret with a value to rotate" in response.content.decode()
     assert not RotationCampaign.objects.exists()
     assert not AuditEvent.objects.filter(action__startswith="rotation.").exists()
+
+
+def test_a_credential_pasted_into_a_reason_is_masked(users, dev, secrets_dev):
+    op = users["operator"]
+    pasted = "sk_live_" + "P4st3d" * 5
+    campaign = start(op, scope=Scope.ENVIRONMENT, environment=dev, reason=f"old was {pasted}")
+    item = campaign.items.first()
+    services.rotation_item_waive(actor=op, item=item, reason=f"kept {pasted}")
+    item.refresh_from_db()
+    campaign.refresh_from_db()
+    assert pasted not in item.waive_reason and pasted not in campaign.reason
+    assert pasted not in report.campaign_markdown(campaign)
+    for event in AuditEvent.objects.filter(action__startswith="rotation."):
+        assert pasted not in event.message
