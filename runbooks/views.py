@@ -8,11 +8,13 @@ from functools import cached_property
 from django.contrib import messages
 from django.contrib.auth.mixins import LoginRequiredMixin, PermissionRequiredMixin
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, Max, OuterRef, Q, Subquery
+from django.db.models import Count, JSONField, Max, OuterRef, Q, Subquery
+from django.db.models.functions import JSONObject
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
 
@@ -44,10 +46,12 @@ def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
-def _last_run(field: str) -> Subquery:
-    """A field of the runbook's latest run, as a correlated subquery of the list's one query."""
+def _last_run() -> Subquery:
+    """The runbook's latest run (id, status, start, environment) as one JSON value: a single
+    correlated subquery in the list's one query."""
     runs = Run.objects.filter(version__runbook=OuterRef("pk")).order_by("-started_at", "-pk")
-    return Subquery(runs.values(field)[:1])
+    fields = JSONObject(pk="pk", status="status", at="started_at", env="environment__name")
+    return Subquery(runs.values(data=fields)[:1], output_field=JSONField())
 
 
 class RunbookListView(PermissionRequiredMixin, ListView):
@@ -59,10 +63,7 @@ class RunbookListView(PermissionRequiredMixin, ListView):
         .annotate(
             latest=Max("versions__number"),
             open_runs=Count("versions__runs", filter=Q(versions__runs__status="in_progress")),
-            last_run_pk=_last_run("pk"),
-            last_run_status=_last_run("status"),
-            last_run_at=_last_run("started_at"),
-            last_run_environment=_last_run("environment__name"),
+            last_run=_last_run(),
         )
         .order_by("title")
     )
@@ -70,8 +71,14 @@ class RunbookListView(PermissionRequiredMixin, ListView):
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         for runbook in ctx["object_list"]:
-            status = runbook.last_run_status
-            runbook.last_run_label = RunStatus(status).label if status in RunStatus.values else ""
+            last = runbook.last_run
+            if isinstance(last, str):  # a backend that hands JSON back as text
+                last = json.loads(last)
+            if last:
+                status = last.get("status")
+                last["label"] = RunStatus(status).label if status in RunStatus.values else ""
+                last["at"] = parse_datetime(last["at"] or "")
+            runbook.last_run = last
         ctx["nav_section"] = "runbooks"
         ctx["runs"] = Run.objects.in_progress().with_related()[:20]
         return ctx
@@ -578,6 +585,7 @@ class RunAbortView(PermissionRequiredMixin, View):
     def post(self, request, pk):
         run = get_object_or_404(Run, pk=pk)
         form = ReasonForm(request.POST)
+        form.fields["reason"].error_messages["required"] = "Aborting a run needs a reason."
         if form.is_valid():
             try:
                 services.run_abort(actor=request.user, run=run, reason=form.cleaned_data["reason"])
