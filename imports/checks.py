@@ -49,7 +49,7 @@ def sample_status(job_ids) -> dict:
     names = ", ".join(f"#{j}" for j in ids)
     done = covering.filter(status=VerificationStatus.COMPLETED).first()
     if done is None:
-        pending = covering.first()
+        pending = covering.exclude(status=VerificationStatus.FAILED).first()
         summary = (
             f"Sample verification #{pending.pk} of import {names} is not completed yet."
             if pending

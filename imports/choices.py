@@ -93,10 +93,13 @@ class ChangeOp(models.TextChoices):
 
 
 class VerificationStatus(models.TextChoices):
-    """A sample verification: items being marked, then completed with its signed report."""
+    """A sample verification: the sample drawn on the imports worker, items being marked, then
+    completed with its signed report (or failed when a file could not be read)."""
 
+    DRAWING = "drawing", "Drawing the sample"
     OPEN = "open", "Open"
     COMPLETED = "completed", "Completed"
+    FAILED = "failed", "Failed"
 
 
 class SampleMark(models.TextChoices):

@@ -457,6 +457,8 @@ class SampleVerification(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     correct_count = models.PositiveIntegerField(default=0)
     wrong_count = models.PositiveIntegerField(default=0)
+    # why drawing the sample failed (status failed): masked, it may quote a cell of a file
+    failure = MaskedTextField(blank=True)
     # the signed report, frozen at completion (imports.verification.report_body)
     report = MaskedJSONField(default=dict, blank=True)
     content_hash = models.CharField(max_length=64, blank=True)

@@ -28,3 +28,8 @@ def rollback_job(job_id: int) -> None:
 def purge_files() -> None:
     """Daily (a django-q2 schedule created by migration): IMPORT_FILE_RETENTION_DAYS."""
     services.job_files_purge(actor=None)
+
+
+@masks_failures
+def draw_verification(verification_id: int) -> None:
+    services.verification_draw(verification_id=verification_id)

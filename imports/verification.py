@@ -77,6 +77,17 @@ def _ids_of(model, column: str, label: str, jobs: list[int]):
     )
 
 
+def writes_members(job_ids: list[int]) -> bool:
+    """Whether the jobs wrote a row of any member still there (bounded: one ``EXISTS`` per
+    kind of row), the web request's check before a sample is drawn on the worker."""
+    for label, (model, column) in _MEMBER_OF.items():
+        changed = ImportRowChange.objects.filter(job_id__in=job_ids, model=label)
+        rows = model.objects.filter(pk__in=changed.values("object_pk"))
+        if rows.exclude(**{f"{column}__isnull": True}).exists():
+            return True
+    return False
+
+
 def member_ids(job_ids: list[int]):
     """Every member the jobs wrote (see the module docstring); yields ids, repeats possible."""
     for label, (model, column) in _MEMBER_OF.items():
@@ -290,6 +301,17 @@ def source_jobs(job_ids: list[int], member_ids_: list[int]) -> list[ImportJob]:
     return list(ImportJob.objects.filter(pk__in=chosen).order_by("pk"))
 
 
+class SourceUnreadable(Exception):
+    """A job's stored file cannot be read any more (``sources(..., strict=True)``)."""
+
+    def __init__(self, job: ImportJob, exc: BaseException):
+        detail = "; ".join(getattr(exc, "messages", None) or [str(exc)])
+        super().__init__(
+            f"The file of import #{job.pk} ({job.original_name}) cannot be read: {detail}"
+        )
+        self.job = job
+
+
 def _rows(job: ImportJob):
     """The job's file rows as the job read them: ``(row number, raw cells by column)``."""
     with job.file.open("rb") as fh:
@@ -299,9 +321,12 @@ def _rows(job: ImportJob):
     return source.rows()
 
 
-def sources(jobs: list[ImportJob], keys: dict[int, _Keys]) -> dict[int, list[dict]]:
+def sources(
+    jobs: list[ImportJob], keys: dict[int, _Keys], *, strict: bool = False
+) -> dict[int, list[dict]]:
     """Each member's source rows across the jobs' files: ``{"job", "file", "row", "values"}``
-    (``"missing"`` instead of a row when the file is gone)."""
+    (``"missing"`` instead of a row when the file is gone). A file that is there but cannot be
+    read is ``"missing"`` too, or, ``strict``, raises ``SourceUnreadable``."""
     out: dict[int, list[dict]] = {mid: [] for mid in keys}
     for job in jobs:
         names = _matcher(job.kind, keys)
@@ -325,6 +350,8 @@ def sources(jobs: list[ImportJob], keys: dict[int, _Keys]) -> dict[int, list[dic
                              "values": dict(raw)}
                         )  # fmt: skip
         except (OSError, ValueError) as exc:  # includes ValidationError of a changed file
+            if strict:
+                raise SourceUnreadable(job, exc) from exc
             for mid in _written_by(job, keys):
                 out[mid].append(
                     {"job": job.pk, "file": job.original_name, "row": None, "values": {},
@@ -355,14 +382,17 @@ def label(member: dict) -> str:
     return m.get("email") or m.get("phone") or f"member #{m.get('id')}"
 
 
-def sample(job_ids, *, size: int = DEFAULT_SIZE, seed: int) -> list[dict]:
+def sample(job_ids, *, size: int = DEFAULT_SIZE, seed: int, strict: bool = False) -> list[dict]:
     """The sample with each member's sources and stored data, in rank order:
-    ``[{"member", "sources": [{"file", "row", "values", "job"}], "stored"}]``."""
+    ``[{"member", "sources": [{"file", "row", "values", "job"}], "stored"}]``. ``strict``: a
+    file that cannot be read raises ``SourceUnreadable`` (see ``sources``)."""
     jobs = completed_jobs(job_ids)
     ids = sample_ids([j.pk for j in jobs], size=size, seed=seed)
     data, keys = stored(ids)
     ids = [pk for pk in ids if pk in data]
-    found = sources(source_jobs([j.pk for j in jobs], ids), {pk: keys[pk] for pk in ids})
+    found = sources(
+        source_jobs([j.pk for j in jobs], ids), {pk: keys[pk] for pk in ids}, strict=strict
+    )
     kinds = dict(ImportJob.objects.filter(pk__in={s["job"] for v in found.values() for s in v})
                  .values_list("pk", "kind"))  # fmt: skip
     out = []

@@ -54,7 +54,9 @@ class VerificationStartView(ServiceFormView):
 
     def after_service(self, result):
         messages.success(
-            self.request, f"Sampled {result.items.count()} members with seed {result.seed}."
+            self.request,
+            f"Drawing a sample of {result.size} members with seed {result.seed} on the imports "
+            "worker.",
         )
         return redirect(result)
 
@@ -89,9 +91,25 @@ class VerificationDetailView(PermissionRequiredMixin, DetailView):
     context_object_name = "verification"
     queryset = SampleVerification.objects.select_related("started_by", "completed_by")
 
+    def get(self, request, *args, **kwargs):
+        if request.GET.get("part") == "drawing":
+            # polled while the worker draws the sample: the same fragment, then a full reload
+            ver = get_object_or_404(
+                SampleVerification.objects.only("pk", "status"), pk=kwargs["pk"]
+            )
+            if ver.status != VerificationStatus.DRAWING:
+                response = HttpResponse(status=204)
+                response["HX-Refresh"] = "true"
+                return response
+            return render(request, "imports/_verification_drawing.html", {"verification": ver})
+        return super().get(request, *args, **kwargs)
+
     def get_context_data(self, **kwargs):
         ctx = super().get_context_data(**kwargs)
         ver = self.object
+        if ver.status in (VerificationStatus.DRAWING, VerificationStatus.FAILED):
+            ctx.update(jobs=list(ver.jobs.order_by("pk")), items=[], total=0, percent=0)
+            return ctx
         items = ver.items.select_related("marked_by").only(
             "verification_id", "position", "member_label", "mark", "note", "marked_by",
             "marked_at", "review_item_id", "marked_by__username",

@@ -11,7 +11,7 @@ from django.db.models import Count
 from django.urls import reverse
 
 from environments.models import ChangeRequest, ConfigVar, Environment, Project
-from imports.models import ImportJob, Member
+from imports.models import ImportJob, Member, SampleVerification
 from opsportal.audit.links import history_url
 from opsportal.audit.models import AuditEvent
 from runbooks.models import Run, Runbook
@@ -135,6 +135,12 @@ def hot_pages() -> list[tuple[str, str]]:
         pages.append(("search member", f"{reverse('search')}?{urlencode({'q': member.first()})}"))
     pages.append(("orders", reverse("imports:order_list")))
     pages.append(("review queue", reverse("imports:review_list")))
+    # sample verification: the list, the latest drawn sample and its first member
+    pages.append(("sample verifications", reverse("imports:verification_list")))
+    sample = SampleVerification.objects.filter(items__isnull=False).order_by("-pk").first()
+    if sample:
+        pages.append(("sample verification", sample.get_absolute_url()))
+        pages.append(("sampled member", reverse("imports:verification_item", args=[sample.pk, 1])))
     pages.append(("deployments", reverse("deployments:ledger")))
     pages.append(("DORA figures", reverse("deployments:dora")))
     if environment:

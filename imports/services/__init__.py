@@ -23,6 +23,7 @@ from .verification import (
     PERM_MARK,
     PERM_VERIFY,
     verification_complete,
+    verification_draw,
     verification_item_mark,
     verification_start,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "review_decide",
     "validate_product_settings",
     "verification_complete",
+    "verification_draw",
     "verification_item_mark",
     "verification_start",
 ]

@@ -1,13 +1,16 @@
-"""Sample verification: start (draw the seeded sample, keep each member's sources and stored
-data), mark a member correct or wrong (a wrong one raises a review item), complete (the signed
-report). See ``imports.verification`` for the sampling and the source rows."""
+"""Sample verification: start (checked in the request, the seeded sample drawn on the imports
+worker: each member's sources re-read from the stored files, and stored data), mark a member
+correct or wrong (a wrong one raises a review item), complete (the signed report). See
+``imports.verification`` for the sampling and the source rows."""
 
 import secrets
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from opsportal.audit.masking import scrub_text
 from opsportal.audit.services import record
 from opsportal.fields import mask_json
 
@@ -36,9 +39,10 @@ def _seed(seed) -> int:
 def verification_start(
     *, actor, jobs, size: int = v.DEFAULT_SIZE, seed: int | None = None
 ) -> SampleVerification:
-    """Draw a reproducible sample of the members the completed ``jobs`` wrote and keep, per
-    member, its source rows and stored data as they are now. ``seed`` None: a random one (shown
-    on the verification, so anyone can draw the same sample again)."""
+    """Start a verification of the members the completed ``jobs`` wrote: checked and created
+    here (status drawing); the sample is drawn on the imports worker (``verification_draw``),
+    since drawing re-reads the jobs' stored files. ``seed`` None: a random one (shown on the
+    verification, so anyone can draw the same sample again)."""
     _require(actor, PERM_VERIFY, "verify import samples")
     if not isinstance(size, int) or not 1 <= size <= v.MAX_SIZE:
         raise ValidationError({"size": f"The sample size is between 1 and {v.MAX_SIZE}."})
@@ -47,44 +51,140 @@ def verification_start(
         chosen = v.completed_jobs(getattr(j, "pk", j) for j in jobs)
     except ValueError as exc:
         raise ValidationError({"jobs": str(exc)}) from None
-    # Reading the files happens before the transaction: no lock is held while they stream.
-    members = v.sample([j.pk for j in chosen], size=size, seed=seed)
-    if not members:
-        raise ValidationError({"jobs": "These import jobs wrote no member rows to verify."})
+    if not v.writes_members([j.pk for j in chosen]):
+        raise ValidationError({"jobs": NO_MEMBERS})
     with transaction.atomic():
         verification = SampleVerification.objects.create(
-            seed=seed, size=size, started_by=actor, started_at=timezone.now()
+            seed=seed,
+            size=size,
+            status=VerificationStatus.DRAWING,
+            started_by=actor,
+            started_at=timezone.now(),
         )
         verification.jobs.set(chosen)
-        SampleVerificationItem.objects.bulk_create(
-            SampleVerificationItem(
-                verification=verification,
-                position=n,
-                member_id=m["member"]["id"],
-                member_label=v.label(m),
-                sources=m["sources"],
-                stored=m["stored"],
-            )
-            for n, m in enumerate(members, start=1)
-        )
         record(
             actor=actor,
             action="import.verification.started",
             target=verification,
             job_id=chosen[0].pk,
             changes={
+                "status": VerificationStatus.DRAWING,
                 "jobs": [j.pk for j in chosen],
                 "seed": seed,
                 "size": size,
-                "members": len(members),
-                "source_rows": sum(len(m["sources"]) for m in members),
             },
+        )
+        _enqueue_draw(verification.pk)
+    return verification
+
+
+NO_MEMBERS = "These import jobs wrote no member rows to verify."
+
+
+def _enqueue_draw(verification_id: int) -> None:
+    from django_q.tasks import async_task
+
+    cluster = settings.IMPORTS_CLUSTER
+    transaction.on_commit(
+        lambda: async_task("imports.tasks.draw_verification", verification_id, cluster=cluster)
+    )
+
+
+def verification_draw(*, verification_id: int) -> SampleVerification:
+    """The worker's part of ``verification_start``: draw the seeded sample, keep each member's
+    source rows and stored data as they are now, and open the verification; or mark it failed,
+    with the reason, when a file cannot be read or nothing is left to sample. The items are
+    written in one transaction with the status, so a failure leaves none. A redelivered task
+    finds the verification no longer drawing and does nothing."""
+    verification = SampleVerification.objects.get(pk=verification_id)
+    if verification.status != VerificationStatus.DRAWING:
+        return verification
+    job_ids = sorted(verification.jobs.values_list("pk", flat=True))
+    try:
+        # the files are read before the transaction: no lock is held while they stream
+        members = v.sample(job_ids, size=verification.size, seed=verification.seed, strict=True)
+        if not members:
+            raise ValueError(NO_MEMBERS)
+        with transaction.atomic():
+            verification = _drawing(verification_id)
+            if verification is None:  # another delivery of the task got there first
+                return SampleVerification.objects.get(pk=verification_id)
+            SampleVerificationItem.objects.bulk_create(
+                SampleVerificationItem(
+                    verification=verification,
+                    position=n,
+                    member_id=m["member"]["id"],
+                    member_label=v.label(m),
+                    sources=m["sources"],
+                    stored=m["stored"],
+                )
+                for n, m in enumerate(members, start=1)
+            )
+            verification.status = VerificationStatus.OPEN
+            verification.save(update_fields=["status"])
+            record(
+                actor=None,
+                on_behalf_of=verification.started_by,
+                action="import.verification.drawn",
+                target=verification,
+                job_id=job_ids[0],
+                changes={
+                    "status": [VerificationStatus.DRAWING, VerificationStatus.OPEN],
+                    "members": len(members),
+                    "source_rows": sum(len(m["sources"]) for m in members),
+                },
+            )
+        return verification
+    except (v.SourceUnreadable, ValueError) as exc:  # ValueError: a job no longer completed
+        return _draw_failed(verification_id, job_ids, _reason(exc))
+    except Exception as exc:
+        _draw_failed(verification_id, job_ids, _reason(exc))
+        raise  # unexpected: the task fails too (its message masked), among the failed tasks
+
+
+def _reason(exc: BaseException) -> str:
+    """Why drawing failed, in words, masked: a file's error may quote one of its cells."""
+    if isinstance(exc, ValidationError):
+        text = "; ".join(exc.messages)
+    elif isinstance(exc, (v.SourceUnreadable, ValueError)):
+        text = str(exc)
+    else:
+        text = f"Drawing the sample stopped on an unexpected error ({type(exc).__name__}: {exc})."
+    return scrub_text(text)[:2000]
+
+
+def _drawing(verification_id: int) -> SampleVerification | None:
+    """The verification locked, when it is still drawing."""
+    verification = SampleVerification.objects.select_for_update().get(pk=verification_id)
+    return verification if verification.status == VerificationStatus.DRAWING else None
+
+
+def _draw_failed(verification_id: int, job_ids: list[int], reason: str) -> SampleVerification:
+    with transaction.atomic():
+        verification = _drawing(verification_id)
+        if verification is None:
+            return SampleVerification.objects.get(pk=verification_id)
+        verification.status = VerificationStatus.FAILED
+        verification.failure = reason
+        verification.save(update_fields=["status", "failure"])
+        record(
+            actor=None,
+            on_behalf_of=verification.started_by,
+            action="import.verification.failed",
+            target=verification,
+            job_id=job_ids[0] if job_ids else None,
+            changes={"status": [VerificationStatus.DRAWING, VerificationStatus.FAILED]},
+            message=reason,
         )
     return verification
 
 
 def _locked(verification_id: int) -> SampleVerification:
     verification = SampleVerification.objects.select_for_update().get(pk=verification_id)
+    if verification.status == VerificationStatus.DRAWING:
+        raise ValidationError("The sample is still being drawn; mark its members once it is open.")
+    if verification.status == VerificationStatus.FAILED:
+        raise ValidationError("Drawing this sample failed; start another verification.")
     if verification.status != VerificationStatus.OPEN:
         raise ValidationError("This verification is completed; its report is final.")
     return verification

@@ -16,7 +16,7 @@ from imports.choices import ReviewKind, ReviewStatus, SampleMark, VerificationSt
 from imports.models import Member, Order, ReviewItem, SampleVerification
 from opsportal.audit.models import AuditEvent
 
-from .factories import CLEAN, apply_file
+from .factories import CLEAN, apply_file, committed
 
 pytestmark = pytest.mark.django_db
 
@@ -138,9 +138,14 @@ def test_only_completed_jobs_can_be_sampled(jobs, user_factory):
 
 
 def start(user, jobs, size=5, seed=2026):
-    return services.verification_start(
-        actor=user, jobs=[jobs["users.csv"], jobs["orders.csv"]], size=size, seed=seed
-    )
+    """Start a verification and run its draw (the imports worker's task: inline in tests)."""
+    with committed():
+        ver = services.verification_start(
+            actor=user, jobs=[jobs["users.csv"], jobs["orders.csv"]], size=size, seed=seed
+        )
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.OPEN
+    return ver
 
 
 def test_start_mark_correct_and_wrong_complete_signed_report(jobs, user_factory):
@@ -153,8 +158,13 @@ def test_start_mark_correct_and_wrong_complete_signed_report(jobs, user_factory)
     assert all(i.sources and i.stored["member"]["id"] == i.member_id for i in items)
     started = AuditEvent.objects.get(action="import.verification.started")
     assert started.actor == op and started.target_id == str(ver.pk)
-    assert started.changes["seed"] == 2026 and started.changes["members"] == 5
+    assert started.changes["seed"] == 2026 and started.changes["size"] == 5
+    assert started.changes["status"] == "drawing"
     assert started.job_id == jobs["users.csv"].pk
+    drawn = AuditEvent.objects.get(action="import.verification.drawn")
+    assert drawn.changes["members"] == 5 and drawn.changes["status"] == ["drawing", "open"]
+    assert drawn.actor == op and "on behalf of" in drawn.actor_label  # the worker, for op
+    assert drawn.target_id == str(ver.pk) and drawn.seq > started.seq
 
     services.verification_item_mark(actor=op, item=items[0], mark=SampleMark.CORRECT)
     marked = AuditEvent.objects.get(action="import.verification.marked_correct")
@@ -277,7 +287,8 @@ def test_runbook_check_sample_verified(jobs, user_factory):
     assert not status["ok"] and status["figures"]["wrong"] == 1
     assert status["figures"]["verification"] == ver.pk
     # a verification of a single job covers that job too; another clean one passes
-    ver2 = services.verification_start(actor=op, jobs=[users], size=1, seed=3)
+    with committed():
+        ver2 = services.verification_start(actor=op, jobs=[users], size=1, seed=3)
     services.verification_item_mark(actor=op, item=ver2.items.get(), mark="correct")
     services.verification_complete(actor=op, verification=ver2)
     ok = sample_status([users.pk])
@@ -312,7 +323,8 @@ def test_pages_start_mark_complete_report(jobs, client_for):
     assert client.get(start_url).status_code == 200
     bad = client.post(start_url, {"size": "0"})
     assert bad.status_code == 200 and b"greater than or equal to 1" in bad.content
-    resp = client.post(start_url, {"size": "3", "seed": "99", "also": [jobs["orders.csv"].pk]})
+    with committed():  # the draw runs on the imports worker once the request commits
+        resp = client.post(start_url, {"size": "3", "seed": "99", "also": [jobs["orders.csv"].pk]})
     ver = SampleVerification.objects.get()
     assert resp.status_code == 302 and resp["Location"] == ver.get_absolute_url()
     assert sorted(ver.jobs.values_list("pk", flat=True)) == [users.pk, jobs["orders.csv"].pk]
@@ -362,7 +374,8 @@ def test_pages_start_mark_complete_report(jobs, client_for):
         .values_list("action", flat=True)
     )
     assert actions == [
-        "import.verification.started", "import.verification.marked_correct",
+        "import.verification.started", "import.verification.drawn",
+        "import.verification.marked_correct",
         "import.verification.marked_wrong", "import.verification.marked_correct",
         "import.verification.completed",
     ]  # fmt: skip
@@ -394,7 +407,8 @@ def test_rollback_after_a_wrong_mark_still_deletes_the_member(user_factory):
 
     op = user_factory("operator")
     users = apply_file(op, CLEAN / "users.csv")
-    ver = services.verification_start(actor=op, jobs=[users], size=1, seed=8)
+    with committed():
+        ver = services.verification_start(actor=op, jobs=[users], size=1, seed=8)
     item = ver.items.get()
     services.verification_item_mark(actor=op, item=item, mark="wrong", note="wrong file")
     with committed():
@@ -429,3 +443,190 @@ def test_a_credential_in_a_source_cell_is_never_printed(user_factory, tmp_path):
     source = next(s for s in data["members"][0]["sources"] if s["file"] == "orders.csv")
     assert "key ***" in source["values"]["notes"]
     assert secret not in out.getvalue()
+
+
+# --- drawing on the imports worker -------------------------------------------------------------
+def _reader_refuses(monkeypatch):
+    """Reading a job's stored file fails loudly: it must not happen where this is set."""
+
+    def refuse(job):
+        raise AssertionError(f"the file of import #{job.pk} was read")
+
+    monkeypatch.setattr(verification, "_rows", refuse)
+
+
+def test_the_web_request_creates_a_drawing_verification_and_the_worker_draws_it(
+    jobs, client_for, monkeypatch
+):
+    from django_q import tasks as q_tasks
+
+    from imports import tasks
+
+    client, op = client_for("operator")
+    users, orders = jobs["users.csv"], jobs["orders.csv"]
+    queued = []
+    monkeypatch.setattr(q_tasks, "async_task", lambda *a, **kw: queued.append((a, kw)))
+    _reader_refuses(monkeypatch)
+    with committed():
+        resp = client.post(
+            f"/imports/jobs/{users.pk}/verify/", {"size": "4", "seed": "31", "also": [orders.pk]}
+        )
+    ver = SampleVerification.objects.get()
+    assert resp.status_code == 302 and resp["Location"] == ver.get_absolute_url()
+    assert ver.status == VerificationStatus.DRAWING and not ver.items.exists()
+    # one thin task on the imports cluster, carrying the id only
+    assert queued == [(("imports.tasks.draw_verification", ver.pk), {"cluster": "imports"})]
+    started = AuditEvent.objects.get(action="import.verification.started")
+    assert started.actor == op
+    assert started.changes == {
+        "status": "drawing", "jobs": [users.pk, orders.pk], "seed": 31, "size": 4,
+    }  # fmt: skip
+    assert not AuditEvent.objects.filter(action="import.verification.drawn").exists()
+
+    # the page says so and polls (htmx attributes: no inline script), the poll answers the same
+    page = client.get(ver.get_absolute_url())
+    assert b"Drawing the sample" in page.content and b'id="verification-drawing"' in page.content
+    assert b'hx-trigger="every 1s"' in page.content and b"<script>" not in page.content
+    assert b'id="verification-items"' not in page.content
+    poll = client.get(f"{ver.get_absolute_url()}?part=drawing")
+    assert poll.status_code == 200 and b'id="verification-drawing"' in poll.content
+    assert "HX-Refresh" not in poll
+    assert client.get(f"/imports/verifications/{ver.pk}/members/1/").status_code == 404
+    assert client.get("/imports/verifications/").status_code == 200
+    # marking and completing wait for the sample
+    with pytest.raises(ValidationError, match="still being drawn"):
+        services.verification_complete(actor=op, verification=ver)
+    client.post(f"/imports/verifications/{ver.pk}/complete/")
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.DRAWING and not ver.content_hash
+    assert not AuditEvent.objects.filter(action="import.verification.completed").exists()
+
+    # the worker: reads the files, writes the items, opens the verification
+    monkeypatch.undo()
+    tasks.draw_verification(ver.pk)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.OPEN and ver.failure == ""
+    assert list(ver.items.order_by("position").values_list("member_id", flat=True)) == (
+        verification.sample_ids([users.pk, orders.pk], size=4, seed=31)
+    )
+    drawn = AuditEvent.objects.get(action="import.verification.drawn")
+    assert drawn.changes["members"] == 4 and drawn.changes["source_rows"] >= 4
+    assert drawn.actor == op and drawn.job_id == users.pk
+    # the poll now reloads the page, which shows the sample
+    poll = client.get(f"{ver.get_absolute_url()}?part=drawing")
+    assert poll.status_code == 204 and poll["HX-Refresh"] == "true"
+    page = client.get(ver.get_absolute_url())
+    assert b'id="verification-items"' in page.content
+    assert b"verification-drawing" not in page.content
+    # a redelivered task changes nothing
+    tasks.draw_verification(ver.pk)
+    assert ver.items.count() == 4
+    assert AuditEvent.objects.filter(action="import.verification.drawn").count() == 1
+
+
+def test_an_unreadable_file_fails_the_draw_with_nothing_written(jobs, user_factory):
+    from imports import tasks
+
+    op = user_factory("operator")
+    users = jobs["users.csv"]
+    ver = services.verification_start(actor=op, jobs=[users], size=5, seed=4)
+    # the stored file is gone from the storage, though the job still names it
+    users.file.storage.delete(users.file.name)
+    tasks.draw_verification(ver.pk)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.FAILED and not ver.items.exists()
+    assert f"The file of import #{users.pk} (users.csv) cannot be read" in ver.failure
+    failed = AuditEvent.objects.get(action="import.verification.failed")
+    assert failed.changes["status"] == ["drawing", "failed"] and failed.actor == op
+    assert failed.message == ver.failure and failed.target_id == str(ver.pk)
+    assert not AuditEvent.objects.filter(action="import.verification.drawn").exists()
+    # a failed verification takes no marks and no completion; a redelivery changes nothing
+    with pytest.raises(ValidationError, match="failed"):
+        services.verification_complete(actor=op, verification=ver)
+    tasks.draw_verification(ver.pk)
+    assert AuditEvent.objects.filter(action="import.verification.failed").count() == 1
+    from imports.checks import sample_status
+
+    assert "No sample verification" in sample_status([users.pk])["summary"]
+
+
+def test_a_failure_reason_is_masked_and_shown(jobs, client_for, monkeypatch):
+    client, op = client_for("operator")
+    secret = "sk_live_" + "Zx9" * 10
+
+    def broken(job):
+        raise OSError(f"cannot open token={secret}")
+
+    with committed():
+        ver = services.verification_start(actor=op, jobs=[jobs["orders.csv"]], size=3, seed=1)
+        monkeypatch.setattr(verification, "_rows", broken)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.FAILED and not ver.items.exists()
+    assert "cannot be read" in ver.failure and secret not in ver.failure
+    failed = AuditEvent.objects.get(action="import.verification.failed")
+    assert secret not in failed.message and secret not in json.dumps(failed.changes)
+    page = client.get(ver.get_absolute_url())
+    assert b'id="verification-failure"' in page.content and secret.encode() not in page.content
+    assert b"Drawing the sample failed" in page.content
+
+
+def test_an_error_while_writing_the_items_leaves_none(jobs, user_factory, monkeypatch):
+    """The items, the status and the audit event commit together: an error in between rolls
+    every item back, and the verification is failed (the task fails too, masked)."""
+    from imports import tasks
+    from imports.services import verification as service
+    from opsportal.tasking import TaskFailed
+
+    op = user_factory("operator")
+    ver = services.verification_start(actor=op, jobs=[jobs["users.csv"]], size=5, seed=9)
+    real = service.record
+
+    def record(**kw):
+        if kw["action"] == "import.verification.drawn":
+            assert SampleVerification.objects.get(pk=ver.pk).items.count() == 5  # written...
+            raise RuntimeError("the audit chain is busy")
+        return real(**kw)
+
+    monkeypatch.setattr(service, "record", record)
+    with pytest.raises(TaskFailed, match="RuntimeError"):
+        tasks.draw_verification(ver.pk)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.FAILED and not ver.items.exists()  # ...rolled back
+    assert "unexpected error" in ver.failure
+    assert AuditEvent.objects.filter(action="import.verification.failed").count() == 1
+
+
+def test_jobs_without_members_are_refused_in_the_request(user_factory):
+    op = user_factory("operator")
+    products = apply_file(op, CLEAN / "products.csv")
+    with pytest.raises(ValidationError, match="no member rows"):
+        services.verification_start(actor=op, jobs=[products])
+    assert not SampleVerification.objects.exists()
+
+
+def test_verification_pages_within_the_query_budget(jobs, client_for):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from opsportal.hotpages import QUERY_BUDGET, hot_pages
+
+    client, op = client_for("operator")
+
+    def measure():
+        labels = {"sample verifications", "sample verification", "sampled member"}
+        pages = [(label, url) for label, url in hot_pages() if label in labels]
+        counts = {}
+        for label, url in pages:
+            with CaptureQueriesContext(connection) as queries:
+                assert client.get(url).status_code == 200, url
+            counts[label] = len(queries)
+        return counts
+
+    start(op, jobs, size=3, seed=1)
+    small = measure()
+    assert len(small) == 3
+    for _ in range(3):
+        start(op, jobs, size=40, seed=2)
+    grown = measure()
+    assert all(n <= QUERY_BUDGET for n in grown.values()), grown
+    assert all(grown[label] <= small[label] for label in small), (small, grown)
