@@ -6,10 +6,11 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Q
+from django.db.models import CharField, Q
+from django.db.models.functions import Cast
 from django.utils import timezone
 
-from environments.models import Environment
+from environments.models import Environment, Project
 from opsportal.choices import Tier
 from opsportal.forms import BootstrapFormMixin
 
@@ -79,8 +80,17 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
         if data["environment"] is not None:
             queryset = queryset.filter(environment_id=data["environment"])
         if data["project"]:
+            # its environments' events, and the project's own (created, renamed: no environment)
             environments = Environment.objects.filter(project__slug=data["project"]).values("pk")
-            queryset = queryset.filter(environment_id__in=environments)
+            project = (
+                Project.objects.filter(slug=data["project"])
+                .annotate(key=Cast("pk", CharField()))
+                .values("key")
+            )
+            queryset = queryset.filter(
+                Q(environment_id__in=environments)
+                | Q(target_type="environments.project", target_id__in=project)
+            )
         if data["target"]:
             target = data["target"].strip()
             if "." in target and " " not in target:

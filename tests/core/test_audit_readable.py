@@ -329,3 +329,16 @@ def test_history_of_a_member_and_viewers_without_audit_access(people, client):
     assert [e.action for e in response.context["events"]] == ["member.noted"]
     listing = client.get(reverse("imports:member_list")).content.decode()
     assert history_url(member) in listing
+
+
+def test_the_project_filter_includes_the_projects_own_events(people, user_factory, client):
+    admin = user_factory("admin")
+    project = env_services.project_create(actor=admin, name="acme.example", slug="acme")
+    other = env_services.project_create(actor=admin, name="other.example", slug="other")
+    env = EnvironmentFactory(project=project, name="dev")
+    EnvironmentFactory(project=other, name="dev")
+    _record(actor=admin, action="configvar.updated", target_repr="ACME_KEY", environment=env)
+    client.force_login(people["viewer"])
+    response = client.get(reverse("audit:event_list"), {"project": "acme"})
+    shown = {(e.action, e.target_repr) for e in response.context["events"]}
+    assert shown == {("project.created", "acme.example"), ("configvar.updated", "ACME_KEY")}
