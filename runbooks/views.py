@@ -3,6 +3,7 @@ import difflib
 import json
 import uuid
 import zlib
+from datetime import UTC
 from functools import cached_property
 
 from django.contrib import messages
@@ -14,6 +15,7 @@ from django.http import FileResponse, Http404, HttpResponse, HttpResponseRedirec
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views import View
 from django.views.generic import DetailView, FormView, ListView
@@ -77,7 +79,10 @@ class RunbookListView(PermissionRequiredMixin, ListView):
             if last:
                 status = last.get("status")
                 last["label"] = RunStatus(status).label if status in RunStatus.values else ""
-                last["at"] = parse_datetime(last["at"] or "")
+                at = parse_datetime(last["at"] or "")
+                if at is not None and timezone.is_naive(at):  # SQLite keeps UTC without offset
+                    at = at.replace(tzinfo=UTC)
+                last["at"] = at
             runbook.last_run = last
         ctx["nav_section"] = "runbooks"
         ctx["runs"] = Run.objects.in_progress().with_related()[:20]
