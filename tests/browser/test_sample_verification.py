@@ -1,5 +1,5 @@
-"""Real browser: an imported job → verify a sample → one member correct, one wrong → complete →
-the signed report."""
+"""Real browser: an imported job → verify a sample (drawn by the imports worker while the page
+waits) → one member correct, one wrong → complete → the signed report."""
 
 from pathlib import Path
 
@@ -18,8 +18,9 @@ def _media(settings, tmp_path):
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_verify_a_sample_of_an_import(page, live_server, login, user_factory):
-    from imports import services
+def test_verify_a_sample_of_an_import(page, live_server, login, user_factory, monkeypatch):
+    from imports import services, tasks
+    from imports.services import verification as verification_services
 
     operator = user_factory("operator")
     jobs = {}
@@ -31,6 +32,10 @@ def test_verify_a_sample_of_an_import(page, live_server, login, user_factory):
         jobs[name] = services.job_apply(job_id=job.pk)
     users = jobs["users.csv"]
 
+    # the worker's queue, run by hand below: the page must wait for it
+    queued = []
+    monkeypatch.setattr(verification_services, "_enqueue_draw", queued.append)
+
     login(operator)
     page.goto(f"{live_server.url}{users.get_absolute_url()}")
     page.click("#start-verification")
@@ -41,6 +46,11 @@ def test_verify_a_sample_of_an_import(page, live_server, login, user_factory):
     page.wait_for_url("**/imports/verifications/*/")
     ver = SampleVerification.objects.get()
     assert page.inner_text("#verification-seed") == "2026"
+    assert "Drawing the sample" in page.inner_text("#verification-drawing")
+    assert ver.status == "drawing" and not ver.items.exists() and queued == [ver.pk]
+    tasks.draw_verification(ver.pk)  # the imports worker
+    page.wait_for_selector("#verification-items")  # the page polled, then reloaded itself
+    assert page.locator("#verification-drawing").count() == 0
     first, second = ver.items.order_by("position")
 
     page.click("a:has-text('Check the next member')")
