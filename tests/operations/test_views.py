@@ -237,3 +237,14 @@ def test_the_months_entries_export_as_csv(client_for, make_schedule, campaign_ho
         "http://testserver/compliance/campaigns/7/"
     )
     assert len(lines) == 6  # 7, 14, 15, 21, 28 December
+
+
+def test_global_search_finds_recurring_runs(client_for, make_schedule):
+    schedule = make_schedule()
+    viewer, _ = client_for("viewer")
+    html = viewer.get(reverse("search"), {"q": "backup exp"}).content.decode()
+    assert f'href="{schedule.get_absolute_url()}"' in html
+    assert "Weekly backup export (weekly on Monday at 09:00)" in html
+    nobody, _ = client_for(None)
+    html = nobody.get(reverse("search"), {"q": "backup exp"}).content.decode()
+    assert schedule.get_absolute_url() not in html
