@@ -574,18 +574,32 @@ def recipient_unsubscribe(*, token: str) -> Unsubscription:
     return unsub
 
 
-def recipient_bounce(*, message_id: str, reason: str = "", actor=None) -> Recipient | None:
+def recipient_bounce(
+    *, message_id: str = "", email: str = "", reason: str = "", actor=None
+) -> Recipient | None:
     """The provider reports that a message bounced: the service a provider's webhook (or a
-    bounce-mailbox reader) calls with the ``Message-ID`` the portal gave the message. ``None``
-    when no message has that id; idempotent."""
+    bounce-mailbox reader) calls with the ``Message-ID`` the portal gave the message or, when
+    the report only names the address (a provider's own message ids), the recipient's address:
+    then the latest message sent to it. ``None`` when nothing matches; idempotent."""
     _require(actor, PERM_SEND, "record bounces")
     with transaction.atomic():
-        rec = (
-            Recipient.objects.select_for_update()
-            .filter(message_id=message_id.strip())
-            .select_related("campaign")
-            .first()
-        )
+        rows = Recipient.objects.select_for_update().select_related("campaign")
+        rec = None
+        if message_id.strip():
+            rec = rows.filter(message_id=message_id.strip()).first()
+        if rec is None and email.strip():
+            rec = (
+                rows.filter(
+                    email__iexact=email.strip(),
+                    status__in=[
+                        RecipientStatus.SENT,
+                        RecipientStatus.UNKNOWN,
+                        RecipientStatus.BOUNCED,
+                    ],
+                )
+                .order_by("-claimed_at", "-pk")
+                .first()
+            )
         if rec is None or rec.status == RecipientStatus.BOUNCED:
             return rec
         before = rec.status

@@ -374,6 +374,11 @@ def test_a_bounce_reported_by_the_provider(operator):
     assert services.recipient_bounce(message_id=message_id).status == RecipientStatus.BOUNCED
     assert services.recipient_bounce(message_id="<unknown@x>") is None
     assert events("mailing.recipient.bounced", campaign).count() == 1
+    # a report naming only the address (the provider's own message ids)
+    other = services.recipient_bounce(email="M0@example.com", reason="mailbox full")
+    assert other.status == RecipientStatus.BOUNCED and other.email == "m0@example.com"
+    assert fresh(campaign).sent_count == 0 and fresh(campaign).bounced_count == 2
+    assert events("mailing.recipient.bounced", campaign).count() == 2
 
 
 # --- permissions ---------------------------------------------------------------------------------
