@@ -130,6 +130,19 @@ class AuditEvent(models.Model):
 
         return target_url("imports.importjob", self.job_id) if self.job_id else None
 
+    @cached_property
+    def requester(self) -> str:
+        """Who asked for what this event did, when a change request caused it: its ``author``
+        (the actor is then the approver, or whoever decided or applied the request)."""
+        changes = self.shown_changes
+        if not isinstance(changes, dict):
+            return ""
+        about_request = (
+            self.target_type == "environments.changerequest" or "change_request" in changes
+        )
+        author = changes.get("author") if about_request else None
+        return author if isinstance(author, str) else ""
+
     def request_url(self) -> str:
         """The audit log filtered to the other events of the request this one came from."""
         return f"{reverse('audit:event_list')}?request={self.request_id}" if self.request_id else ""

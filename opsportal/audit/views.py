@@ -140,7 +140,7 @@ class AuditEventDetailView(AuditAccessMixin, DetailView):
             changes_json=changes,
             readable=readable(shown),
             references=references(shown),
-            approval=_approval(event, shown),
+            approval=_approval(event),
             target_label=type_label(event.target_type) if event.target_type else "",
             same_request=same_request[:SAME_REQUEST_SHOWN],
             more_same_request=len(same_request) > SAME_REQUEST_SHOWN,
@@ -149,19 +149,19 @@ class AuditEventDetailView(AuditAccessMixin, DetailView):
         )
 
 
-def _approval(event: AuditEvent, changes) -> dict | None:
-    """Who asked and who approved, for an event a change request caused: the request's
-    ``changerequest.*`` events and the changes it applied (``author`` in their data)."""
-    if not isinstance(changes, dict):
+def _approval(event: AuditEvent) -> dict | None:
+    """Who asked and who approved, for an event a change request caused (the request's
+    approval, its application and the changes it applied carry ``author``)."""
+    if not event.requester:
         return None
-    requester = changes.get("author") or changes.get("requested_by")
-    about_request = event.target_type == "environments.changerequest" or "change_request" in changes
-    if not about_request or not requester:
-        return None
-    approver = event.shown["actor_label"] if event.action != "changerequest.created" else ""
-    if event.action in ("changerequest.rejected", "changerequest.withdrawn"):
-        approver = ""
-    return {"requester": str(requester), "approver": approver}
+    # the approver applies the request and its changes; other decisions (rejected, withdrawn,
+    # stale, superseded) name their actor as the operator, not as an approver
+    approving = not event.action.startswith("changerequest.") or event.action in (
+        "changerequest.approved",
+        "changerequest.applied",
+    )
+    approver = event.shown["actor_label"] if approving else ""
+    return {"requester": event.requester, "approver": approver}
 
 
 class TargetHistoryView(AuditListBase):

@@ -342,3 +342,23 @@ def test_the_project_filter_includes_the_projects_own_events(people, user_factor
     response = client.get(reverse("audit:event_list"), {"project": "acme"})
     shown = {(e.action, e.target_repr) for e in response.context["events"]}
     assert shown == {("project.created", "acme.example"), ("configvar.updated", "ACME_KEY")}
+
+
+def test_the_log_says_who_requested_a_change_an_approver_applied(people, prod, client):
+    cr = _approved_rotation(people, prod)
+    client.force_login(people["viewer"])
+    response = client.get(reverse("audit:event_list"), {"environment": prod.pk})
+    requested = {e.action: e.requester for e in response.context["events"]}
+    assert requested["configvar.updated"] == "olga"
+    assert requested["changerequest.approved"] == "olga"
+    assert requested["changerequest.created"] == ""  # its actor is the requester
+    assert "requested by olga" in _section(response.content.decode(), "audit-table")
+    # a withdrawal names no approver
+    withdrawn = env_services.configvar_save(
+        actor=people["operator"], environment=prod, key="SITE_URL", value="https://x.example"
+    ).change_request
+    env_services.changerequest_withdraw(actor=people["operator"], change_request=withdrawn)
+    event = AuditEvent.objects.get(action="changerequest.withdrawn")
+    assert cr.pk != withdrawn.pk
+    html = client.get(event.get_absolute_url()).content.decode()
+    assert 'data-testid="event-approver"' not in html
