@@ -21,6 +21,8 @@
 4. ``--live 50``: posting at 50 deliveries a second while one worker runs the tasks as they are
    queued: the rate the posts reached, the deepest backlog and how soon after the last post
    everything is decided.
+5. ``--end-to-end 50``: gunicorn (4 workers) and a real ``qcluster`` (2 workers): posts over HTTP
+   at 50 a second, the answers' latency and how soon after the last post all is decided.
 """
 
 import argparse
@@ -274,15 +276,187 @@ def live(url: str, bodies: list[dict], rate: float, clients: int, broker: Broker
     )
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pids) -> float:
+    """User + system CPU seconds of these processes so far (0 for those gone)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / TICK
+    return total
+
+
+def _processes(parent: int = 0, group: int = 0) -> list[int]:
+    """Children of ``parent`` or members of process group ``group``."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if (parent and int(fields[1]) == parent) or (group and int(fields[2]) == group):
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _backends() -> list[int]:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def end_to_end(bodies: list[dict], rate: float, clients: int, port: int) -> None:
+    """The real thing: gunicorn (4 workers, DEBUG off) takes the posts over HTTP at ``rate`` a
+    second from ``clients`` keep-alive connections, a real ``qcluster`` (django-q2's ORM queue,
+    2 workers) processes them. Prints the rate reached, the answer latency and how long after
+    the last post every delivery was decided."""
+    import http.client
+    import json
+    import signal
+    import statistics
+    import subprocess
+    import tempfile
+
+    from django_q.models import OrmQ
+
+    hook = services.hook_create(actor=None, name=f"bench e2e {time.time():.0f}")
+    OrmQ.objects.all().delete()  # this bench database's queue: tasks of earlier runs
+    env = {**os.environ, "DEBUG": "False", "SECURE_SSL_REDIRECT": "False", "LOG_LEVEL": "WARNING"}
+    env.pop("Q_SYNC", None)
+    # the cluster also runs the portal's schedules: the audit checkpoints go to a directory of
+    # the bench's own, not the working tree's var/ (another database's trail)
+    scratch = Path(tempfile.mkdtemp(prefix="sejolisync-bench-"))
+    env["AUDIT_CHECKPOINT_DIR"] = str(scratch / "audit-checkpoints")
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"], cwd=ROOT, env=env,
+        check=True,
+    )  # fmt: skip
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "opsportal.wsgi", "--bind", f"127.0.0.1:{port}",
+         "--workers", "4", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    log = open(scratch / "qcluster.log", "w")  # noqa: SIM115 (the cluster's, while it runs)
+    cluster = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=ROOT, env={**env, "Q_WORKERS": "2"},
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            try:
+                http.client.HTTPConnection("127.0.0.1", port, timeout=1).request("GET", "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        latencies, ids, errors = [], [], []
+        # warm up: every gunicorn worker and the cluster open their database connections
+        for body in bodies[:8]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("POST", hook.url, json.dumps(body), {"Content-Type": "application/json"})
+            conn.getresponse().read()
+        bodies = bodies[8:]
+        time.sleep(3)
+        groups = {
+            "web": _processes(parent=server.pid),
+            "worker": _processes(group=cluster.pid),
+            "PostgreSQL": _backends(),
+        }
+        cpu_before = {name: _cpu(pids) for name, pids in groups.items()}
+        start = time.perf_counter() + 0.5
+
+        def post(offset: int) -> None:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            try:
+                for n in range(offset, len(bodies), clients):
+                    delay = start + n / rate - time.perf_counter()
+                    if delay > 0:
+                        time.sleep(delay)
+                    sent = time.perf_counter()
+                    conn.request(
+                        "POST", hook.url, json.dumps(bodies[n]),
+                        {"Content-Type": "application/json"},
+                    )  # fmt: skip
+                    response = conn.getresponse()
+                    answer = json.loads(response.read())
+                    latencies.append((time.perf_counter() - sent) * 1000)
+                    assert response.status == 202, answer
+                    ids.append(answer["delivery"])
+            except Exception as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=post, args=(i,)) for i in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        posted = time.perf_counter()
+        if errors:
+            raise errors[0]
+        deadline = posted + 300
+        while Delivery.objects.filter(pk__in=ids, state=DeliveryState.QUEUED).exists():
+            if time.perf_counter() > deadline:
+                break
+            time.sleep(0.05)
+        finished = time.perf_counter()
+        cpu = {
+            name: (_cpu(pids) - cpu_before[name]) / len(ids) * 1000 for name, pids in groups.items()
+        }
+        left = Delivery.objects.filter(pk__in=ids, state=DeliveryState.QUEUED).count()
+        latencies.sort()
+        p95 = latencies[int(len(latencies) * 0.95)]
+        print(
+            f"end to end (gunicorn x4, qcluster x2): {len(ids)} deliveries posted at "
+            f"{len(ids) / (posted - start):.0f}/s (target {rate:.0f}/s), answers P50 "
+            f"{statistics.median(latencies):.0f} ms, P95 {p95:.0f} ms; all decided "
+            f"{finished - posted:.2f} s after the last post ({left} left queued)"
+        )
+        print(
+            "CPU per delivery: "
+            + ", ".join(f"{name} {ms:.1f} ms" for name, ms in cpu.items())
+            + f" = {sum(cpu.values()):.1f} ms (what a delivery costs, whatever else runs)"
+        )
+    finally:
+        server.terminate()
+        os.killpg(cluster.pid, signal.SIGTERM)
+        try:
+            cluster.wait(timeout=15)
+        except subprocess.TimeoutExpired:  # a sentinel that will not stop: its whole group
+            os.killpg(cluster.pid, signal.SIGKILL)
+            cluster.wait(timeout=15)
+        server.wait(timeout=30)
+        log.close()
+        print(f"(the cluster's log: {scratch / 'qcluster.log'})")
+        services.hook_switch(actor=None, hook=hook.hook, enabled=False, reason="bench done")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=300)
-    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--workers", type=int, nargs="*", default=[1, 2])
     parser.add_argument("--clients", type=int, default=4, help="threads posting deliveries")
     parser.add_argument(
         "--live", type=float, default=50.0, help="post and process at once at this rate (0: skip)"
     )
+    parser.add_argument(
+        "--end-to-end", type=float, default=0.0, metavar="RATE",
+        help="also post over HTTP to gunicorn at this rate with a real qcluster processing",
+    )  # fmt: skip
+    parser.add_argument("--port", type=int, default=8791)
     args = parser.parse_args()
+    if args.end_to_end:
+        run = f"E{int(time.time()) % 10**6:06d}-"
+        products()
+        end_to_end(deliveries(run, args.orders), args.end_to_end, args.clients, args.port)
+        if not args.live and not args.workers:
+            return
     setup_test_environment()  # the test client's testserver host
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     print(f"database: {connection.vendor} {connection.settings_dict['NAME']}")
