@@ -215,3 +215,19 @@ def test_stale_request_page_says_so(users, prod):
         reverse("environments:changerequest_list") + "?status=stale"
     )
     assert second.get_absolute_url() in listing.content.decode()
+
+
+def test_api_lists_stale_requests(users, prod):
+    import json
+
+    from opsportal.api.services import token_create
+
+    first = _request(prod, users["operator"], value="on")
+    second = _request(prod, users["approver"], value="off")
+    services.changerequest_approve(actor=users["approver2"], change_request=first)
+    assert _events("changerequest.stale", second).exists()
+    _, raw = token_create(actor=users["viewer"], user=users["viewer"], name="read", scopes=["read"])
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    body = json.loads(client.get("/api/change-requests?status=stale").content)
+    assert [c["id"] for c in body["items"]] == [second.pk]
+    assert body["items"][0]["status"] == "stale"
