@@ -84,6 +84,9 @@ class ImportJobUploadView(PermissionRequiredMixin, View):
             else:
                 messages.info(request, f"Uploaded; validating {job.original_name}.")
                 return redirect(job)
+        if parent is not None:
+            # a follow-up refused: its job page again, the form still a follow-up of it
+            return render_job(request, parent, upload_form=form)
         view = ImportJobListView()
         view.setup(request)
         view.object_list = view.get_queryset()
@@ -141,7 +144,7 @@ class ImportJobDetailView(PermissionRequiredMixin, DetailView):
         ctx["figures"] = {FIGURE_LABELS.get(k, k): v for k, v in services.job_figures(job).items()}
         ctx["rollback_form"] = kwargs.get("rollback_form") or RollbackForm(job=job)
         ctx["cancel_reason"] = kwargs.get("cancel_reason", "")
-        ctx["upload_form"] = UploadForm(initial={"kind": job.kind})
+        ctx["upload_form"] = kwargs.get("upload_form") or UploadForm(initial={"kind": job.kind})
         ctx["conflicts"] = job.rollback_conflicts[:100]
         return ctx
 

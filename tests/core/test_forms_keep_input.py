@@ -20,7 +20,7 @@ from deployments.choices import DeploymentStatus
 from environments import services as env_services
 from environments.choices import Tier
 from imports import services as import_services
-from imports.models import Product, ReviewItem
+from imports.models import ImportJob, Product, ReviewItem
 from opsportal.audit.models import AuditEvent
 from runbooks import services as rb_services
 from runbooks.models import Run
@@ -246,3 +246,24 @@ def test_a_refused_abort_keeps_the_run(world):
     client.post(reverse("runbooks:run_abort", args=[run.pk]), {"reason": TYPED + "x" * 2000})
     assert Run.objects.get(pk=run.pk).status == run.status
     assert not AuditEvent.objects.filter(action__contains="abort").exists()
+
+
+def test_a_refused_follow_up_upload_stays_a_follow_up(world):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.imports.factories import MESSY
+
+    job = make_job(world["operator"], MESSY / "orders.csv")  # no members yet: rows rejected
+    assert job.row_errors.exists()
+    assert AuditEvent.objects.filter(action="import.job.uploaded", job_id=job.pk).exists()
+    client = Client()
+    client.force_login(world["operator"])
+    response = client.post(
+        reverse("imports:job_upload"),
+        {"file": SimpleUploadedFile("fixed.csv", b"INV,product\n1,a\n"), "kind": "orders",
+         "batch_size": "7", "parent": job.pk},
+    )  # fmt: skip
+    assert response.status_code == 400
+    page = response.content.decode()
+    assert f'name="parent" value="{job.pk}"' in page and 'value="7"' in page
+    assert not ImportJob.objects.exclude(pk=job.pk).exists()
