@@ -29,6 +29,7 @@ def main() -> None:
         for shot in args.shots:
             path, _, name = shot.partition("=")
             page.goto(args.base + path)
+            page.wait_for_load_state("networkidle")  # panels that htmx fills after the page
             page.screenshot(path=str(HERE / name), full_page=False)
             print(HERE / name)
         browser.close()
