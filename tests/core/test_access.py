@@ -14,6 +14,8 @@ PUBLIC_URL_NAMES = {
     # signed provider webhooks: the signature is the authorisation (tests/deployments)
     "deployments:webhook_vercel",
     "deployments:webhook_render",
+    # a Sejoli shop's order posts: the token in the path is the authorisation (tests/sejolisync)
+    "sejoli_hook",
     # a campaign e-mail's signed unsubscribe link (tests/mailings/test_campaigns.py)
     "mailings:unsubscribe",
     # fragments htmx fetches into a page: empty for anonymous (tests/notifications/test_queue.py)
