@@ -9,12 +9,13 @@ instead of undoing a shop's later news.
 
 RULE (idempotent and out of order): each order's sync state is ``(status rank, paid at)``
 (``choices.STATUS_RANK``: on-hold < payment-confirm < in-progress < shipping < completed <
-cancelled < refunded; an unknown payment time counts as the earliest). A delivery is applied only
-when its ``(rank, paid at)`` is greater than the stored one: equal is a duplicate, smaller is
-stale, and neither changes anything. An order that only an import wrote starts from its imported
-status. So a delivery posted twice, or an older status arriving after a newer one, leaves the
-tables as the in-order sequence left them. A status Sejoli moves backwards by hand (completed →
-on-hold) is not followed: replaying it cannot win either; the order is corrected by a new import.
+cancelled < refunded; a delivery without a payment time takes the order's known one, none known
+counts as the earliest). A delivery is applied only when its ``(rank, paid at)`` is greater than
+the stored one: equal is a duplicate, smaller is stale, and neither changes anything. An order
+that only an import wrote starts from its imported status. So a delivery posted twice, or an
+older status arriving after a newer one, leaves the tables as the in-order sequence left them.
+A status Sejoli moves backwards by hand (completed → on-hold) is not followed: replaying it
+cannot win either; the order is corrected by a new import.
 """
 
 import logging
@@ -33,7 +34,7 @@ from imports import normalise as n
 from imports.layouts import Batch
 from imports.layouts.orders import OrdersResource
 from imports.layouts.widgets import DateWidget, RupiahWidget
-from imports.models import AffiliateProfile, Commission, Order, Product
+from imports.models import AffiliateProfile, Commission, Member, Order, Product
 from imports.writer import Writer, apply_changes, update_rows
 from notifications import crypto
 from opsportal.accounts.permissions import require
@@ -491,6 +492,13 @@ def _affiliate_details(w: Writer, order: Order, values: dict) -> None:
     if affiliate is None:
         return
     want = {}
+    if affiliate.member_id is None and values["aff_email"]:
+        # the importer maps affiliates to members by e-mail after a job; a delivery names it
+        member_id = (
+            Member.objects.filter(email=values["aff_email"]).values_list("pk", flat=True).first()
+        )
+        if member_id is not None:
+            want["member_id"] = member_id
     if values["aff_email"] and not affiliate.email:
         want["email"] = values["aff_email"]
     if values["aff_phone"] and not affiliate.phone:

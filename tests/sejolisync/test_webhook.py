@@ -381,3 +381,14 @@ def test_one_task_drains_a_shop_queue_and_the_sweep_catches_the_rest(shop, produ
     with committed():
         assert services.deliveries_sweep() == 1
     assert enqueued == [late]
+
+
+def test_a_new_affiliate_is_mapped_to_the_member_with_its_email(post, shop, product):
+    joko = Member.objects.create(email="joko.wijaya@example.com", name="Joko")
+    post(shop, delivery(6801, "completed"))
+    affiliate = AffiliateProfile.objects.get(sejoli_user_id=48)
+    assert affiliate.member == joko
+    assert Commission.objects.get(order__inv="6801").status == "added"
+    # an affiliate's own purchase earns no commission (the importer's rule)
+    post(shop, delivery(6802, "completed", buyer="dimas", affiliate=48, buyerEmail=joko.email))
+    assert not Commission.objects.filter(order__inv="6802").exists()
