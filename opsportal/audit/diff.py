@@ -141,7 +141,8 @@ def _walk(prefix: str, changes: dict, rows: list, details: list, depth: int) -> 
             )
         )
         for key, value in changes.items():
-            if key not in ("before", "after", "fingerprint_changed", "value_changed"):
+            skip = key in ("before", "after", "fingerprint_changed", "value_changed")
+            if not skip and value not in ([], {}):  # an empty list of changed fields says nothing
                 details.append(Detail(prefix + key, _text(value)))
         return
     if _is_pair(changes) and not any(isinstance(changes[k], dict) for k in ("before", "after")):
