@@ -11,6 +11,8 @@ from decimal import Decimal
 
 from django.db.models import Count, Q, Sum
 
+from opsportal.templatetags.portal_format import rupiah
+
 from . import commissions
 from .choices import CommissionStatus, MembershipStatus, ReviewKind, ReviewStatus
 from .layouts import REGISTRY, Batch
@@ -208,7 +210,8 @@ def _check_reported_balances(queue: _Queue) -> list[str]:
             queue.add(
                 ReviewKind.COMMISSION_MISMATCH,
                 f"affiliate:{aff.pk}:unpaid",
-                f"{aff} reports {aff.reported_unpaid} unpaid, orders earned {computed}",
+                f"{aff} reports {rupiah(aff.reported_unpaid)} unpaid, "
+                f"orders earned {rupiah(computed)}",
                 affiliate=aff,
                 details={"reported": str(aff.reported_unpaid), "computed": str(computed)},
             )
@@ -228,7 +231,8 @@ def _check_reported_amounts(queue: _Queue) -> None:
             queue.add(
                 ReviewKind.COMMISSION_MISMATCH,
                 f"order:{comm.order.inv}",
-                f"INV {comm.order.inv}: reported {comm.reported_amount}, computed {comm.amount}",
+                f"INV {comm.order.inv}: reported {rupiah(comm.reported_amount)}, "
+                f"computed {rupiah(comm.amount)}",
                 order=comm.order,
                 affiliate_id=comm.affiliate_id,
                 details={"reported": str(comm.reported_amount), "computed": str(comm.amount)},
