@@ -196,7 +196,8 @@ def test_member_and_order_lists(client_for, user_factory, django_assert_max_num_
     apply_file(op, CLEAN / "orders.csv")
     with django_assert_max_num_queries(10):
         page = client.get(reverse("imports:order_list")).content.decode()
-    assert "5000" in page
+    # totals in Rupiah with the thousands dot, never the raw decimal
+    assert "Rp 1.500.000" in page and "1500000.00" not in page
     with django_assert_max_num_queries(10):
         page = client.get(reverse("imports:member_list") + "?q=gmail").content.decode()
     assert "gmail.com" in page
