@@ -21,7 +21,7 @@ from .chain import TEXT_FIELDS
 from .checkpoints import checkpoint_for_export
 from .diff import readable
 from .forms import AuditFilterForm, AuditRedactForm
-from .links import references, type_label
+from .links import references, registry, type_label
 from .models import AuditEvent
 from .services import (
     REDACT_PERMISSION,
@@ -209,9 +209,16 @@ class TargetRedirectView(AuditAccessMixin, View):
 
 
 def _load_target(target_type: str, target_id: str):
+    """The object an event names, only if the trail knows of it: an event targets it, or its
+    app keeps a history rule for its type. Nothing else is loaded by a name in the address (no
+    other model's rows, say sessions, become a yes/no oracle or a title)."""
     try:
         model = apps.get_model(target_type)
     except (LookupError, ValueError):
+        return None
+    recorded = AuditEvent.objects.filter(target_type=target_type, target_id=target_id)
+    known = target_type in registry().history or model is get_user_model()  # users: activity
+    if not known and not recorded.exists():
         return None
     try:
         pk = model._meta.pk.to_python(target_id)

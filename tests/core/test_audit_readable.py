@@ -219,6 +219,7 @@ def test_target_links_without_a_query_and_through_the_content_type(people, prod,
     )
 
     # a project is addressed by its slug: the generic link loads it and redirects
+    _record(actor=None, action="project.noted", target=prod.project)
     project_url = target_url("environments.project", prod.project_id)
     assert project_url == reverse("audit:target", args=["environments.project", prod.project_id])
     response = client.get(project_url)
@@ -230,7 +231,9 @@ def test_target_links_without_a_query_and_through_the_content_type(people, prod,
     _record(actor=None, action="thing.deleted", target_type="environments.project", target_id=999)
     response = client.get(reverse("audit:target", args=["environments.project", 999]))
     assert response.url == reverse("audit:target_history", args=["environments.project", "999"])
-    for unknown in (998, "x²"):
+    # nothing recorded about it: not loaded, whatever the model
+    other = ProjectFactory(slug="unrecorded")
+    for unknown in (998, "x²", other.pk):
         url = reverse("audit:target", args=["environments.project", unknown])
         assert client.get(url).status_code == 404
     history = client.get(reverse("audit:target_history", args=["environments.project", 999]))
