@@ -218,11 +218,22 @@ def _sorted(findings: list[Finding]) -> list[Finding]:
     )
 
 
-def check_environment(environment: Environment) -> list[Finding]:
-    """Findings for one environment (it is compared with its project's other environments)."""
-    envs = _load(environment.project)
+def check_environment(
+    environment: Environment, *, environments: list[Environment] | None = None
+) -> list[Finding]:
+    """Findings for one environment (it is compared with its project's other environments).
+
+    ``environments``: the project's environments as :func:`load_project` gives them, when the
+    caller has them already (the environment page shows the same variables and deployments).
+    """
+    envs = environments if environments is not None else _load(environment.project)
     target = next(e for e in envs if e.pk == environment.pk)
     return _sorted(_rules(target, envs, timezone.now()))
+
+
+def load_project(project: Project) -> list[Environment]:
+    """The project's environments with their variables and deployments (three queries)."""
+    return _load(project)
 
 
 def check_project(project: Project, *, environments: list | None = None) -> list[Finding]:

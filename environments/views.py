@@ -270,13 +270,17 @@ class EnvironmentMixin:
 
 class EnvironmentDetailView(PermissionRequiredMixin, DetailView):
     permission_required = "environments.view_environment"
-    queryset = Environment.objects.select_related("project").prefetch_related("deployments")
+    queryset = Environment.objects.select_related("project")
     template_name = "environments/environment_detail.html"
 
     def get_context_data(self, **kwargs):
+        # Hygiene loads the project's environments with their variables and deployments; the
+        # page shows this environment from that same load (no second read of either).
+        siblings = hygiene.load_project(self.object.project)
+        self.object = env = next(e for e in siblings if e.pk == self.object.pk)
+        kwargs["object"] = env  # DetailView.get() passes the object it loaded first
         ctx = super().get_context_data(**kwargs)
-        env = self.object
-        findings = hygiene.check_environment(env)
+        findings = hygiene.check_environment(env, environments=siblings)
         by_key: dict[str, list] = {}
         for f in findings:
             by_key.setdefault(f.key, []).append(f)

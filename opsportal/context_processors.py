@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.utils.functional import SimpleLazyObject
 
 from opsportal.accounts.roles import role_of
 
@@ -21,6 +22,9 @@ def portal(request):
         "nav_section": (request.resolver_match.namespace or request.resolver_match.url_name)
         if getattr(request, "resolver_match", None)
         else "",
-        "user_role": role_of(user) if user is not None and user.is_authenticated else None,
+        # Lazy: a query only for the pages that show the role (not the fragments htmx polls).
+        "user_role": SimpleLazyObject(lambda: role_of(user))
+        if user is not None and user.is_authenticated
+        else None,
         "debug": settings.DEBUG,
     }
