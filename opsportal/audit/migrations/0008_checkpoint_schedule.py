@@ -4,24 +4,12 @@ Schedules are created in code (here), never in the admin, which shows them read-
 
 from django.db import migrations
 
+from opsportal.schedules import every_minutes
+
 NAME = "audit: signed checkpoint of the chain head"
 
 
-def create(apps, schema_editor):
-    Schedule = apps.get_model("django_q", "Schedule")
-    Schedule.objects.get_or_create(
-        name=NAME,
-        defaults={
-            "func": "opsportal.audit.tasks.write_checkpoint",
-            "schedule_type": "I",
-            "minutes": 15,
-            "repeats": -1,
-        },
-    )
-
-
-def remove(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(name=NAME).delete()
+create, remove = every_minutes(NAME, "opsportal.audit.tasks.write_checkpoint", 15)
 
 
 class Migration(migrations.Migration):
