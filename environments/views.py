@@ -755,6 +755,13 @@ class ChangeRequestDecisionView(PermissionRequiredMixin, View):
             action(actor=request.user, change_request=cr, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
             add_service_errors(form, exc)
+            cr.refresh_from_db(fields=["status"])
+            if cr.status != ChangeRequestStatus.PENDING:
+                # Decided, stale or superseded meanwhile: the page shows no forms any more, so
+                # the reason goes above them.
+                return render_change_request(
+                    request, cr, decision_error=" ".join(exc.messages), **{form_key: form}
+                )
             return render_change_request(request, cr, **{form_key: form})
         messages.success(request, f"Change request #{cr.pk} {DONE[decision]}.")
         return redirect(cr)

@@ -309,3 +309,12 @@ class PortalClient:
 def step_error(text: str) -> str:
     m = STEP_ERROR.search(text)
     return html.unescape(m.group(1)).strip() if m else ""
+
+
+def page_error(text: str) -> str:
+    """The danger alerts of a page answered in place (400: a form the service refused)."""
+    return " ".join(
+        html.unescape(re.sub(r"<[^>]+>", "", txt)).strip()
+        for level, txt in ALERT.findall(text)
+        if level == "danger"
+    )

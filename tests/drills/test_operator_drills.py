@@ -52,6 +52,7 @@ from .operator_client import (
     Response,
     Server,
     database_env,
+    page_error,
     step_error,
 )
 
@@ -105,7 +106,11 @@ REFUSALS = {
         "not waiting for a second sign-off",
         "must come from a different person",
     ),
-    "approve": ("is already approved and applied", "The environment changed since"),
+    "approve": (
+        "is already approved and applied",
+        "is already stale",
+        "The environment changed since",
+    ),
 }
 
 
@@ -242,6 +247,10 @@ class Drill:
         )  # fmt: skip
         if r.status == 403:
             self.note(client, decision, cr_pk, False, "403", r)
+            return
+        if r.status == 400:
+            # refused by the service: the request's page again, the reason above the form
+            self.note(client, decision, cr_pk, False, page_error(r.text), r)
             return
         assert r.status == 302, (client.username, decision, cr_pk, r.status)
         shown = client.follow(r, label="cr page")
@@ -539,10 +548,13 @@ def check_change_requests(drill: Drill, recorder: Recorder, initial: dict) -> No
             assert cr.decided_by.username == wins[0].user != cr.author.username
             applied[pk] = cr
         else:
-            # lost the race for its variable: refused as stale, then withdrawn by its author
-            assert cr.status == ChangeRequestStatus.WITHDRAWN, cr
-            refused = [o for o in approvals if o.target == pk and o.status == 302]
-            assert refused and all("changed since" in o.message for o in refused)
+            # lost the race for its variable: marked stale when the other one applied (in the
+            # same transaction), so every approval of it is refused
+            assert cr.status == ChangeRequestStatus.STALE, cr
+            refused = [o for o in approvals if o.target == pk and o.status == 400]
+            assert refused and all(
+                "already stale" in o.message or "changed since" in o.message for o in refused
+            ), refused
     keys = Counter(CR_PLAN[crs[pk].author.username] for pk in applied)
     assert keys == Counter({key: 1 for key in set(CR_PLAN.values())}), keys
 
@@ -585,7 +597,14 @@ def check_audit(recorder: Recorder, setup_seq: int, env: dict) -> None:
         if not o.ok:
             assert events == [], (o, events)
             continue
-        assert [e.action for e in events] == EVENTS_OF[o.action], (o, events)
+        actions = [e.action for e in events]
+        if o.action == "approve":
+            # an applied request marks the open ones on the same variables stale, in its request
+            stale = actions[len(EVENTS_OF["approve"]) :]
+            assert set(stale) <= {"changerequest.stale"}, (o, events)
+            actions = actions[: len(EVENTS_OF["approve"])]
+            expected.update(stale)
+        assert actions == EVENTS_OF[o.action], (o, events)
         for e in events:
             assert e.actor.username == o.user, (o, e)
             assert e.user_agent == f"operator-drill ({o.user})" and e.ip == "127.0.0.1"

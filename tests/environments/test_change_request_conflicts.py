@@ -217,6 +217,21 @@ def test_stale_request_page_says_so(users, prod):
     assert second.get_absolute_url() in listing.content.decode()
 
 
+def test_approving_a_request_gone_stale_meanwhile_says_why(users, prod):
+    """The page had the form; by the time it is sent the request is stale: the answer names
+    that, though the page no longer shows any form to put the error on."""
+    first = _request(prod, users["operator"], value="on")
+    second = _request(prod, users["approver"], value="off")
+    services.changerequest_approve(actor=users["approver2"], change_request=first)
+    decide = reverse("environments:changerequest_decide", args=[second.pk, "approve"])
+    r = login(users["approver2"]).post(decide, {"reason": "late", "confirm": "prod"})
+    assert r.status_code == 400
+    page = r.content.decode()
+    assert 'data-testid="decision-error"' in page
+    assert f"Change request #{second.pk} is already stale: prepare it again." in page
+    assert not _events("changerequest.approved", second).exists()
+
+
 def test_api_lists_stale_requests(users, prod):
     import json
 
