@@ -153,6 +153,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env.int("SQLITE_BUSY_TIMEOUT", default=30),
         "transaction_mode": "IMMEDIATE",
     }
+    # The deployments ledger's covering index (INCLUDE columns, for PostgreSQL's DORA queries)
+    # is a plain index on SQLite, which is what the embedded portal wants: not worth a warning
+    # on every command.
+    SILENCED_SYSTEM_CHECKS = ["models.W040"]
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
