@@ -43,6 +43,15 @@ def _audit_checkpoints_per_test(request, tmp_path_factory, monkeypatch):
     monkeypatch.setattr(settings, "AUDIT_CHECKPOINT_DIR", tmp_path_factory.getbasetemp() / name)
 
 
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: what one test's pages cached (the audit log's
+    action picker, for minutes) must not answer for the next one's database."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
