@@ -96,6 +96,10 @@ class AuditEvent(models.Model):
             models.Index(fields=["actor", "-seq"], name="audit_actor_seq"),
             models.Index(fields=["tier", "-seq"], name="audit_tier_seq"),
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
+            # a history that names its target (an app's HISTORY rule: a variable deleted and
+            # added again under the same name): with audit_target, a BitmapOr instead of a walk
+            # back through the whole trail
+            models.Index(fields=["target_type", "target_repr"], name="audit_target_repr"),
             models.Index(fields=["at", "seq"], name="audit_at_seq"),
             # "the other events of this request", from the event page
             models.Index(
