@@ -69,6 +69,11 @@ AUDIT_VERIFY_KEYS = env.dict("AUDIT_VERIFY_KEYS", default={})
 AUDIT_CHECKPOINT_DIR = Path(
     env.str("AUDIT_CHECKPOINT_DIR", default=str(BASE_DIR / "var" / "audit-checkpoints"))
 )
+# Copies of each checkpoint line off the machine (both optional): POSTed to AUDIT_CHECKPOINT_URL
+# (http(s), user:password@ for Basic auth), sent to syslog at AUDIT_CHECKPOINT_SYSLOG (/dev/log,
+# host:port over UDP or tcp://host:port). A failed copy is logged and audited, never fatal.
+AUDIT_CHECKPOINT_URL = env.str("AUDIT_CHECKPOINT_URL", default="")
+AUDIT_CHECKPOINT_SYSLOG = env.str("AUDIT_CHECKPOINT_SYSLOG", default="")
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -116,6 +121,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "opsportal.accounts.middleware.UserTimeZoneMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a lockout raised by the backend into a response.

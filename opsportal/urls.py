@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from .accounts.views import PortalPasswordChangeView
+from .accounts.views import AccountSettingsView, PortalPasswordChangeView
 from .views import DashboardView, HealthView, SearchView
 
 urlpatterns = [
@@ -16,6 +16,7 @@ urlpatterns = [
         PortalPasswordChangeView.as_view(),
         name="password_change",
     ),
+    path("accounts/settings/", AccountSettingsView.as_view(), name="account_settings"),
     path(
         "accounts/password/done/",
         auth_views.PasswordChangeDoneView.as_view(),

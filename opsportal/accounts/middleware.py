@@ -1,6 +1,10 @@
 import time
 
 from django.conf import settings
+from django.utils import timezone
+
+from .models import AccountSettings
+from .zones import SESSION_KEY, zone
 
 REFRESHED_KEY = "_idle_refreshed"
 
@@ -25,3 +29,37 @@ class SessionIdleRefreshMiddleware:
         if now - session.get(REFRESHED_KEY, 0) >= settings.SESSION_REFRESH_SECONDS:
             session[REFRESHED_KEY] = now  # marks the session modified: saved with a new expiry
         return response
+
+
+class UserTimeZoneMiddleware:
+    """Show every page in the signed-in user's own time zone (their account settings).
+
+    The zone is read once per session and kept there, so pages cost no query for it; a user
+    without a choice, and everyone signed out, sees the portal's ``TIME_ZONE``.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        chosen = None
+        session = getattr(request, "session", None)
+        user_id = session.get("_auth_user_id") if session is not None else None
+        if user_id:
+            name = session.get(SESSION_KEY)
+            if name is None:
+                name = (
+                    AccountSettings.objects.filter(user_id=user_id)
+                    .values_list("time_zone", flat=True)
+                    .first()
+                ) or ""
+                session[SESSION_KEY] = name
+            chosen = zone(name)
+        if chosen is None:
+            timezone.deactivate()
+        else:
+            timezone.activate(chosen)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()

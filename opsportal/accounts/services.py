@@ -3,7 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.auth.password_validation import validate_password
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from opsportal.audit.masking import masked
@@ -236,3 +236,38 @@ def user_role_revoke(*, actor, user, reason: str = "") -> None:
             changes={"before": before, "sessions_ended": ended},
             message=reason,
         )
+
+
+def account_settings_update(*, actor, user, time_zone: str, session=None):
+    """Set the time zone ``user``'s pages show times in ("" = the portal's ``TIME_ZONE``).
+
+    People change their own; changing someone else's needs ``auth.change_user``. Audited as
+    ``auth.settings.changed`` with the zone before and after. ``session``, when given (the
+    request's), is updated so the next page already uses the new zone.
+    """
+    from .models import AccountSettings
+    from .zones import SESSION_KEY, zone_names
+
+    if actor is None or not actor.is_active:
+        raise PermissionDenied("Sign in to change your settings.")
+    if actor.pk != user.pk:
+        require(actor, "auth.change_user", action="change other people's settings")
+    time_zone = (time_zone or "").strip()
+    if time_zone and time_zone not in zone_names():
+        raise ValidationError({"time_zone": f"Unknown time zone: {time_zone[:64]}."})
+    with transaction.atomic():
+        current, _ = AccountSettings.objects.select_for_update().get_or_create(user=user)
+        before = current.time_zone
+        if before != time_zone:
+            current.time_zone = time_zone
+            current.save(update_fields=["time_zone", "updated_at"])
+            record(
+                actor=actor,
+                action="auth.settings.changed",
+                target=user,
+                target_repr=f"settings of {user.get_username()}",
+                changes={"time_zone": [before or "portal default", time_zone or "portal default"]},
+            )
+    if session is not None:
+        session[SESSION_KEY] = time_zone
+    return current
