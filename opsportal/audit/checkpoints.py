@@ -3,9 +3,11 @@
 A checkpoint records the chain head (``seq`` and ``hash``) at a moment, signed with an Ed25519
 key that the database never holds (``AUDIT_SIGNING_KEY``), and chains the previous checkpoint
 (``prev``: sha256 of its line). Checkpoints are appended, one JSON object a line, to
-``AUDIT_CHECKPOINT_DIR/checkpoints.jsonl``. Whoever owns the database can rewrite every event and
-recompute every hash, but cannot forge a checkpoint: ``audit_verify --checkpoints DIR`` proves the
-trail still holds the event each checkpoint names, with the hash it had. See docs/audit.md.
+``AUDIT_CHECKPOINT_DIR/checkpoints.jsonl``, and the same line is copied off the machine when
+``AUDIT_CHECKPOINT_URL`` (an HTTP POST) or ``AUDIT_CHECKPOINT_SYSLOG`` (a syslog message) is set.
+Whoever owns the database can rewrite every event and recompute every hash, but cannot forge a
+checkpoint: ``audit_verify --checkpoints DIR`` proves the trail still holds the event each
+checkpoint names, with the hash it had. See docs/audit.md.
 
 A line::
 
@@ -21,12 +23,16 @@ import base64
 import binascii
 import fcntl
 import hashlib
+import http.client
 import json
 import logging
+import logging.handlers
 import os
+import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
@@ -180,7 +186,121 @@ def write_checkpoint(directory: Path | str | None = None) -> dict:
         fh.write(_canonical(checkpoint).decode() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
+    for via, reason in send_copies(checkpoint):
+        from .services import checkpoint_failed
+
+        logger.warning("audit checkpoint copy (%s) failed: %s", via, reason)
+        checkpoint_failed(reason=reason, via=via)
     return checkpoint
+
+
+# --- copies off the machine ---------------------------------------------------------------------
+COPY_TIMEOUT = 5.0
+SYSLOG_TAG = "opsportal-audit-checkpoint"
+VIA_URL = "the copy to AUDIT_CHECKPOINT_URL"
+VIA_SYSLOG = "the copy to AUDIT_CHECKPOINT_SYSLOG"
+
+
+def _post_copy(url: str, line: bytes) -> None:
+    """POST the line to ``url`` (no redirect followed); a non-2xx answer is a failure. Errors
+    name the host only: the URL's path or user info may be the collector's secret."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CheckpointError("AUDIT_CHECKPOINT_URL is not an http(s) URL")
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    headers = {"Content-Type": "application/json", "User-Agent": "opsportal-audit/1"}
+    if parts.username is not None:
+        user_pass = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(user_pass.encode()).decode()
+    try:
+        port = parts.port
+    except ValueError:
+        raise CheckpointError("AUDIT_CHECKPOINT_URL has a port that is not a number") from None
+    conn = cls(parts.hostname, port, timeout=COPY_TIMEOUT)
+    try:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        conn.request("POST", path, body=line, headers=headers)
+        response = conn.getresponse()
+        response.read(4096)
+    except (OSError, http.client.HTTPException) as exc:
+        raise CheckpointError(
+            f"{parts.hostname} did not take the checkpoint ({type(exc).__name__})"
+        ) from None
+    finally:
+        conn.close()
+    if not 200 <= response.status < 300:
+        raise CheckpointError(f"{parts.hostname} answered HTTP {response.status} to the checkpoint")
+
+
+class _SysLog(logging.handlers.SysLogHandler):
+    def handleError(self, record):
+        raise  # emit() calls this inside its except: a lost copy is reported, not printed
+
+
+def syslog_address(value: str) -> tuple[str | tuple[str, int], int | None]:
+    """``/dev/log`` (a local socket), ``host:port`` or ``udp://host:port``, ``tcp://host:port``
+    → (address, socket type) for ``SysLogHandler``."""
+    if value.startswith("/"):
+        return value, None  # the handler tries a datagram socket, then a stream one
+    scheme, sep, rest = value.partition("://")
+    if not sep:
+        scheme, rest = "udp", value
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if scheme not in ("udp", "tcp") or not host or not (port.isascii() and port.isdigit()):
+        raise CheckpointError(
+            "AUDIT_CHECKPOINT_SYSLOG is not /path/to/socket, host:port, udp://host:port or "
+            "tcp://host:port"
+        )
+    return (host, int(port)), socket.SOCK_STREAM if scheme == "tcp" else socket.SOCK_DGRAM
+
+
+def _syslog_copy(value: str, line: str) -> None:
+    """One message (facility auth, severity info): ``opsportal-audit-checkpoint: <line>``."""
+    address, socktype = syslog_address(value)
+    try:
+        handler = _SysLog(address=address, facility=_SysLog.LOG_AUTH, socktype=socktype)
+    except OSError as exc:
+        raise CheckpointError(
+            f"syslog at {value} is not reachable ({type(exc).__name__})"
+        ) from None
+    handler.append_nul = False
+    if socktype == socket.SOCK_STREAM and not isinstance(address, str):
+        handler.setFormatter(logging.Formatter("%(message)s\n"))  # newline-framed over TCP
+    record = logging.LogRecord(
+        SYSLOG_TAG, logging.INFO, __file__, 0, f"{SYSLOG_TAG}: {line}", None, None
+    )
+    try:
+        handler.emit(record)
+    except (OSError, AttributeError) as exc:  # AttributeError: no socket could be opened
+        raise CheckpointError(
+            f"syslog at {value} did not take the checkpoint ({type(exc).__name__})"
+        ) from None
+    finally:
+        handler.close()
+
+
+def send_copies(checkpoint: dict) -> list[tuple[str, str]]:
+    """Copy the checkpoint's line to the configured URL and syslog; (via, reason) per failure.
+
+    A failed copy never stops the checkpoint: the line is in ``AUDIT_CHECKPOINT_DIR`` already,
+    and the failure is audited (``audit.checkpoint.failed``) and logged.
+    """
+    line = _canonical(checkpoint).decode()
+    failures = []
+    url = getattr(settings, "AUDIT_CHECKPOINT_URL", "")
+    if url:
+        try:
+            _post_copy(url, line.encode())
+        except CheckpointError as exc:
+            failures.append((VIA_URL, str(exc)))
+    target = getattr(settings, "AUDIT_CHECKPOINT_SYSLOG", "")
+    if target:
+        try:
+            _syslog_copy(target, line)
+        except CheckpointError as exc:
+            failures.append((VIA_SYSLOG, str(exc)))
+    return failures
 
 
 def checkpoint_for_export() -> dict | None:

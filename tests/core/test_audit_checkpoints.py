@@ -2,6 +2,9 @@
 
 import base64
 import json
+import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -15,7 +18,7 @@ from django.urls import reverse
 from opsportal.audit import checkpoints
 from opsportal.audit.chain import compute_hash, iter_chain_rows
 from opsportal.audit.models import AuditChainHead, AuditEvent
-from opsportal.audit.services import record
+from opsportal.audit.services import CHECKPOINT_FAILED_ACTION, record
 
 
 def _new_key() -> tuple[str, str]:
@@ -332,3 +335,129 @@ def test_an_audit_export_writes_a_checkpoint_of_the_head_it_names(signing, clien
     with override_settings(AUDIT_SIGNING_KEY=""):
         assert client.get(reverse("audit:export_csv")).status_code == 200
     assert len(_lines(signing)) == 1
+
+
+# --- copies off the machine: a URL and syslog ----------------------------------------------------
+class _Collector(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.server.received.append((self.path, self.headers.get("Authorization"), body))
+        self.send_response(self.server.status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+@pytest.fixture
+def collector():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    server.daemon_threads = True
+    server.received, server.status = [], 204
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.django_db
+def test_each_checkpoint_is_posted_to_the_url_and_verifies_there(signing, collector, tmp_path):
+    port = collector.server_address[1]
+    with override_settings(AUDIT_CHECKPOINT_URL=f"http://ops:s%3Acret@127.0.0.1:{port}/cp/k3y"):
+        _append(2)
+        call_command("audit_checkpoint")
+        _append(1)
+        call_command("audit_checkpoint")
+    kept = (signing / checkpoints.FILENAME).read_text().splitlines()
+    assert [body.decode() for _, _, body in collector.received] == kept
+    path, authorization, _ = collector.received[0]
+    assert path == "/cp/k3y"
+    assert authorization == "Basic " + base64.b64encode(b"ops:s:cret").decode()
+    # The collector's copy is a checkpoint directory of its own.
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    (copy / checkpoints.FILENAME).write_text(
+        "".join(b.decode() + "\n" for *_, b in collector.received)
+    )
+    assert _verify(copy) == (0, "")
+    assert not AuditEvent.objects.filter(action=CHECKPOINT_FAILED_ACTION).exists()
+
+
+@pytest.mark.django_db
+def test_a_failed_copy_is_audited_and_the_checkpoint_still_kept(signing, collector):
+    port = collector.server_address[1]
+    collector.status = 503
+    with override_settings(AUDIT_CHECKPOINT_URL=f"http://ops:pw@127.0.0.1:{port}/s3cret-path"):
+        _append(1)
+        call_command("audit_checkpoint")
+    assert len(_lines(signing)) == 1
+    failed = AuditEvent.objects.get(action=CHECKPOINT_FAILED_ACTION)
+    assert failed.changes == {
+        "reason": "127.0.0.1 answered HTTP 503 to the checkpoint",
+        "via": checkpoints.VIA_URL,
+    }
+    with socket.socket() as closed:  # a port nobody listens on
+        closed.bind(("127.0.0.1", 0))
+        dead = closed.getsockname()[1]
+    with override_settings(AUDIT_CHECKPOINT_URL=f"http://127.0.0.1:{dead}/s3cret-path"):
+        call_command("audit_checkpoint")
+    assert len(_lines(signing)) == 2
+    reasons = AuditEvent.objects.filter(action=CHECKPOINT_FAILED_ACTION).values_list(
+        "message", flat=True
+    )
+    assert "127.0.0.1 did not take the checkpoint (ConnectionRefusedError)" in reasons
+    assert not any("s3cret" in r or "pw" in r for r in reasons)
+
+
+@pytest.mark.django_db
+def test_each_checkpoint_goes_to_syslog_over_udp(signing):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(5)
+        port = listener.getsockname()[1]
+        with override_settings(AUDIT_CHECKPOINT_SYSLOG=f"127.0.0.1:{port}"):
+            _append(1)
+            call_command("audit_checkpoint")
+        message = listener.recv(4096).decode()
+    (line,) = (signing / checkpoints.FILENAME).read_text().splitlines()
+    # <38>: facility auth (4) * 8 + severity info (6)
+    assert message == f"<38>{checkpoints.SYSLOG_TAG}: {line}"
+
+
+@pytest.mark.django_db
+def test_each_checkpoint_goes_to_a_local_syslog_socket(signing, tmp_path):
+    path = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind(path)
+        listener.settimeout(5)
+        with override_settings(AUDIT_CHECKPOINT_SYSLOG=path):
+            call_command("audit_checkpoint")
+        message = listener.recv(4096).decode()
+    (line,) = (signing / checkpoints.FILENAME).read_text().splitlines()
+    assert message.endswith(f"{checkpoints.SYSLOG_TAG}: {line}")
+    with override_settings(AUDIT_CHECKPOINT_SYSLOG=str(tmp_path / "gone.sock")):
+        call_command("audit_checkpoint")  # a missing socket: audited, the checkpoint still kept
+    assert len(_lines(signing)) == 2
+    failed = AuditEvent.objects.get(action=CHECKPOINT_FAILED_ACTION)
+    assert failed.changes["via"] == checkpoints.VIA_SYSLOG
+    assert failed.changes["reason"].endswith("did not take the checkpoint (FileNotFoundError)")
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/dev/log", ("/dev/log", None)),
+        ("logs.example.com:514", (("logs.example.com", 514), socket.SOCK_DGRAM)),
+        ("udp://10.0.0.5:5514", (("10.0.0.5", 5514), socket.SOCK_DGRAM)),
+        ("tcp://[2001:db8::1]:601", (("2001:db8::1", 601), socket.SOCK_STREAM)),
+    ],
+)
+def test_syslog_addresses(value, expected):
+    assert checkpoints.syslog_address(value) == expected
+
+
+@pytest.mark.parametrize("value", ["logs.example.com", "ftp://h:1", "h:²", "tcp://:514"])
+def test_a_bad_syslog_address_is_named(value):
+    with pytest.raises(checkpoints.CheckpointError, match="AUDIT_CHECKPOINT_SYSLOG is not"):
+        checkpoints.syslog_address(value)
