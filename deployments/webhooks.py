@@ -93,7 +93,7 @@ def _fresh(sent_at: datetime, max_age: int, now: float | None = None) -> None:
 def _json(body: bytes) -> dict:
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deeply
         raise WebhookRefused("The body is not JSON.") from None
     if not isinstance(data, dict):
         raise WebhookRefused("The body is not a JSON object.")

@@ -145,7 +145,7 @@ def _jwt_ref(value: str) -> str:
     segment = m["payload"]
     try:
         claims = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: nested too deeply
         return ""
     if not isinstance(claims, dict):
         return ""

@@ -104,7 +104,7 @@ def posted_headers(raw: str) -> list[str]:
     as any input (a list of at most MAX_COLUMNS short strings) and otherwise dropped."""
     try:
         value = json.loads(raw or "[]")
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         return []
     if not isinstance(value, list) or len(value) > MAX_COLUMNS:
         return []

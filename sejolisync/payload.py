@@ -116,7 +116,7 @@ def read_body(body: bytes, content_type: str) -> dict[str, str]:
     if kind == "application/json" or (not kind and text.lstrip().startswith("{")):
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             raise Unreadable("not JSON") from None
         if not isinstance(data, dict):
             raise Unreadable("not a JSON object")

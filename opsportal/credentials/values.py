@@ -74,7 +74,7 @@ def _b64_json(segment: str) -> dict:
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         data = json.loads(raw)
-    except (binascii.Error, ValueError):
+    except (binascii.Error, ValueError, RecursionError):  # RecursionError: nested too deeply
         return {}
     return data if isinstance(data, dict) else {}
 

@@ -1,6 +1,8 @@
 """A line break in free text never adds a line to a line-oriented export, and a hostile import
 text is a 400 with a message, not a 500 (issue 14, item 6)."""
 
+import base64
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -72,3 +74,31 @@ def test_deeply_nested_input_is_refused_with_a_message(users, dev, text):
     assert "nested too deeply" in response.content.decode()
     assert not dev.variables.exists()
     assert not AuditEvent.objects.filter(action__startswith="env.").exists()
+
+
+def _nested_jwt(depth: int = 3000) -> str:
+    """A JWT-shaped value whose payload is JSON nested ``depth`` deep (about 10 KB)."""
+    payload = base64.urlsafe_b64encode(b"[" * depth + b"]" * depth).decode().rstrip("=")
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.c2lnbmF0dXJl"
+
+
+def test_a_jwt_shaped_value_with_deeply_nested_claims_is_kept_as_a_secret(users, dev):
+    """The classifier and the pointing check read a JWT's claims: nesting deeper than Python's
+    recursion limit is "no claims" (a secret all the same), not a 500."""
+    value = _nested_jwt()
+    client = _client(users["operator"])
+    response = client.post(
+        reverse("environments:configvar_create", args=[dev.pk]),
+        {"key": "API_TOKEN", "value": value, "secret": "auto"},
+    )
+    assert response.status_code == 302
+    var = dev.variables.get(key="API_TOKEN")
+    assert var.is_secret and value not in str(var.__dict__)
+    created = AuditEvent.objects.get(action="configvar.created")
+    assert value not in str(created.changes)
+
+    response = client.post(
+        reverse("environments:env_import", args=[dev.pk]), {"text": f"SERVICE_TOKEN={value}\n"}
+    )
+    assert response.status_code in (200, 302)
+    assert value not in response.content.decode()
