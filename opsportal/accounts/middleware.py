@@ -3,8 +3,7 @@ import time
 from django.conf import settings
 from django.utils import timezone
 
-from .models import AccountSettings
-from .zones import SESSION_KEY, zone
+from .zones import SESSION_KEY, time_zone_of, zone
 
 REFRESHED_KEY = "_idle_refreshed"
 
@@ -34,7 +33,7 @@ class SessionIdleRefreshMiddleware:
 class UserTimeZoneMiddleware:
     """Show every page in the signed-in user's own time zone (their account settings).
 
-    The zone is read once per session and kept there, so pages cost no query for it; a user
+    The zone is read at sign-in and kept in the session, so pages cost no query for it; a user
     without a choice, and everyone signed out, sees the portal's ``TIME_ZONE``.
     """
 
@@ -47,12 +46,8 @@ class UserTimeZoneMiddleware:
         user_id = session.get("_auth_user_id") if session is not None else None
         if user_id:
             name = session.get(SESSION_KEY)
-            if name is None:
-                name = (
-                    AccountSettings.objects.filter(user_id=user_id)
-                    .values_list("time_zone", flat=True)
-                    .first()
-                ) or ""
+            if name is None:  # a session from before sign-in noted it (receivers.py)
+                name = time_zone_of(user_id)
                 session[SESSION_KEY] = name
             chosen = zone(name)
         if chosen is None:

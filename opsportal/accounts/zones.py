@@ -32,3 +32,12 @@ def zone(name: str) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         return None
+
+
+def time_zone_of(user_id) -> str:
+    """The zone ``user_id`` chose ("" for none): one query, made once per session."""
+    from .models import AccountSettings  # zones.py is imported before the app registry is ready
+
+    return (
+        AccountSettings.objects.filter(user_id=user_id).values_list("time_zone", flat=True).first()
+    ) or ""

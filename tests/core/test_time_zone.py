@@ -48,17 +48,17 @@ def test_a_user_chooses_a_zone_and_every_page_shows_it(client_for, settings):
 
 def test_other_users_keep_their_own_zone(client_for, settings):
     settings.TIME_ZONE = "UTC"
-    jakarta, alice = client_for("operator")
+    jayapura, _ = client_for("operator")
     other, _ = client_for("operator")
-    account_settings_update(actor=alice, user=alice, time_zone="Asia/Jayapura")
-    assert shown_offset(jakarta.get("/accounts/settings/").content.decode()) == "+09:00"
+    jayapura.post("/accounts/settings/", {"time_zone": "Asia/Jayapura"})
+    assert shown_offset(jayapura.get("/accounts/settings/").content.decode()) == "+09:00"
     assert shown_offset(other.get("/accounts/settings/").content.decode()) == "+00:00"
 
 
-def test_the_zone_is_read_once_per_session(client_for):
-    client, user = client_for("viewer")
+def test_the_zone_is_read_at_sign_in_and_pages_pay_no_query_for_it(user_factory, client):
+    user = user_factory("viewer")
     account_settings_update(actor=user, user=user, time_zone="America/Sao_Paulo")
-    client.get("/accounts/settings/")
+    client.force_login(user)
     assert client.session[SESSION_KEY] == "America/Sao_Paulo"
     with CaptureQueriesContext(connection) as queries:
         assert shown_offset(client.get(f"/audit/operators/{user.username}/").content.decode()) == (
@@ -106,3 +106,14 @@ def test_zone_list_has_the_names_people_pick_and_not_the_misleading_ones():
     names = zone_names()
     assert {"Asia/Jakarta", "Asia/Makassar", "Asia/Jayapura", "Europe/Lisbon", "UTC"} <= set(names)
     assert not [name for name in names if name.startswith("Etc/")]
+
+
+def test_a_session_from_before_the_setting_existed_reads_it_once(user_factory, client):
+    user = user_factory("viewer")
+    account_settings_update(actor=user, user=user, time_zone="Asia/Makassar")
+    client.force_login(user)
+    session = client.session
+    del session[SESSION_KEY]  # as a session signed in before this version has it
+    session.save()
+    assert shown_offset(client.get("/accounts/settings/").content.decode()) == "+08:00"
+    assert client.session[SESSION_KEY] == "Asia/Makassar"
