@@ -8,6 +8,8 @@ everywhere; a reference whose ``OTHER`` is not in its environment resolves to no
 
 from dataclasses import dataclass, field
 
+from opsportal.exports import single_line
+
 from . import pointing
 from .choices import Tier
 from .kinds import LIVE_KINDS, TEST_KINDS, deployment_names, mentions
@@ -240,13 +242,12 @@ def _points_at_source(var, source_own, target_own, source_tokens) -> str:
 
 def checklist_markdown(source: Environment, target: Environment, items: list[ChecklistItem]) -> str:
     """The checklist as Markdown task items, to paste into a migration plan."""
-    lines = [
-        f"### Promote {source.project.name}: {source.name} → {target.name}",
-        "",
-    ]
+    # names and reasons stay on their line: a line break there would add a task item
+    project, src, dst = (single_line(n) for n in (source.project.name, source.name, target.name))
+    lines = [f"### Promote {project}: {src} → {dst}", ""]
     for item in items:
         secret = " (secret: take it from the secret manager)" if item.is_secret else ""
-        lines.append(f"- [ ] **{item.action}** `{item.key}`{secret} — {item.reason}")
+        lines.append(f"- [ ] **{item.action}** `{item.key}`{secret} — {single_line(item.reason)}")
     if not items:
-        lines.append(f"- [x] nothing to do: {target.name} matches {source.name}")
+        lines.append(f"- [x] nothing to do: {dst} matches {src}")
     return "\n".join(lines) + "\n"

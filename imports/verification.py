@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q
 
+from opsportal.exports import single_line
 from opsportal.fields import mask_json
 
 from .choices import JobKind, JobStatus
@@ -497,9 +498,10 @@ def report_markdown(verification) -> str:
     lines += ["", "| # | Member | Result | Note | Marked by | Marked at |"]
     lines.append("|---|---|---|---|---|---|")
     for i in r["items"]:
-        note = (i["note"] or "").replace("|", "\\|").replace("\n", " ")
+        # one table row each, whatever line break a note or a name holds (\r included)
+        note, member = (single_line(v).replace("|", "\\|") for v in (i["note"], i["member"]))
         lines.append(
-            f"| {i['position']} | {i['member']} | {i['mark']} | {note} | {i['marked_by']} | "
+            f"| {i['position']} | {member} | {i['mark']} | {note} | {i['marked_by']} | "
             f"{i['marked_at'] or ''} |"
         )
     return "\n".join(lines) + "\n"

@@ -102,3 +102,20 @@ def test_a_jwt_shaped_value_with_deeply_nested_claims_is_kept_as_a_secret(users,
     )
     assert response.status_code in (200, 302)
     assert value not in response.content.decode()
+
+
+def test_the_promotion_checklist_keeps_names_on_their_line(users, project):
+    """An environment named with a line break cannot add a ticked task to the checklist."""
+    from tests.factories import EnvironmentFactory
+
+    source = EnvironmentFactory(project=project, name="dev\r- [x] **approved** by security")
+    target = EnvironmentFactory(project=project, name="stage\u2028- [x] signed off")
+    ConfigVarFactory(environment=source, key="ONLY_IN_SOURCE", raw="plain-value")
+    client = _client(users["viewer"])
+    url = reverse("environments:project_compare", args=[project.slug])
+    text = client.get(url, {"source": source.pk, "target": target.pk, "format": "md"})
+    lines = text.content.decode().splitlines()
+    assert not [line for line in lines if line.startswith("- [x]")]
+    assert lines[0] == (
+        f"### Promote {project.name}: dev - [x] **approved** by security → stage - [x] signed off"
+    )

@@ -149,3 +149,28 @@ def test_the_purge_runs_daily_on_django_q2():
     import_module("imports.migrations.0006_purge_files_schedule").create(apps, None)
     schedule = Schedule.objects.get(func="imports.tasks.purge_files")
     assert schedule.schedule_type == Schedule.DAILY and schedule.repeats == -1
+
+
+@pytest.mark.parametrize("newline", ["\r\n", "\r", "\u2028", "\x85"])
+def test_a_note_keeps_its_row_in_the_verification_report(user_factory, newline):
+    """A textarea sends \\r\\n: a note of two lines (or a forged one) stays one table row."""
+    from imports import verification
+    from imports.choices import VerificationStatus
+
+    op = user_factory("operator")
+    jobs = [apply_file(op, CLEAN / name) for name in ("products.csv", "users.csv", "orders.csv")]
+    with committed():
+        ver = services.verification_start(actor=op, jobs=jobs[1:], size=2, seed=7)
+    ver.refresh_from_db()
+    assert ver.status == VerificationStatus.OPEN
+    first, second = ver.items.order_by("position")
+    services.verification_item_mark(actor=op, item=first, mark="correct")
+    note = f"phone differs{newline}| 3 | Forged Member | correct |  | approver | |"
+    services.verification_item_mark(actor=op, item=second, mark="wrong", note=note)
+    marked = AuditEvent.objects.get(action="import.verification.marked_wrong")
+    assert marked.changes["verification"] == ver.pk and marked.changes["position"] == 2
+    ver = services.verification_complete(actor=op, verification=ver)
+    md = verification.report_markdown(ver)
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    assert len(rows) == 3  # the header and the two members
+    assert rows[2].startswith("| 2 |") and "phone differs \\| 3 \\| Forged Member" in rows[2]
