@@ -101,6 +101,11 @@ def _read(text: str, fmt: str, filename: str, *, keep_tool_vars: bool, target) -
         reading = read_infisical_env(text)
     elif shape in ("convex", "doppler-raw"):
         reading = _raw_or_dotenv(text, shape) if fmt == "auto" else read_raw_listing(text, shape)
+    elif shape == "dotenv" and fmt == "auto":
+        try:
+            reading = read_dotenv(text, Reading(shape))
+        except ParseError as exc:
+            raise _listing_hint(exc, text) from None
     else:  # dotenv, doppler-env
         reading = read_dotenv(text, Reading(shape))
     if not keep_tool_vars and shape != "markdown":
@@ -131,13 +136,13 @@ def _raw_or_dotenv(text: str, shape: str) -> Reading:
     raw = read_raw_listing(text, shape)
     try:
         dotenv = read_dotenv(text)
-    except ParseError:
+    except ParseError as exc:
         # A quote opening a value, or a line that looks like a mistyped assignment
         # (``MY-KEY=2``), is a .env mistake to report, not a raw value.
         if any(e.value[:1] in ("'", '"') for e in raw.entries) or any(
             _MISTYPED.match(line) and not _RAW_START.match(line) for line in text.split("\n")
         ):
-            raise
+            raise _listing_hint(exc, text) from None
         note_raw_differences(raw, None)
         return raw
     values = {e.key: e.value for e in dotenv.entries}
@@ -147,7 +152,9 @@ def _raw_or_dotenv(text: str, shape: str) -> Reading:
         if theirs == entry.value:
             continue
         mine = entry.value.rstrip()
-        quoted = len(mine) >= 2 and mine[0] in "'\"" and mine[0] == mine[-1]
+        # A value opening with a quote is quoted .env syntax, closed at its end or before a
+        # `` #`` comment (when a .env reading cannot close it, the text is refused above).
+        quoted = mine[:1] in ("'", '"')
         if theirs is not None and (entry.value.rstrip("\n") == theirs or quoted):
             dotenv_votes += 1
         else:
@@ -158,6 +165,29 @@ def _raw_or_dotenv(text: str, shape: str) -> Reading:
     if dotenv.shape != "dotenv" or shape == "doppler-raw":
         dotenv.shape = "doppler-env" if shape == "doppler-raw" else "dotenv"
     return dotenv
+
+
+def _listing_hint(exc: ParseError, text: str) -> ParseError:
+    """A ``.env`` error on a text a raw listing would read: say how to read it as one.
+
+    ``npx convex env list`` prints multi-line values raw, so a continuation line may start with
+    ``#`` or ``export`` (which no bare listing has, so it was taken for a ``.env``) or a value
+    may open a quote it never closes. Such a text stays refused without being told, since a
+    ``.env`` with a stray line must not turn into a value, but the error names the way out.
+    """
+    if not ("has no '='" in exc.message or "unterminated" in exc.message):
+        return exc
+    if not _RAW_START.match(text):
+        return exc
+    try:
+        read_raw_listing(text)
+    except ParseError:
+        return exc
+    return ParseError(
+        f"{exc.message}; if this is what `npx convex env list` printed (values are printed "
+        "raw, over several lines), import it with format convex",
+        exc.line,
+    )
 
 
 def parse(text: str, fmt: str = "auto", filename: str = "") -> list:

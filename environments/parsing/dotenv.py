@@ -163,6 +163,23 @@ def _read_refused_line(text: str, pos: int, lineno: int, reading: Reading):
             "to the last quote of the line, as Node's dotenv (Next.js) reads it",
         )
         return Entry(key, value, lineno), min(eol + 1, len(text))
+    commented = re.match(rf"^{quote}(?P<inner>.*){quote}[ \t]+#.*$", body)
+    if commented:
+        # ``KEY='It's live' # tagline``: Node's dotenv drops the comment, then the outer quotes.
+        inner = commented["inner"]
+        value = _node_unescape(inner) if quote == '"' else inner
+        also = (
+            "; Node's dotenv (Next.js) would cut it at its first '#': quote it without inner quotes"
+            if "#" in inner
+            else ""
+        )
+        reading.warn(
+            lineno,
+            key,
+            f"the value of {key} has unescaped {quote} quotes inside and a comment after it; "
+            f"read from its first quote to the last one before ' #', the comment dropped{also}",
+        )
+        return Entry(key, value, lineno), min(eol + 1, len(text))
     opened = pos + m.start("rest")
     close = _closing_quote(text, opened + 1, quote)
     if close < 0:

@@ -263,6 +263,50 @@ def test_a_bare_listing_with_a_hash_is_read_whole_as_convex_prints_it():
 
 
 @pytest.mark.parametrize(
+    ("line", "value"),
+    [
+        ("SITE_TAGLINE='It's live' # the tagline, it's short", "It's live"),
+        ('SA_JSON="{"type":"service_account"}" # from the console', '{"type":"service_account"}'),
+        ('THEME_JSON="{"accent":"#0af"}" # brand', '{"accent":"#0af"}'),
+    ],
+)
+def test_a_value_with_inner_quotes_and_a_comment_is_read_as_node_reads_it(line, value):
+    for text in (f"# hand-written\n{line}\nB=2\n", f"{line}\nB=2\n"):  # .env, bare listing
+        reading = parsing.read(text)
+        assert reading.shape == "dotenv"
+        assert {e.key: e.value for e in reading.entries} == {line.split("=")[0]: value, "B": "2"}
+        [warning] = reading.warnings
+        assert warning["line"] == text.count("\n", 0, text.index(line)) + 1
+        assert "comment after it" in warning["message"]
+        assert value not in json.dumps(reading.warnings)
+        assert ("cut it at its first '#'" in warning["message"]) == ("#" in value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NOTES=Release notes\n# Highlights\nfaster imports\nSITE_URL=https://ledgerly.app\n",
+        "RUNBOOK=step one\nexport PATH first\nSITE_URL=https://ledgerly.app\n",
+        "GREETING='Welcome aboard\nSITE_URL=https://ledgerly.app\n",
+    ],
+)
+def test_a_convex_list_a_dotenv_reading_refuses_names_the_convex_format(text):
+    with pytest.raises(ParseError) as info:
+        parsing.read(text)
+    assert "import it with format convex" in info.value.message
+    reading = parsing.read(text, "convex")
+    assert [e.key for e in reading.entries][-1] == "SITE_URL"
+    assert "".join(f"{e.key}={e.value}\n" for e in reading.entries) == text
+
+
+def test_a_dotenv_mistake_gets_no_convex_hint():
+    for text in ("# local\nA=1\njust words\n", "A=1\nMY-KEY=2\n"):
+        with pytest.raises(ParseError) as info:
+            parsing.read(text)
+        assert "convex" not in info.value.message
+
+
+@pytest.mark.parametrize(
     ("text", "shape"),
     [
         ('A="x y"\nB=2\n', "dotenv"),  # quoted values: a .env
