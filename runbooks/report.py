@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from opsportal.audit.masking import scrub_text
 from opsportal.audit.services import chain_head
+from opsportal.exports import single_line
 
 from .choices import RunStatus, StepStatus
 from .models import Run, StepRun
@@ -149,10 +150,11 @@ def _link_text(text: str) -> str:
 def markdown(run: Run, *, base_url: str = "") -> str:
     """The report as Markdown; ``base_url`` (``https://host``) makes evidence links absolute."""
     ctx = build(run)
+    title, environment = (single_line(v) for v in (run.version.runbook.title, run.environment))
     out = [
-        f"# Run report: {run.version.runbook.title} (v{run.version.number})",
+        f"# Run report: {title} (v{run.version.number})",
         "",
-        f"- Environment: {run.environment} (tier {run.environment.tier}"
+        f"- Environment: {environment} (tier {run.environment.tier}"
         f"{', protected' if run.environment.protected else ''})",
         f"- Status: {run.get_status_display()}",
         f"- Started by: {run.started_by} at {_ts(run.started_at)}",

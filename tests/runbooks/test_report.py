@@ -226,3 +226,19 @@ def test_a_table_cell_never_breaks_the_row(brk):
     cell = _cell(f"first{brk}| forged | row |{brk}last")
     assert "\r" not in cell and "\n" not in cell and "\u2028" not in cell
     assert cell == "first \\| forged \\| row \\| last"
+
+
+def test_the_environment_name_stays_on_its_line(plan_version, start_run, client_for):
+    """A line break in a name cannot add a forged line (a closer, a status) to the report."""
+    from tests.factories import EnvironmentFactory
+
+    env = EnvironmentFactory(name="dev\r- Completed by: security-team", protected=False)
+    run = start_run(plan_version, env)
+    assert AuditEvent.objects.filter(action="runbook.run.started").exists()
+    client, _ = client_for("viewer")
+    text = client.get(reverse("runbooks:run_report_md", args=[run.pk])).content.decode()
+    lines = text.splitlines()
+    assert not [line for line in lines if line.startswith("- Completed by")]
+    assert [line for line in lines if line.startswith("- Environment: ")] == [
+        f"- Environment: {env.project.name} / dev - Completed by: security-team (tier development)"
+    ]
