@@ -208,6 +208,10 @@ def corpus(rng) -> list[tuple[str, str, bool, str | None]]:
             True,
             Kind.URL_WITH_CREDENTIALS,
         ),
+        # --- high-entropy random strings under names that say nothing ------------------
+        ("BUILD_NONCE", tok(rng, 40), True, Kind.RANDOM),
+        ("INSTANCE_SEED", tok(rng, 32, HEX), True, Kind.RANDOM),
+        ("UPSTREAM", tok(rng, 48, ALNUM + "-_"), True, Kind.RANDOM),
         # --- credentials by name -----------------------------------------------------
         ("SESSION_SECRET", tok(rng, 32, HEX), True, None),
         ("CSRF_SECRET", tok(rng, 12), True, None),
@@ -330,3 +334,36 @@ def test_operator_public_choice_cannot_keep_a_credential_in_the_clear():
     assert "password" in state["forced"]
     plain = value_state("REDIS_URL", "redis://localhost:6379", is_secret=False)
     assert plain["is_secret"] is False and plain["value"] == "redis://localhost:6379"
+
+
+@pytest.mark.django_db
+def test_public_by_design_values_in_two_tiers_are_no_shared_secret_finding():
+    """The same publishable key, anon key or PostHog key in dev and production is public by
+    design: stored in the clear and never a "shared secret across tiers" error."""
+    from environments import hygiene
+    from environments.choices import Tier
+    from tests.environments.factories import ConfigVarFactory
+    from tests.factories import EnvironmentFactory, ProjectFactory
+
+    rng = random.Random(17)
+    ref = tok(rng, 20, string.ascii_lowercase)
+    values = {
+        "NEXT_PUBLIC_STRIPE_PUBLISHABLE_KEY": "pk_test_" + tok(rng, 99),
+        "NEXT_PUBLIC_CLERK_PUBLISHABLE_KEY": clerk_pk(rng, False),
+        "SUPABASE_KEY": "sb_publishable_" + tok(rng, 32),
+        "SUPABASE_ANON_KEY": jwt(rng, {"iss": "supabase", "ref": ref, "role": "anon"}),
+        "POSTHOG_KEY": "phc_" + tok(rng, 43),
+        "SUPPORT_EMAIL": "ops@example.com",
+        "API_URL": "https://api.example.com",
+    }
+    project = ProjectFactory()
+    envs = [
+        EnvironmentFactory(project=project, name="dev", tier=Tier.DEVELOPMENT),
+        EnvironmentFactory(project=project, name="prod", tier=Tier.PRODUCTION),
+    ]
+    for env in envs:
+        for key, value in values.items():
+            var = ConfigVarFactory(environment=env, key=key, raw=value)
+            assert not var.is_secret and var.value == value, key
+    found = [f for env in envs for f in hygiene.check_environment(env)]
+    assert not [f for f in found if f.rule == "shared_secret_across_tiers"], found
