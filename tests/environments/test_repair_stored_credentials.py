@@ -140,3 +140,29 @@ def test_repair_leaves_public_values_and_is_idempotent(db, dev):
     assert first["variables"] == second["variables"] == 0
     assert ConfigVar.objects.get(key="NEXT_PUBLIC_APP_URL").value == "https://app.example.com"
     assert not AuditEvent.objects.filter(action="configvar.reclassified").exists()
+
+
+def test_the_migration_itself_repairs_on_its_historical_models(leaked):
+    """The data migration's own function, on the models as the migration sees them (not the
+    current ones): the seeded leaks are gone and the chain still verifies."""
+    import importlib
+
+    from django.db.migrations.loader import MigrationLoader
+
+    migration = ("environments", "0007_repair_stored_credentials")
+    state = MigrationLoader(connection).project_state(migration, at_end=True)
+    module = importlib.import_module(f"{migration[0]}.migrations.{migration[1]}")
+    with transaction.atomic():
+        module.forwards(state.apps, None)
+
+    for key in leaked:
+        var = ConfigVar.objects.get(environment__name="dev", key=key)
+        assert var.is_secret and var.value == ""
+        assert AuditEvent.objects.filter(
+            action="configvar.reclassified", target_id=str(var.pk)
+        ).exists()
+    dump = _all_text()
+    assert not [key for key, value in leaked.items() if value in dump]
+    out = io.StringIO()
+    call_command("audit_verify", stdout=out)
+    assert out.getvalue().startswith("Audit chain intact")
