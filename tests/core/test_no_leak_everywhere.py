@@ -801,6 +801,133 @@ def plant_mailing_campaign(p: Portal, m):
     expect_event("mailing.campaign.cancelled", target_id=str(dropped.pk))
 
 
+# compliance -----------------------------------------------------------------------------------
+@leak_input("rotation campaign: title and reason typed at its start, a waiver, the closing note")
+def plant_compliance_campaign(p: Portal, m):
+    from compliance.models import RotationCampaign
+
+    data = {"title": f"Rotate {m.make('campaign title', 'stripe')}", "scope": "environment",
+            "environment": p.dev.pk, "project": "", "kind": "", "user": "",
+            "owner": p.users["operator"].pk,
+            "due_date": (timezone.localdate() + timedelta(days=14)).isoformat(),
+            "reason": m.prose("campaign reason")}  # fmt: skip
+    p.post("operator", reverse("compliance:campaign_create"), data)
+    campaign = RotationCampaign.objects.order_by("-pk").first()
+    item = campaign.items.order_by("pk").first()
+    url = reverse("compliance:item_waive", args=[campaign.pk, item.pk])
+    p.post("operator", url, {"reason": m.prose("waiver reason")})
+    url = reverse("compliance:campaign_close", args=[campaign.pk])
+    p.post("operator", url, {"note": m.prose("campaign closing note")})
+    expect_event("rotation.item.waived", target_id=str(item.pk))
+    expect_event("rotation.campaign.closed", target_id=str(campaign.pk))
+
+
+@leak_input("access review: a line decided with a note")
+def plant_compliance_access_review(p: Portal, m):
+    from compliance.models import AccessReview
+
+    today = timezone.localdate()
+    data = {"period_start": (today - timedelta(days=90)).isoformat(),
+            "period_end": today.isoformat()}  # fmt: skip
+    p.post("admin", reverse("compliance:review_start"), data)
+    review = AccessReview.objects.order_by("-pk").first()
+    line = review.lines.order_by("pk").first()
+    url = reverse("compliance:line_decide", args=[review.pk, line.pk])
+    p.post("admin", url, {"decision": "keep", "note": m.prose("access review note")})
+    expect_event("access_review.line.decided", target_id=str(line.pk))
+
+
+# operations -----------------------------------------------------------------------------------
+@leak_input("recurring run: a refused cron expression, pause, resume and delete reasons")
+def plant_operations_schedule(p: Portal, m):
+    from operations.models import RunSchedule
+
+    version = p.runbook_version()
+    form = {"runbook": version.runbook.pk, "environment": p.dev.pk,
+            "owner": p.users["operator"].pk, "frequency": "weekly", "at_time": "09:00",
+            "weekday": 0, "day_of_month": 1, "cron": "", "grace_hours": 24,
+            "starts_at": ""}  # fmt: skip
+    url = reverse("operations:schedule_create")
+    refused = {**form, "frequency": "cron", "cron": m.make("cron expression", "stripe")}
+    p.post("operator", url, refused, expect=200)  # shown back only to whoever typed it
+    before = set(RunSchedule.objects.values_list("pk", flat=True))
+    p.post("operator", url, form)
+    schedule = RunSchedule.objects.exclude(pk__in=before).get()
+    for action, label in (("pause", "pause"), ("resume", "resume"), ("delete", "deletion")):
+        url = reverse(f"operations:schedule_{action}", args=[schedule.pk])
+        p.post("operator", url, {"reason": m.prose(f"schedule {label} reason", SHORT)})
+    expect_event("schedule.deleted", target_id=str(schedule.pk))
+
+
+# deployments and the API ------------------------------------------------------------------------
+@leak_input("API token named on its page; a deployment posted with it (ref, URL, links); "
+            "marked rolled back with a reason")  # fmt: skip
+def plant_deployment_api_and_rollback(p: Portal, m):
+    from deployments.models import Deployment
+
+    client = p.clients["operator"]
+    data = {"name": f"ci {m.make('API token name', 'stripe')}",
+            "scopes": ["deployments:write", "read"], "expires_days": 30}  # fmt: skip
+    response = client.post(reverse("api_tokens:mine"), data)
+    assert response.status_code == 200 and response.context["new"], response.status_code
+    p.census.scan("page", "POST /accounts/tokens/ (new token)", leakhunt.response_text(response))
+    raw = response.context["new"]["raw"]
+    body = {"environment": f"{p.project.slug}/{p.dev.name}", "sha": "ab12cd34" * 5,
+            "status": "success", "ref": f"release {m.make('deployment ref', 'session')}",
+            "external_id": "run-4242", "url": m.make("deployment URL (API)", "basic_url"),
+            "provider": "other",
+            "links": {"logs": m.make("deployment link (API)", "token_url")}}  # fmt: skip
+    api = Client(raise_request_exception=False, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    response = api.post("/api/deployments", json.dumps(body), content_type="application/json")
+    assert response.status_code == 201, response.content[:500]
+    p.census.scan("export", "POST /api/deployments (answer)", response.content.decode())
+    deployment = Deployment.objects.get(external_id="run-4242")
+    url = reverse("deployments:deployment_rolled_back", args=[deployment.pk])
+    p.post("operator", url, {"reason": m.prose("rolled back reason")})
+    expect_event("api.token.created")
+    expect_event("deployment.rolled_back", target_id=str(deployment.pk))
+
+
+# notifications -------------------------------------------------------------------------------
+@leak_input("notification channel: its name, and its webhook URL (a secret, kept encrypted)")
+def plant_notification_channel(p: Portal, m):
+    from notifications.models import Channel
+
+    data = {"name": f"ops {m.make('channel name', 'stripe')}", "kind": "slack",
+            "url": m.make("channel webhook URL", "slack"), "project": "",
+            "enabled": ""}  # fmt: skip
+    p.post("admin", reverse("notifications:channel_create"), data)
+    channel = Channel.objects.order_by("-pk").first()
+    data = {**data, "name": f"ops {m.make('channel name, edited', 'whsec')}", "url": ""}
+    p.post("admin", reverse("notifications:channel_edit", args=[channel.pk]), data)
+    expect_event("notification.channel.updated", target_id=str(channel.pk))
+
+
+# sejolisync ---------------------------------------------------------------------------------------
+@leak_input("Sejoli hook: processing switched off with a reason, a delivery whose fields and "
+            "body hold credentials, replayed with a reason")  # fmt: skip
+def plant_sejoli_hook(p: Portal, m):
+    from sejolisync.models import Delivery, ShopHook
+
+    created = json.loads(p.command("sejoli_hook", "create", "--name", "leak shop", "--json"))
+    hook = ShopHook.objects.get(pk=created["id"])
+    url = reverse("sejolisync:hook_switch", args=[hook.pk])
+    p.post("operator", url, {"reason": m.prose("hook switch reason", SHORT)})
+    fields = {"order_id": "77001", "order_status": "completed", "product_name": "Kelas Leak",
+              "buyer_name": "Budi", "buyer_email": "budi.sejoli@example.id",
+              "note": f"paid, key {m.make('delivery note field', 'stripe')}",
+              "address": m.make("delivery address field", "db_url")}  # fmt: skip
+    response = Client().post(created["url"], json.dumps(fields), content_type="application/json")
+    assert response.status_code == 202, response.content[:300]
+    delivery = Delivery.objects.filter(hook=hook).order_by("-pk").first()
+    assert delivery.state == "skipped", delivery.state
+    data = {"processing": "on", "reason": m.prose("hook switched on again", SHORT)}
+    p.post("operator", reverse("sejolisync:hook_switch", args=[hook.pk]), data)
+    url = reverse("sejolisync:delivery_replay", args=[delivery.pk])
+    p.post("operator", url, {"reason": m.prose("delivery replay reason", SHORT)})
+    expect_event("sejolisync.delivery.replayed")
+
+
 # accounts -----------------------------------------------------------------------------------------
 @leak_input("failed logins: the password typed into the username box, and as the password")
 def plant_login_failure(p: Portal, m):
@@ -839,6 +966,12 @@ def _seeds(p: Portal, *, exports: bool) -> list[str]:
         reverse("runbooks:runbook_list"), reverse("imports:job_list"),
         reverse("imports:review_list") + "?status=", reverse("imports:member_list"),
         reverse("imports:order_list"), reverse("imports:product_list"),
+        reverse("mailings:campaign_list"), reverse("compliance:index"),
+        reverse("operations:schedule_list"), reverse("operations:calendar"),
+        reverse("deployments:ledger"), reverse("deployments:dora"),
+        reverse("notifications:channel_list"), reverse("notifications:delivery_log"),
+        reverse("notifications:waiting"), reverse("sejolisync:hook_list"),
+        reverse("api_tokens:mine"),
     ]  # fmt: skip
     for status in ("pending", "applied", "rejected", "withdrawn"):
         seeds.append(reverse("environments:changerequest_list") + f"?status={status}")
@@ -854,6 +987,15 @@ def _seeds(p: Portal, *, exports: bool) -> list[str]:
     for run in Run.objects.all():
         seeds += [reverse("runbooks:run_report", args=[run.pk]),
                   reverse("runbooks:run_report_md", args=[run.pk])]  # fmt: skip
+    from compliance.models import AccessReview, RotationCampaign
+
+    for campaign in RotationCampaign.objects.all():
+        for fmt in ("csv", "md"):
+            seeds.append(reverse("compliance:campaign_export", args=[campaign.pk, fmt]))
+    for review in AccessReview.objects.all():
+        for fmt in ("csv", "md"):
+            seeds.append(reverse("compliance:review_export", args=[review.pk, fmt]))
+    seeds.append(reverse("deployments:dora_csv"))
     for job in ImportJob.objects.all():
         seeds += [reverse("imports:job_errors", args=[job.pk]),
                   reverse("imports:job_rejected_rows", args=[job.pk])]  # fmt: skip
