@@ -9,6 +9,7 @@ traceback itself (files, lines, code) is what a developer needs to find the bug.
 """
 
 import logging
+import re
 
 from django.http import HttpResponseForbidden, HttpResponseNotFound, HttpResponseServerError
 from django.template import loader
@@ -46,6 +47,37 @@ class ClientErrorLogFilter(logging.Filter):
         if record.name.startswith("django.") and status is not None and status < 500:
             record.exc_info = None
             record.exc_text = None
+        return True
+
+
+class RequestPathLogFilter(logging.Filter):
+    """Django's request loggers name the path of every 4xx/5xx answer (``Unauthorized:
+    /hooks/sejoli/<token>/``), and some addresses carry their own credential: a shop hook's
+    token is the last part of its address. Attached to the loggers ``django.request``,
+    ``django.server`` and ``django.security.csrf`` themselves (settings.LOGGING), so the record
+    is masked before any handler sees it: a token segment of those addresses becomes ``***``,
+    and whatever else the arguments hold is masked as free text is (``scrub_text``)."""
+
+    TOKEN_PATHS = re.compile(r"(/hooks/sejoli/)[^/\s?#\"']+")
+
+    def _mask(self, value):
+        if not isinstance(value, str):
+            return value
+        from opsportal.audit.masking import scrub_text
+
+        return scrub_text(self.TOKEN_PATHS.sub(r"\1***", value))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self._mask(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self._mask(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: self._mask(arg) for key, arg in record.args.items()}
+        request = getattr(record, "request", None)
+        if request is not None and self.TOKEN_PATHS.search(getattr(request, "path", "")):
+            # AdminEmailHandler and the technical 500 page read the path from the request
+            record.request = None
         return True
 
 

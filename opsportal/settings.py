@@ -300,6 +300,8 @@ LOGGING = {
         "request_context": {"()": "opsportal.audit.middleware.RequestContextFilter"},
         # a 403/404 is one warning line, without the traceback (opsportal/errors.py)
         "client_errors": {"()": "opsportal.errors.ClientErrorLogFilter"},
+        # the path of a refused request may carry a token (a shop hook's): masked at the source
+        "request_paths": {"()": "opsportal.errors.RequestPathLogFilter"},
     },
     "formatters": {
         "portal": {
@@ -319,6 +321,9 @@ LOGGING = {
         # then pass the record to the root handler: every line printed twice. Root only.
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
+        "django.request": {"filters": ["request_paths"]},
+        "django.server": {"filters": ["request_paths"]},
+        "django.security.csrf": {"filters": ["request_paths"]},
         "axes": {"level": "WARNING"},
     },
 }
