@@ -5,7 +5,11 @@
   ``mysql>``) shows it is a session transcript;
 - ``console``/``shell-session``/``terminal``: the ``$ `` (or ``% ``, ``PS …>``) lines are the
   commands, prompt stripped; the other lines are the example ``output``; no prompt, no command;
-- ``powershell``/``ps1``/``pwsh``: commands (``PS C:\\…>`` prompts stripped);
+- ``powershell``/``ps1``/``pwsh`` and Windows ``cmd``/``bat``/``batch``: commands; when some
+  lines carry a ``PS C:\\…>`` or ``C:\\…>`` prompt, those are the commands (prompt stripped)
+  and the other lines their output;
+- a block whose lines are checklist items (``- [ ] dotnet --info``) is a list written in a fence:
+  never a command (GitHub shows no boxes there either), with a warning;
 - no language: commands only when every line looks like one (or the block is a ``$ `` transcript);
 - anything else (``sql``, ``json``, ``yaml``, ``text``, ``prisma``, ``typescript``, ``mermaid``…):
   not a command; the block stays in the step's body.
@@ -16,10 +20,11 @@ from __future__ import annotations
 import re
 
 from .result import Command
+from .rules import BOX_LINE_RE
 
 SHELL_LANGS = {"bash", "sh", "shell", "zsh", "ksh", "fish", "dash"}
 CONSOLE_LANGS = {"console", "shell-session", "shellsession", "terminal", "sh-session", "session"}
-PS_LANGS = {"powershell", "ps1", "pwsh", "ps", "posh"}
+PS_LANGS = {"powershell", "ps1", "pwsh", "ps", "posh", "cmd", "bat", "batch", "doscon"}
 
 _KNOWN_COMMANDS_WORDS = """
     npm npx pnpm yarn bun bunx node deno tsx ts-node corepack nvm volta
@@ -54,7 +59,9 @@ SHELL_WORDS = {
     "readonly", "shift", "break", "continue", "select", "in",
 }  # fmt: skip
 DB_PROMPT_RE = re.compile(r"^\s*(?:[\w.-]+[=-][>#]|mysql>|sqlite>|redis[\w.:-]*>|>>?>\s)\s?")
-PROMPT_RE = re.compile(r"^\s*(?:\$|%|❯|➜\s+\S+|PS(?: [^>\n]*)?>)\s+")
+PROMPT_RE = re.compile(
+    r"^\s*(?:(?:\$|%|❯|➜\s+\S+|PS(?: [^>\n]*)?>)\s+|[A-Za-z]:\\[^>\n]*>\s*(?=\S))"
+)
 ASSIGN_RE = re.compile(r"^(?:export\s+)?[A-Za-z_][A-Za-z0-9_]*=")
 PATH_RE = re.compile(r"^(?:\./|\.\./|~/|/[\w.-]+/|[\w.-]+/[\w./-]*\.(?:sh|py|js|ts|rb|ps1)\b)")
 PROSE_WORDS_RE = re.compile(
@@ -162,14 +169,20 @@ def command(lang: str, code: str) -> tuple[Command | None, str]:
     code = code.rstrip("\n")
     if not code.strip():
         return None, ""
+    if info not in ("markdown", "md", "gfm") and "[" in code:
+        boxes = sum(1 for line in code.split("\n") if BOX_LINE_RE.match(line))
+        if boxes:
+            return None, (
+                f"the ```{info or 'fence'} block holds {boxes} checklist line(s) (- [ ] …): "
+                "code, not steps to sign; kept in the body"
+            )
     if info in CONSOLE_LANGS:
         cmd = _console(code, info)
         return (cmd, "") if cmd else (None, f"a ```{info} block without a $ prompt is output")
     if info in PS_LANGS:
-        lines = [
-            PROMPT_RE.sub("", line) if PROMPT_RE.match(line) else line for line in code.split("\n")
-        ]
-        return Command(lang=info, code="\n".join(lines)), ""
+        if any(PROMPT_RE.match(line) for line in code.split("\n")):
+            return _console(code, info), ""
+        return Command(lang=info, code=code), ""
     if info in SHELL_LANGS:
         checked = list(_lines_to_check(code))
         if any(DB_PROMPT_RE.match(s) for s in checked):

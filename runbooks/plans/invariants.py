@@ -160,6 +160,8 @@ def problems(text: str, plan: ParsedPlan) -> list[str]:
             s = clean.strip()
             if not s:
                 continue
+        if not LIST_LEAD_RE.sub("", QUOTE_RE.sub("", s).strip()).strip():
+            continue  # only a list marker or an empty box: no text to lose (boxes counted above)
         ok = False
         for c in _candidates(s):
             n = _norm(c)

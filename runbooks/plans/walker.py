@@ -42,6 +42,7 @@ class _Container:
 
     def __init__(self, title: str, level: int, line: int, kind: str, parent):
         self.title, self.level, self.line, self.kind, self.parent = title, level, line, kind, parent
+        self.start = line  # the first line after the heading (a setext heading spans two)
         self.body: list[tuple[int, str]] = []
         self.items: list[_Step] = []
         self.markers: list[tuple[int, str]] = []
@@ -90,7 +91,7 @@ class _Walker:
         self.starts = [0, *itertools.accumulate(n + 1 for n in sizes)]
         self.data = text.encode("utf-8")
         self.default_title = default_title
-        self.md = MarkdownIt("commonmark").enable_many(["table", "tasklist"])
+        self.md = MarkdownIt("commonmark").enable_many(["table"])
         self.title = ""
         self.metadata: dict = {}
         self.root = _Container("Overview", 0, 0, "root", None)
@@ -106,7 +107,11 @@ class _Walker:
         self.structure = False
         self.rollback_plan = False
         match = BOX_LINE_RE.match
-        self.box_lines = [i for i, line in enumerate(self.lines) if "[" in line and match(line)]
+        #: line index -> its box match; the walk reads the boxes from here, not again by regex
+        self.box_at = {
+            i: m for i, line in enumerate(self.lines) if "[" in line and (m := match(line))
+        }
+        self.box_lines = list(self.box_at)
 
     # --- helpers ------------------------------------------------------------------------------
     def warn(self, line: int, message: str) -> None:
@@ -137,7 +142,9 @@ class _Walker:
                     continue
                 kept.append(clean.rstrip() if found else line)
             text = "\n".join(kept)
-        text = textwrap.dedent(text).strip("\n").rstrip()
+        if text[:1] in " \t" or "\n " in text or "\n\t" in text:
+            text = textwrap.dedent(text)
+        text = text.strip("\n").rstrip()
         if not text.strip():
             return
         target.body.append((first, text))
@@ -262,6 +269,7 @@ class _Walker:
         in_rollback = parent.kind == "rollback"
         if not in_rollback and not self.rollback_plan and is_rollback_heading(title):
             c = self.push(title, level, first, "rollback", parent, h, found)
+            c.start = last
             c.section = Section(title=title, line=first + 1)
             self.rollbacks.append(c)
             h.role = "rollback"
@@ -277,7 +285,10 @@ class _Walker:
             self.heading_step, self.heading_level = step, level
             h.role = "step"
             return
-        self.push(title, level, first, "rollback" if in_rollback else "section", parent, h, found)
+        c = self.push(
+            title, level, first, "rollback" if in_rollback else "section", parent, h, found
+        )
+        c.start = last
         h.role = "rollback" if in_rollback else ""
 
     def push(self, title, level, first, kind, parent, h, found) -> _Container:
@@ -290,7 +301,7 @@ class _Walker:
 
     def close(self, c: _Container, end: int) -> None:
         if c.section is not None and not c.section.body:
-            text = "\n".join(self.lines[c.line : end])
+            text = "\n".join(self.lines[c.start : end])
             text, _ = markers.strip(text)
             c.section.body = text.strip("\n").rstrip()
 
@@ -331,8 +342,8 @@ class _Walker:
     # --- checklists ---------------------------------------------------------------------------
     def box_list(self, node, base: int, parent: _Step | None, container: _Container) -> None:
         # The hot loop of a long checklist: locals instead of attribute lookups.
-        lines, starts, right = self.lines, self.starts, bisect.bisect_right
-        match = BOX_LINE_RE.match
+        starts, right = self.starts, bisect.bisect_right
+        box_at = self.box_at.get
         siblings = parent.children if parent is not None else container.items
         for item in node.children:
             srcmap = item.srcmap
@@ -341,7 +352,7 @@ class _Walker:
             s, e = srcmap
             first = right(starts, base + s) - 1
             last = right(starts, base + max(s, e - 1))
-            m = match(lines[first])
+            m = box_at(first)
             if m:
                 raw = (m.group("title") or "").strip()
                 found = None

@@ -362,3 +362,110 @@ def test_check_marker_numbers_are_read():
     first, second = plan.phases[0].steps
     assert first.check_config["expected_status"] == 204 and first.check_config["timeout"] == 5.0
     assert second.check_type == "import_job" and second.check_config == {"job_id": 12}
+
+
+# --- styles added to the corpus later: setext/emoji headings, Windows fences, quoted boxes ----
+def test_setext_headings_other_list_markers_and_windows_fences():
+    plan = plan_of("windows-iis-release.md")
+    assert plan.title == "Ledger API release on IIS"
+    assert [p.title for p in plan.phases] == [
+        "Before the window",
+        "Deploy",
+        "Verify ###",
+        "Roll back",
+    ]
+    before, deploy = plan.phases[0], plan.phases[1]
+    # "-   [ ]", "[X]", "+ [ ]" and "* [ ]" are all boxes; an uppercase X is ticked.
+    assert [(s.title, s.checked) for s in before.steps][2:] == [
+        ("Change ticket approved (CAB, Tuesday)", True),
+        ("Maintenance page uploaded to both nodes", False),
+        ("Backup share \\\\files01\\releases has room for two copies", False),
+    ]
+    steps = steps_of(plan)
+    # A cmd fence is a Windows command; PowerShell prompts mark the commands, the rest is output.
+    (schema,) = steps["Run the schema tool"].commands
+    assert (schema.lang, schema.code) == (
+        "cmd",
+        "cd /d D:\\sites\\ledger\nLedger.Migrate.exe --env Production",
+    )
+    (warm,) = steps["Start the pool and warm up"].commands
+    assert warm.code.split("\n") == [
+        'Start-WebAppPool -Name "LedgerApi"',
+        "Invoke-WebRequest https://web01.internal/health -UseDefaultCredentials",
+    ]
+    assert "StatusCode        : 200" in steps["Start the pool and warm up"].body
+    assert [(s.title, s.depth) for s in deploy.steps[-2:]] == [
+        ("Event Viewer (Application) has no new errors", 1),
+        ("Repeat 1–5 on node 2 (web02)", 1),
+    ]
+    # Box lines written inside a fence are code, not steps: the section stays a note.
+    tooling = next(n for n in plan.notes if n.title == "Tooling on the jump host")
+    assert "- [ ] dotnet --list-runtimes" in tooling.body
+    # The setext underline is not part of the rollback plan.
+    (rollback,) = plan.rollback
+    assert rollback.body.startswith("1. Stop the pool:")
+
+
+def test_emoji_headings_console_transcripts_and_boxes_in_quotes_and_details():
+    plan = plan_of("rails-deploy-runbook.md")
+    assert plan.title == "🚂 Billing app deploy (Rails, Capistrano)"
+    assert plan.phases[0].steps[0].title == "I have read the runbook and the release notes"
+    steps = steps_of(plan)
+    (enable,) = steps["1. Put the app in maintenance"].commands
+    assert enable.code == "bundle exec cap production maintenance:enable"
+    assert enable.output.startswith("00:00 maintenance:enable")
+    migrate = steps["2. Migrate"]
+    assert migrate.body.startswith("> **Warning**")
+    deploy = next(p for p in plan.phases if p.title == "🚀 Deploy")
+    idx = deploy.steps.index(migrate)
+    # The box in the warning quote and the nested boxes are sub-steps of "2. Migrate".
+    assert [(s.title, s.depth, s.checked) for s in deploy.steps[idx + 1 : idx + 5]] == [
+        ("DBA on the call before starting", 1, False),
+        ("No row without due_on", 1, False),
+        ("Spot-check three invoices in the admin", 2, False),
+        ("Compare the count with yesterday's report", 2, True),
+    ]
+    # A psql session is output, kept in the body; boxes inside <details> are steps.
+    assert "billing_production=>" in migrate.body
+    code = steps["3. Deploy the code"]
+    assert "| web  | app1, app2 | puma phased |" in code.body
+    assert [s.title for s in deploy.steps if s.parent == deploy.steps.index(code)] == [
+        "Clear tmp/cache/assets on the web hosts",
+        "Re-run only deploy:assets:precompile",
+    ]
+    (rollback,) = plan.rollback
+    assert "deploy:rollback" in rollback.body and plan.phases[-1].rollback
+
+
+def test_bold_labels_paren_numbered_boxes_lazy_lines_and_an_empty_box():
+    plan = plan_of("supabase-launch-checklist.md")
+    assert plan.metadata == {"title": "Going live with Supabase and Vercel", "owner": "web-team"}
+    security = plan.phases[0]
+    assert "**Supabase configuration** (required):" in security.description
+    assert [(s.title, s.checked) for s in security.steps[4:]] == [
+        ("E-mail confirmation on", False),
+        ("Redirect URLs list the production domain", True),
+        ("Leaked-password protection on", False),
+    ]
+    steps = steps_of(plan)
+    # An sql fence is not a command; a lazy continuation line stays in its box's body.
+    rls = steps["Row level security on every table: check with"]
+    assert rls.commands == [] and "```sql" in rls.body
+    pooler = steps["Connection pooler (transaction mode, port 6543) in DATABASE_URL"]
+    assert pooler.body == "lazy continuation of the pooler box, still the same item"
+    assert steps["Launch announced"].requires_second_signoff
+    assert "" in steps and any("checkbox without text" in w.message for w in plan.warnings)
+    assert [p.title for p in plan.phases if p.rollback] == ["🆘 Emergency: revert the launch"]
+
+
+def test_a_fence_of_checklist_lines_is_never_a_command():
+    plan = parse(
+        "# T\n\n## Do\n\n- [ ] Check the runtimes\n  ```powershell\n  - [ ] dotnet --info\n"
+        "  - [ ] Get-Module WebAdministration\n  ```\n"
+    )
+    (step,) = plan.phases[0].steps
+    assert step.commands == [] and "- [ ] dotnet --info" in step.body
+    assert any("2 checklist line(s)" in w.message for w in plan.warnings)
+    assert plan.checkboxes_found == 1
+    # A Markdown example of a checklist is not warned about.
+    assert command("markdown", "- [ ] a") == (None, "")
