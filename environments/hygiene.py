@@ -46,12 +46,19 @@ def _kind_label(kind: str) -> str:
     return ValueKind(kind).label if kind in ValueKind.values else kind
 
 
+def _compares_by_fingerprint(var: ConfigVar) -> bool:
+    """Whether ``var``'s fingerprint stands for its value. A reference's (``${OTHER}``, even one
+    marked secret) is the template's, the same in every environment: what it resolves to is
+    compared through ``OTHER`` itself."""
+    return var.has_value and bool(var.fingerprint) and var.value_kind != pointing.REFERENCE_KIND
+
+
 def _fingerprint_index(envs: list[Environment]) -> dict[str, list]:
     """fingerprint → [(environment, key)] over every valued variable of the project."""
     index: dict[str, list] = {}
     for env in envs:
         for var in env.variables.all():
-            if var.has_value and var.fingerprint:
+            if _compares_by_fingerprint(var):
                 index.setdefault(var.fingerprint, []).append((env, var.key))
     return index
 
@@ -113,7 +120,7 @@ def _rules(
                 f"{var.key} in {env.get_tier_display().lower()} holds a live key "
                 f"({_kind_label(kind)}); live keys belong to production only.",
             )
-        if var.is_secret and var.has_value and var.fingerprint:
+        if var.is_secret and _compares_by_fingerprint(var):
             elsewhere: dict[Environment, list[str]] = {}
             for other, other_key in fingerprints.get(var.fingerprint, ()):
                 if other.pk != env.pk and other.tier != env.tier:

@@ -185,3 +185,40 @@ def test_references_imported_through_the_services(envs, users):
     assert row["DATABASE_URL"][0].label == "→ POSTGRES_URL" and row["DATABASE_URL"][0].resolved
     assert row["APP_URL"][0].resolved is False
     assert drift.resolve(stored, {v.key: v for v in dev.variables.all()}).key == "POSTGRES_URL"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_reference_marked_secret_is_no_shared_secret(seed, users):
+    """``${POSTGRES_PASSWORD}`` kept secret ("Always secret", ``--secret``) in two tiers has the
+    template's fingerprint in both: hygiene compares what it resolves to, never the template."""
+    from environments import services
+    from environments.hygiene import check_project
+    from opsportal.audit.models import AuditEvent
+
+    rng = random.Random(seed)
+    project = ProjectFactory(name="refs-secret.app", slug="refs-secret-app")
+    dev = EnvironmentFactory(project=project, name="dev", tier=Tier.DEVELOPMENT)
+    preview = EnvironmentFactory(project=project, name="preview", tier=Tier.PREVIEW)
+    for env in (dev, preview):
+        text = f"DB_PASSWORD=${{POSTGRES_PASSWORD}}\nPOSTGRES_PASSWORD={secret(rng)}\n"
+        plan = services.import_plan(environment=env, text=text, secret_keys={"DB_PASSWORD"})
+        services.env_import_apply(actor=users["operator"], environment=env, plan=plan)
+        assert AuditEvent.objects.filter(action="env.import.applied", environment=env).count() == 1
+        stored = env.variables.get(key="DB_PASSWORD")
+        assert (stored.value_kind, stored.detail, stored.is_secret) == (
+            "reference",
+            "POSTGRES_PASSWORD",
+            True,
+        )
+    templates = {e.variables.get(key="DB_PASSWORD").fingerprint for e in (dev, preview)}
+    assert len(templates) == 1  # the same template, the same fingerprint
+    assert check_project(project) == []
+
+    # The referenced secret itself shared across tiers: reported on it, not on the reference.
+    shared = dev.variables.get(key="POSTGRES_PASSWORD").fingerprint
+    preview.variables.filter(key="POSTGRES_PASSWORD").update(fingerprint=shared)
+    found = {(f.environment, f.rule, f.key) for f in check_project(project)}
+    assert found == {
+        ("dev", "shared_secret_across_tiers", "POSTGRES_PASSWORD"),
+        ("preview", "shared_secret_across_tiers", "POSTGRES_PASSWORD"),
+    }
