@@ -4,8 +4,8 @@
   ``TRUSTED_PROXY_COUNT`` reverse proxies (each appends the address it received the request from
   to ``X-Forwarded-For``). The one place that reads that header: login lockouts (django-axes,
   through ``AXES_CLIENT_IP_CALLABLE``), the audit trail and the logs all see the same address.
-- ``QueryGuardMiddleware``: a query string holding a NUL byte (which PostgreSQL refuses in any
-  text) is answered 400 with a message, before a view turns it into a database error.
+- ``QueryGuardMiddleware``: a query string or path holding a NUL byte (which PostgreSQL refuses
+  in any text) is answered 400 with a message, before a view turns it into a database error.
 - ``ContentSecurityPolicyMiddleware``: a ``Content-Security-Policy`` header on every response
   (``CONTENT_SECURITY_POLICY``): scripts only from the portal's own static files.
 """
@@ -80,6 +80,11 @@ class QueryGuardMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if "\x00" in request.path_info:  # a path part (a slug, a token) goes into queries too
+            return bad_request(
+                "The address holds a NUL byte (%00), which no page or API path accepts. "
+                "Remove it and try again."
+            )
         for key, values in request.GET.lists():
             if "\x00" in key or any("\x00" in value for value in values):
                 return bad_request(

@@ -199,6 +199,24 @@ def test_a_nul_byte_in_a_search_is_a_400_with_a_message(client_for, url_name):
     assert client.get(reverse(url_name) + "?q=ok").status_code == 200
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/environments/acme%00/prod/import",
+        "/api/projects/acme%00",
+        "/hooks/sejoli/tok%00en/",
+        "/mailings/unsubscribe/tok%00en/",
+    ],
+)
+def test_a_nul_byte_in_the_path_is_a_400_with_a_message(client_for, path):
+    """A path part (a slug, a token) reaches a query too: PostgreSQL refuses a NUL in any text."""
+    client, _ = client_for("admin")
+    for response in (client.get(path), client.post(path, "{}", content_type="application/json")):
+        assert response.status_code == 400
+        assert "NUL byte" in response.content.decode()
+
+
 def _pages_without_arguments() -> list[str]:
     """The path of every URL pattern that takes no argument (the admin and static files aside)."""
     from django.urls import URLPattern, URLResolver, get_resolver
