@@ -105,4 +105,10 @@ def public_change(op: dict) -> dict:
         out["fields"] = sorted(
             f for f in (*META_FIELDS, "is_secret") if op["before"].get(f) != op["after"].get(f)
         )
+        # The metadata that changed, both sides, so the audit event reads "owner: ana → budi"
+        # (free text in them was masked when it was typed).
+        for field in out["fields"]:
+            if field in META_FIELDS:
+                out["before"][field] = op["before"].get(field)
+                out["after"][field] = op["after"].get(field)
     return out

@@ -365,3 +365,26 @@ def test_the_log_says_who_requested_a_change_an_approver_applied(people, prod, c
     assert cr.pk != withdrawn.pk
     html = client.get(event.get_absolute_url()).content.decode()
     assert 'data-testid="event-approver"' not in html
+
+
+def test_a_change_of_a_variables_owner_and_rotation_reads_before_and_after(people, prod, client):
+    first = env_services.configvar_save(
+        actor=people["operator"], environment=prod, key="STRIPE_SECRET_KEY", value=OLD_KEY
+    ).change_request
+    env_services.changerequest_approve(actor=people["approver"], change_request=first)
+    cr = env_services.configvar_save(
+        actor=people["operator"],
+        environment=prod,
+        key="STRIPE_SECRET_KEY",
+        owner="payments team",
+        rotation_period_days=90,
+    ).change_request
+    env_services.changerequest_approve(actor=people["approver"], change_request=cr)
+    event = AuditEvent.objects.filter(action="configvar.updated").latest("seq")
+    assert event.changes["fields"] == ["owner", "rotation_period_days"]
+
+    client.force_login(people["viewer"])
+    diff = _section(client.get(event.get_absolute_url()).content.decode(), "event-diff")
+    assert re.search(r"owner.*?—.*?payments team", diff, re.S)
+    assert re.search(r"rotation_period_days.*?90", diff, re.S)
+    assert OLD_KEY[-4:] not in diff and FINGERPRINT_CHANGED not in diff
