@@ -173,7 +173,10 @@ class RunQuerySet(models.QuerySet):
         return self.filter(status=RunStatus.IN_PROGRESS)
 
     def with_related(self):
-        return self.select_related("version__runbook", "environment__project", "started_by")
+        # Not the version's Markdown source (a plan can be megabytes): no run page shows it.
+        return self.select_related("version__runbook", "environment__project", "started_by").defer(
+            "version__source"
+        )
 
 
 class Run(models.Model):
@@ -235,6 +238,8 @@ class StepRun(models.Model):
     note = MaskedTextField(blank=True)
     evidence_text = MaskedTextField(blank=True)
     evidence_file = models.FileField(upload_to="runbooks/evidence/%Y/%m/", blank=True)
+    #: the file's name as uploaded (storage may rename it: spaces, a suffix against collisions)
+    evidence_name = models.CharField(max_length=255, blank=True)
     second_signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )

@@ -10,6 +10,14 @@ from .services import PERM_SECOND, lacks_second
 
 URGENT = (StepStatus.AWAITING_SECOND, StepStatus.FAILED)
 RELATED = ("run__version__runbook", "run__environment__project", "step", "signed_by")
+HEAVY = (
+    "run__version__source",
+    "run__version__rollback",
+    "run__version__notes",
+    "run__version__metadata",
+    "step__body",
+    "step__details",
+)  # not step__commands: lacks_second() reads it under the "steps with commands" setting
 
 
 def _url(sr: StepRun) -> str:
@@ -33,6 +41,9 @@ def items(user) -> list[WaitingItem]:
     rows = (
         StepRun.objects.filter(open_run & wanted)
         .select_related(*RELATED)
+        # only titles are shown: not the version's Markdown, rollback and notes (planning and
+        # fetching them was most of this query's time)
+        .defer(*HEAVY)
         # what surely waits first: the late candidates above are mostly steps needing no second
         .order_by(Case(When(status__in=URGENT, then=0), default=1), "signed_at", "pk")[: LIMIT * 4]
     )
