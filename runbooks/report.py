@@ -58,12 +58,12 @@ def step_runs(run: Run):
 def evidence_name(sr: StepRun) -> str:
     """The evidence file's name as it was uploaded.
 
-    Kept by the step run when the model stores it (``evidence_name``); otherwise the stored file's
-    own name, which is the uploaded name unless storage had to make it unique.
+    Kept by the step run (``evidence_name``) at sign-off; a file stored before that field existed
+    falls back to the stored file's own name.
     """
     if not sr.evidence_file:
         return ""
-    return getattr(sr, "evidence_name", "") or posixpath.basename(sr.evidence_file.name)
+    return sr.evidence_name or posixpath.basename(sr.evidence_file.name)
 
 
 def evidence_url(sr: StepRun) -> str:

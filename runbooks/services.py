@@ -536,6 +536,16 @@ def _gate(sr: StepRun) -> None:
         )
 
 
+def _uploaded_name(evidence_file: UploadedFile) -> str:
+    """The uploaded file's own name: no folders, no control characters, at most 255 characters."""
+    name = (evidence_file.name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        name = f"{stem[: 254 - len(ext)]}.{ext}" if dot and len(ext) < 20 else name[:255]
+    return name
+
+
 def _check_evidence_file(evidence_file: UploadedFile | None) -> None:
     if evidence_file is not None and evidence_file.size > MAX_EVIDENCE_BYTES:
         raise ValidationError(
@@ -616,8 +626,10 @@ def step_sign(
         sr.evidence_text = scrub_text(evidence_text.strip())
         fields = ["status", "signed_by", "signed_at", "note", "evidence_text"]
         if evidence_file is not None:
+            # The name as uploaded, for the report and the download; storage may rename it.
+            sr.evidence_name = _uploaded_name(evidence_file)
             sr.evidence_file = evidence_file
-            fields.append("evidence_file")
+            fields += ["evidence_file", "evidence_name"]
         sr.save(update_fields=fields)
         record(
             actor=actor,
@@ -630,6 +642,7 @@ def step_sign(
                 "status": sr.status,
                 "evidence": sr.evidence_text[:1000],
                 "evidence_file": sr.evidence_file.name if evidence_file is not None else "",
+                "evidence_name": sr.evidence_name if evidence_file is not None else "",
             },
             message=sr.note,
         )

@@ -242,3 +242,36 @@ def test_the_environment_name_stays_on_its_line(plan_version, start_run, client_
     assert [line for line in lines if line.startswith("- Environment: ")] == [
         f"- Environment: {env.project.name} / dev - Completed by: security-team (tier development)"
     ]
+
+
+def test_evidence_files_keep_their_uploaded_name_when_storage_renames_them(
+    client_for, dev_env, start_run, operator, settings, tmp_path
+):
+    """Two files with the same name (one with spaces and brackets) in one run: storage gives the
+    second a suffix and makes the names safe, the report and the download keep the name as sent."""
+    settings.MEDIA_ROOT = tmp_path
+    plan = "# Logs\n\n## Ship\n\n- [ ] Promote web\n- [ ] Promote worker\n"
+    version = services.runbook_import(actor=operator, text=plan, source_name="logs.md")
+    run = start_run(version, dev_env)
+    name = "deploy log (prod).txt"
+    for title, body in (("Promote web", b"web ok\n"), ("Promote worker", b"worker ok\n")):
+        services.step_sign(
+            actor=operator,
+            step_run=step_run(run, title),
+            evidence_file=SimpleUploadedFile(name, body),
+        )
+    web, worker = step_run(run, "Promote web"), step_run(run, "Promote worker")
+    assert web.evidence_file.name != worker.evidence_file.name
+    assert name not in worker.evidence_file.name
+    assert (web.evidence_name, worker.evidence_name) == (name, name)
+    events = AuditEvent.objects.filter(action="runbook.step.signed_off").order_by("pk")
+    assert [e.changes["evidence_name"] for e in events] == [name, name]
+
+    client, _ = client_for("viewer")
+    text = client.get(reverse("runbooks:run_report_md", args=[run.pk])).content.decode()
+    assert text.count("Evidence file: [deploy log (prod).txt](") == 2
+    html = client.get(reverse("runbooks:run_report", args=[run.pk])).content.decode()
+    assert html.count('class="evidence-file" download>deploy log (prod).txt</a>') == 2
+    download = client.get(reverse("runbooks:evidence", args=[worker.pk]))
+    assert 'filename="deploy log (prod).txt"' in download["Content-Disposition"]
+    assert b"".join(download.streaming_content) == b"worker ok\n"
