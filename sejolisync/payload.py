@@ -147,6 +147,8 @@ def read_pairs(pairs) -> dict[str, str]:
         text_value = _scalar(value)
         if text_value is None:
             continue
+        if "\x00" in key or "\x00" in text_value:  # \u0000 or %00: PostgreSQL keeps no NUL
+            raise Unreadable("a NUL byte in a field")
         name = snake(key)[:64]
         name = ALIASES.get(name, name)
         if fields.get(name):

@@ -63,6 +63,8 @@ class HookReceiveView(View):
             if not payload.signature_ok(secret, body, header):
                 return self.refuse(hook, RefusalReason.BAD_SIGNATURE, 401, "Bad signature.")
         content_type = request.content_type or ""
+        if b"\x00" in body:  # the raw log is text, and PostgreSQL keeps no NUL in text
+            return self.refuse(hook, RefusalReason.UNREADABLE, 400, "Send text without NUL bytes.")
         try:
             if content_type == "multipart/form-data":
                 fields = payload.read_pairs(request.POST.items())

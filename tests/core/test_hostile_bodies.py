@@ -1,5 +1,6 @@
-"""JSON nested deeper than Python's recursion limit is refused input, never a 500 (issue 14,
-item 6): ``json.loads`` raises ``RecursionError`` for it, which is not a ``ValueError``."""
+"""Hostile bodies are refused input, never a 500 (issue 14, item 6): JSON nested deeper than
+Python's recursion limit (``json.loads`` raises ``RecursionError``, which is no ``ValueError``)
+and NUL bytes, which PostgreSQL keeps in no text."""
 
 import hashlib
 import hmac
@@ -42,3 +43,24 @@ def test_a_signed_provider_webhook_with_a_deeply_nested_body_is_refused(settings
 def test_a_deeply_nested_header_list_posted_back_by_a_page_is_dropped():
     assert posted_headers(NESTED.decode()) == []
     assert posted_headers('["User ID", "name"]') == ["User ID", "name"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b'{"orderId": "1\\u0000", "status": "completed"}', "application/json"),
+        (b"orderId=1%00&status=completed", "application/x-www-form-urlencoded"),
+        (b"orderId=1&status=completed\x00", "application/x-www-form-urlencoded"),
+        (b'{"orderId": "1", "status": "completed"}\x00', "application/json"),
+    ],
+    ids=["json-escape", "form-escape", "raw-form", "raw-json"],
+)
+def test_a_shop_hook_refuses_a_nul_byte(settings, body, content_type):
+    settings.NOTIFY_ENCRYPTION_KEY = "test-sejoli-key-0123456789-abcdefghijklmnop"
+    shop = sejoli.hook_create(actor=None, name="nul-shop")
+    response = Client().post(shop.url, body, content_type=content_type)
+    assert response.status_code == 400
+    assert not Delivery.objects.exists()
+    refused = AuditEvent.objects.get(action="sejolisync.delivery.refused")
+    assert refused.changes["reason"] == "unreadable"
