@@ -10,11 +10,15 @@ from django.db.models import CharField, Q
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from environments.models import Environment, Project
 from opsportal.choices import Tier
 from opsportal.forms import BootstrapFormMixin
 
 from .models import AuditEvent
+
+# The environment (and its project) an event is about, as the event's own foreign key names it:
+# the ground floor imports no domain app.
+Environment = AuditEvent._meta.get_field("environment").related_model
+Project = Environment._meta.get_field("project").related_model
 
 
 class AuditFilterForm(BootstrapFormMixin, forms.Form):
@@ -101,8 +105,9 @@ class AuditFilterForm(BootstrapFormMixin, forms.Form):
                 )
             else:
                 queryset = queryset.filter(target_repr__icontains=target)
-        # Whole days in the portal's time zone. `at` never decreases along the chain, so the
-        # range becomes a seq range: the list then seeks on seq alone, however old the dates.
+        # Whole days in the user's time zone (the one their pages show). `at` never decreases
+        # along the chain, so the range becomes a seq range: the list then seeks on seq alone,
+        # however old the dates.
         if data["date_from"]:
             first = (
                 AuditEvent.objects.filter(at__gte=_day_start(data["date_from"]))

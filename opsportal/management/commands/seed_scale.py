@@ -5,10 +5,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import connection
 
-from environments.models import Environment
 from opsportal.accounts.roles import OPERATOR, ensure_roles
 from opsportal.accounts.services import operator_create
 from opsportal.apphooks import app_hooks
+from opsportal.audit.models import AuditEvent
 from opsportal.audit.seeding import seed_audit_events
 
 # An app may offer `<app>.seed.seed_<option>(count, *, actor, operators, stdout)` for its share.
@@ -33,7 +33,11 @@ class Command(BaseCommand):
             head = seed_audit_events(
                 options["audit_events"],
                 actors=actors,
-                environments=list(Environment.objects.all()),
+                # the environments events may name, through the event's own foreign key (the
+                # ground floor imports no domain app)
+                environments=list(
+                    AuditEvent._meta.get_field("environment").related_model.objects.all()
+                ),
                 progress=lambda n: self.stdout.write(f"  audit events: {n}"),
             )
             seconds = time.perf_counter() - started
