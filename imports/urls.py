@@ -33,6 +33,11 @@ urlpatterns = [
         name="verification_detail",
     ),
     path(
+        "verifications/<int:pk>/redraw/",
+        vv.VerificationRedrawView.as_view(),
+        name="verification_redraw",
+    ),
+    path(
         "verifications/<int:pk>/members/<int:position>/",
         vv.VerificationItemView.as_view(),
         name="verification_item",

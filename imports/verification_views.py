@@ -95,13 +95,17 @@ class VerificationDetailView(PermissionRequiredMixin, DetailView):
         if request.GET.get("part") == "drawing":
             # polled while the worker draws the sample: the same fragment, then a full reload
             ver = get_object_or_404(
-                SampleVerification.objects.only("pk", "status"), pk=kwargs["pk"]
+                SampleVerification.objects.only("pk", "status", "started_at"), pk=kwargs["pk"]
             )
             if ver.status != VerificationStatus.DRAWING:
                 response = HttpResponse(status=204)
                 response["HX-Refresh"] = "true"
                 return response
-            return render(request, "imports/_verification_drawing.html", {"verification": ver})
+            return render(
+                request,
+                "imports/_verification_drawing.html",
+                {"verification": ver, "stuck": services.draw_is_stuck(ver)},
+            )
         return super().get(request, *args, **kwargs)
 
     def get_context_data(self, **kwargs):
@@ -109,6 +113,7 @@ class VerificationDetailView(PermissionRequiredMixin, DetailView):
         ver = self.object
         if ver.status in (VerificationStatus.DRAWING, VerificationStatus.FAILED):
             ctx.update(jobs=list(ver.jobs.order_by("pk")), items=[], total=0, percent=0)
+            ctx["stuck"] = services.draw_is_stuck(ver)
             return ctx
         items = ver.items.select_related("marked_by").only(
             "verification_id", "position", "member_label", "mark", "note", "marked_by",
@@ -208,6 +213,22 @@ class VerificationMarkView(PermissionRequiredMixin, View):
                     return redirect("imports:verification_item", pk, following)
                 return redirect("imports:verification_detail", pk)
         return VerificationItemView().get(request, pk, position, form=form, status=400)
+
+
+class VerificationRedrawView(PermissionRequiredMixin, View):
+    """Queue the draw again of a verification whose task was lost (stuck in "drawing")."""
+
+    permission_required = services.PERM_VERIFY
+
+    def post(self, request, pk):
+        ver = get_object_or_404(SampleVerification, pk=pk)
+        try:
+            services.verification_redraw(actor=request.user, verification=ver)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
+        else:
+            messages.success(request, "The draw is queued again on the imports worker.")
+        return redirect(ver)
 
 
 class VerificationCompleteView(PermissionRequiredMixin, View):

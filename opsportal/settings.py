@@ -280,6 +280,9 @@ if REDIS_URL:
     Q_CLUSTER.pop("orm")
     Q_CLUSTER["redis"] = REDIS_URL
 IMPORTS_CLUSTER = "imports"
+# A sample verification still "drawing" this long after it started lost its task: portal_status
+# reports it and its page offers to queue the draw again.
+IMPORTS_SAMPLE_DRAW_STUCK_MINUTES = env.int("IMPORTS_SAMPLE_DRAW_STUCK_MINUTES", default=30)
 # Welcome e-mails (mailings/): default messages per second of a campaign (0 = no limit; each
 # campaign sets its own), recipients a sender claims at once, seconds without a committed batch
 # before a "sending" campaign counts as stalled (resumable), seconds one task sends before

@@ -22,9 +22,11 @@ from .upload import job_create, job_validate
 from .verification import (
     PERM_MARK,
     PERM_VERIFY,
+    draw_is_stuck,
     verification_complete,
     verification_draw,
     verification_item_mark,
+    verification_redraw,
     verification_start,
 )
 
@@ -38,6 +40,7 @@ __all__ = [
     "PERM_START",
     "PERM_VERIFY",
     "WRITE_LOCK_KEY",
+    "draw_is_stuck",
     "job_apply",
     "job_cancel",
     "job_confirm",
@@ -55,5 +58,6 @@ __all__ = [
     "verification_complete",
     "verification_draw",
     "verification_item_mark",
+    "verification_redraw",
     "verification_start",
 ]

@@ -4,6 +4,7 @@ correct or wrong (a wrong one raises a review item), complete (the signed report
 ``imports.verification`` for the sampling and the source rows."""
 
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -79,6 +80,38 @@ def verification_start(
 
 
 NO_MEMBERS = "These import jobs wrote no member rows to verify."
+
+
+def draw_is_stuck(verification: SampleVerification, now=None) -> bool:
+    """Still drawing long after it started: its task was lost (a worker killed, a queue purged)."""
+    limit = timedelta(minutes=settings.IMPORTS_SAMPLE_DRAW_STUCK_MINUTES)
+    return (
+        verification.status == VerificationStatus.DRAWING
+        and verification.started_at < (now or timezone.now()) - limit
+    )
+
+
+def verification_redraw(*, actor, verification: SampleVerification) -> SampleVerification:
+    """Queue the draw of a verification stuck in "drawing" again. Safe whatever happened to the
+    first task: the draw does nothing once the verification is no longer drawing, and writes its
+    items in one transaction with the status. Audited as ``import.verification.requeued``."""
+    _require(actor, PERM_VERIFY, "verify import samples")
+    with transaction.atomic():
+        locked = SampleVerification.objects.select_for_update().get(pk=verification.pk)
+        if not draw_is_stuck(locked):
+            raise ValidationError(
+                "Only a draw that has been running for over "
+                f"{settings.IMPORTS_SAMPLE_DRAW_STUCK_MINUTES} minutes can be queued again."
+            )
+        record(
+            actor=actor,
+            action="import.verification.requeued",
+            target=locked,
+            job_id=locked.jobs.order_by("pk").values_list("pk", flat=True).first(),
+            changes={"status": locked.status, "started_at": locked.started_at.isoformat()},
+        )
+        _enqueue_draw(locked.pk)
+    return locked
 
 
 def _enqueue_draw(verification_id: int) -> None:
