@@ -64,7 +64,7 @@ class ImportJobUploadView(PermissionRequiredMixin, View):
         form = UploadForm(request.POST, request.FILES)
         parent = None
         if request.POST.get("parent"):
-            parent = get_object_or_404(ImportJob, pk=request.POST["parent"])
+            parent = get_object_or_404(ImportJob, pk=ascii_int(request.POST["parent"]) or 0)
         if form.is_valid():
             upload = form.cleaned_data["file"]
             preset = form.cleaned_data.get("preset")

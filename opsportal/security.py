@@ -4,8 +4,9 @@
   ``TRUSTED_PROXY_COUNT`` reverse proxies (each appends the address it received the request from
   to ``X-Forwarded-For``). The one place that reads that header: login lockouts (django-axes,
   through ``AXES_CLIENT_IP_CALLABLE``), the audit trail and the logs all see the same address.
-- ``QueryGuardMiddleware``: a query string or path holding a NUL byte (which PostgreSQL refuses
-  in any text) is answered 400 with a message, before a view turns it into a database error.
+- ``QueryGuardMiddleware``: a query string, path or posted form holding a NUL byte (which
+  PostgreSQL refuses in any text) is answered 400 with a message, before a view turns it into a
+  database error.
 - ``ContentSecurityPolicyMiddleware``: a ``Content-Security-Policy`` header on every response
   (``CONTENT_SECURITY_POLICY``): scripts only from the portal's own static files.
 """
@@ -14,6 +15,7 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.urls import Resolver404, resolve
 
 DEFAULT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -75,6 +77,14 @@ class TrustedProxyMiddleware:
         return self.get_response(request)
 
 
+def _csrf_exempt(request) -> bool:
+    try:
+        match = resolve(request.path_info, getattr(request, "urlconf", None))
+    except Resolver404:
+        return True  # no view reads this form
+    return getattr(match.func, "csrf_exempt", False)
+
+
 class QueryGuardMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -91,6 +101,17 @@ class QueryGuardMiddleware:
                     "The address holds a NUL byte (%00), which no search or filter accepts. "
                     "Remove it and try again."
                 )
+        # A form's fields (a reason read straight from request.POST, not through a form field
+        # that refuses NUL). Parsed here only for views that Django's CSRF check parses them for
+        # anyway: a CSRF-exempt endpoint (a webhook, the API) may read the raw body instead, and
+        # a multipart body read here could not be read there.
+        if request.method == "POST" and not _csrf_exempt(request):
+            for key, values in request.POST.lists():
+                if "\x00" in key or any("\x00" in value for value in values):
+                    return bad_request(
+                        "The form holds a NUL byte, which no field accepts. "
+                        "Remove it and try again."
+                    )
         return self.get_response(request)
 
 

@@ -217,6 +217,46 @@ def test_a_nul_byte_in_the_path_is_a_400_with_a_message(client_for, path):
         assert "NUL byte" in response.content.decode()
 
 
+@pytest.mark.django_db
+def test_a_nul_byte_in_a_posted_form_is_a_400_with_a_message(client_for):
+    """A reason read straight from the form (a campaign's cancel) never reaches PostgreSQL."""
+    from mailings import services as mailings
+    from mailings.models import Campaign
+
+    client, admin_user = client_for("admin")
+    campaign = mailings.campaign_create(
+        actor=admin_user, name="Welcome", subject_template="Hi", body_template="Body"
+    )
+    cancel = f"/mailings/{campaign.pk}/cancel/"
+    for response in (
+        client.post(cancel, {"reason": "stop\x00now"}),  # multipart, as the test client posts
+        client.post(cancel, "reason=stop%00now", content_type="application/x-www-form-urlencoded"),
+    ):
+        assert response.status_code == 400
+        assert "NUL byte" in response.content.decode()
+    assert Campaign.objects.get(pk=campaign.pk).status == campaign.status
+    assert not AuditEvent.objects.filter(action="mailing.campaign.cancelled").exists()
+    response = client.post(f"/mailings/{campaign.pk}/cancel/", {"reason": "not needed"})
+    assert response.status_code == 302
+    assert AuditEvent.objects.filter(action="mailing.campaign.cancelled").exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("parent", "status"), [("\u00b2", 404), ("-1", 404), ("1\x00", 400)])
+def test_an_upload_naming_a_parent_job_that_is_not_a_number_is_refused(client_for, parent, status):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from imports.models import ImportJob
+
+    client, _ = client_for("operator")
+    response = client.post(
+        reverse("imports:job_upload"),
+        {"parent": parent, "file": SimpleUploadedFile("u.csv", b"a,b\n1,2\n"), "kind": "auto"},
+    )
+    assert response.status_code == status
+    assert not ImportJob.objects.exists()
+
+
 def _pages_without_arguments() -> list[str]:
     """The path of every URL pattern that takes no argument (the admin and static files aside)."""
     from django.urls import URLPattern, URLResolver, get_resolver
