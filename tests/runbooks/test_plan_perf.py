@@ -2,7 +2,7 @@
 
 import time
 
-from runbooks.plans import parse
+from runbooks.plans import MAX_BYTES, parse
 
 
 def _plan(items: int) -> str:
@@ -29,3 +29,22 @@ def test_parsing_time_is_linear_in_the_number_of_items():
     ratio = _best(large) / _best(small)
     # 8 times the items: linear is about 8; the old parser's square growth was about 64.
     assert ratio < 20, ratio
+
+
+def test_two_megabytes_of_boxes_parse_in_under_two_seconds():
+    """The issue's figure, in CPU time (the wall clock on a shared machine counts others too)."""
+    lines, size, i = ["# Flat", "", "## Items", ""], 0, 0
+    while size < MAX_BYTES - 128:
+        line = f"- [ ] item number {i} with some words"
+        lines.append(line)
+        size += len(line) + 1
+        i += 1
+    text = "\n".join(lines) + "\n"
+    assert len(text.encode()) <= MAX_BYTES
+    best = float("inf")
+    for _ in range(2):
+        started = time.process_time()
+        plan = parse(text)
+        best = min(best, time.process_time() - started)
+    assert plan.checkboxes_found == plan.counts()["checkbox_steps"] == i
+    assert best < 2.0, best
