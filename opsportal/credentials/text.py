@@ -30,6 +30,13 @@ _TEXT_ASSIGNMENT = re.compile(
     r"""(?P<lead>["']?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)["']?\s*(?:=|:)\s*)"""
     r"""(?P<quote>["']?)(?P<value>[^\s"',;}]{4,})""",
 )
+# A line that is only ``NAME value``: a variable typed without its ``=`` (in a note, or on a
+# line a reader took as the continuation of a multi-line value), a column pair pasted from a
+# table listing. The name is upper case with an underscore, so prose ("Token refreshed") stays.
+_TEXT_LINE_ASSIGNMENT = re.compile(
+    r"^[ \t]*(?P<name>[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)[ \t]+(?P<value>[^\s=:]\S{3,})[ \t\r]*$",
+    re.MULTILINE,
+)
 # Padding only at the end: ``NAME=value`` is two tokens, not one.
 _TEXT_TOKEN = re.compile(r"(?<![A-Za-z0-9_\-+/=])[A-Za-z0-9_\-+/]{32,}={0,2}(?![A-Za-z0-9_\-+/=])")
 
@@ -80,6 +87,9 @@ def find_credentials(text: str) -> list[tuple[int, int]]:
     for pattern in _TEXT_PATTERNS:
         spans.extend(m.span() for m in pattern.finditer(text))
     for m in _TEXT_ASSIGNMENT.finditer(text):
+        if credential_name_reason(m["name"]) and not m["value"].startswith(("***", "${")):
+            spans.append(m.span("value"))
+    for m in _TEXT_LINE_ASSIGNMENT.finditer(text):
         if credential_name_reason(m["name"]) and not m["value"].startswith(("***", "${")):
             spans.append(m.span("value"))
     for m in _TEXT_TOKEN.finditer(text):

@@ -367,3 +367,21 @@ def test_public_by_design_values_in_two_tiers_are_no_shared_secret_finding():
             assert not var.is_secret and var.value == value, key
     found = [f for env in envs for f in hygiene.check_environment(env)]
     assert not [f for f in found if f.rule == "shared_secret_across_tiers"], found
+
+
+@pytest.mark.parametrize("seed", [19, 23])
+def test_name_space_value_lines_are_masked_by_name(seed):
+    """``NAME value`` on a line of its own (a variable typed without its ``=``, also inside a
+    multi-line value a reader continued over it): masked when the name says credential."""
+    rng = random.Random(seed)
+    password = "hunter2-" + tok(rng, 10)
+    for text in (
+        f"DB_PASSWORD {password}",
+        f"NODE_ENV production\r\nDB_PASSWORD {password}\r\n",
+        f"  STRIPE_SECRET_KEY   {password}\nother line",
+    ):
+        assert password not in scrub_text(text), text
+    verdict = classify("GREETING", f"1\nDB_PASSWORD {password}\nexport")
+    assert verdict.secret and verdict.by_value
+    for text in ("NODE_ENV production", "rotate the API_TOKEN today", "DB_PASSWORD ${PG_PASS}"):
+        assert scrub_text(text) == text
