@@ -197,7 +197,7 @@ class Member(models.Model):
     phone = models.CharField(max_length=20, blank=True, db_index=True)
     name = models.CharField(max_length=255, blank=True)
     address = MaskedTextField(blank=True)
-    group = models.CharField(max_length=100, blank=True)
+    group = MaskedCharField(max_length=100, blank=True)
     referrer_name = models.CharField(max_length=255, blank=True)
     referrer = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="referrals"
@@ -319,7 +319,7 @@ class Order(models.Model):
     quantity = models.PositiveIntegerField(default=1)
     total = models.DecimalField(max_digits=14, decimal_places=2)
     status = models.CharField(max_length=20, choices=OrderStatus.choices)
-    payment = models.CharField(max_length=100, blank=True)
+    payment = MaskedCharField(max_length=100, blank=True)
     created_at = models.DateTimeField(null=True, blank=True)
     access_expires_at = models.DateTimeField(null=True, blank=True)
     affiliate = models.ForeignKey(
@@ -327,7 +327,7 @@ class Order(models.Model):
     )
     # the order's own delivery details (a member's address is the member's, from users.csv)
     shipping_address = MaskedTextField(blank=True)
-    courier = models.CharField(max_length=100, blank=True)
+    courier = MaskedCharField(max_length=100, blank=True)
     variant = MaskedCharField(max_length=255, blank=True)
     notes = MaskedTextField(blank=True)
     job = job_key()

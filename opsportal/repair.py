@@ -10,15 +10,23 @@ from django.db import transaction
 from opsportal.audit.services import record
 
 
-def mask_existing_free_text(apps, app_label: str, *, chunk_size: int = 2000) -> int:
+def mask_existing_free_text(
+    apps, app_label: str, *, chunk_size: int = 2000, only: frozenset[str] = frozenset()
+) -> int:
     """Mask credentials in every masked column of ``app_label``'s rows; the rows changed.
 
     Works on the migration's historical models: their masked fields are the same classes, so
-    ``mask`` is the one used on every write.
+    ``mask`` is the one used on every write. ``only`` (``"model.field"`` names) limits the
+    repair to the columns a migration has just made masked.
     """
     repaired = 0
     for model in apps.get_app_config(app_label).get_models():
-        fields = [f for f in model._meta.concrete_fields if getattr(f, "masks_free_text", False)]
+        fields = [
+            f
+            for f in model._meta.concrete_fields
+            if getattr(f, "masks_free_text", False)
+            and (not only or f"{model._meta.model_name}.{f.name}" in only)
+        ]
         if not fields:
             continue
         names = [f.attname for f in fields]

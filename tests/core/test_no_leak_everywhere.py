@@ -710,17 +710,22 @@ def _order(inv, email, phone, notes, address="-"):
             "150000.00", "Selesai", 0, "", address, "Manual", "-", "-", notes]  # fmt: skip
 
 
-@leak_input("import file cells: a member's address, an order's notes, a rejected row's notes")
+@leak_input("import file cells: a member's address and group, an order's notes, payment and "
+            "courier, a rejected row's notes")  # fmt: skip
 def plant_import_csv_cells(p: Portal, m):
     users = php_csv(USERS_HEADER, [
         [9001, "Budi Santoso", "budi.leak@example.id", "081234500001",
-         f"Jl. Merdeka 1, kunci {m.make('users.csv address cell', 'stripe')}", "-", "-"],
+         f"Jl. Merdeka 1, kunci {m.make('users.csv address cell', 'stripe')}", "-",
+         f"VIP {m.make('users.csv group cell', 'stripe')}"],
         [9002, "Sari Dewi", "sari.leak@example.id", "081234500002", "-", "-", "-"],
     ])  # fmt: skip
     p.upload("users.csv", users)
+    notes = f"transfer ok, token {m.make('orders.csv notes cell', 'db_url')}"
+    paid = _order(91001, "budi.leak@example.id", "081234500001", notes)
+    paid[12] = f"Manual {m.make('orders.csv payment cell', 'stripe')}"
+    paid[13] = f"JNE {m.make('orders.csv courier cell', 'session')}"
     orders = php_csv(ORDERS_HEADER, [
-        _order(91001, "budi.leak@example.id", "081234500001",
-               f"transfer ok, token {m.make('orders.csv notes cell', 'db_url')}"),
+        paid,
         _order(91002, "", "", f"no contact; {m.make('rejected row notes cell', 'session')}",
                address=m.make("rejected row address cell", "token_url")),
     ])  # fmt: skip
