@@ -32,6 +32,7 @@ STRUCTURED = {
     "environments.ConfigVar.detail": "public shape from the classifier (host, deployment)",
     "environments.ChangeRequest.payload": "public form of a change: built by value_state",
     "runbooks.RunbookVersion.source_name": "uploaded file name",
+    "runbooks.StepRun.evidence_name": "uploaded file name (masked in the audit event by record())",
     "imports.ImportRowChange.before": "before-image of an imported row, for rollback",
     "imports.ColumnPreset.mapping": "column name mapping",
     "imports.Member.name": "member's name from the export",
