@@ -186,7 +186,9 @@ def write_checkpoint(directory: Path | str | None = None) -> dict:
         fh.write(_canonical(checkpoint).decode() + "\n")
         fh.flush()
         os.fsync(fh.fileno())
-    for via, reason in send_copies(checkpoint):
+        # still under the lock: a collector receives the lines in the order they chain
+        failures = send_copies(checkpoint)
+    for via, reason in failures:
         from .services import checkpoint_failed
 
         logger.warning("audit checkpoint copy (%s) failed: %s", via, reason)
