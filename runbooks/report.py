@@ -63,7 +63,10 @@ def evidence_name(sr: StepRun) -> str:
     """
     if not sr.evidence_file:
         return ""
-    return sr.evidence_name or posixpath.basename(sr.evidence_file.name)
+    name = sr.evidence_name or posixpath.basename(sr.evidence_file.name)
+    # A client names its upload as it likes: no line break or other control character may reach
+    # a download's Content-Disposition header (Django refuses it with a 500) or a report's line.
+    return "".join(c if c.isprintable() else " " for c in name).strip() or "evidence"
 
 
 def evidence_url(sr: StepRun) -> str:

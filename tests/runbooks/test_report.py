@@ -275,3 +275,27 @@ def test_evidence_files_keep_their_uploaded_name_when_storage_renames_them(
     download = client.get(reverse("runbooks:evidence", args=[worker.pk]))
     assert 'filename="deploy log (prod).txt"' in download["Content-Disposition"]
     assert b"".join(download.streaming_content) == b"worker ok\n"
+
+
+def test_an_evidence_name_with_a_line_break_downloads_under_a_one_line_name(
+    client_for, dev_env, start_run, operator, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    plan = "# Logs\n\n## Ship\n\n- [ ] Promote web\n"
+    version = services.runbook_import(actor=operator, text=plan, source_name="logs.md")
+    run = start_run(version, dev_env)
+    services.step_sign(
+        actor=operator,
+        step_run=step_run(run, "Promote web"),
+        evidence_file=SimpleUploadedFile("log.txt", b"ok\n"),
+    )
+    sr = step_run(run, "Promote web")
+    # as a client may name its upload (kept as sent at sign-off)
+    type(sr).objects.filter(pk=sr.pk).update(evidence_name="deploy\r\nSet-Cookie: x=1.txt")
+    client, _ = client_for("viewer")
+    download = client.get(reverse("runbooks:evidence", args=[sr.pk]))
+    assert download.status_code == 200
+    assert "\n" not in download["Content-Disposition"]
+    assert 'filename="deploy  Set-Cookie: x=1.txt"' in download["Content-Disposition"]
+    text = client.get(reverse("runbooks:run_report_md", args=[run.pk])).content.decode()
+    assert "Evidence file: [deploy  Set-Cookie: x=1.txt](" in text
