@@ -295,3 +295,32 @@ def test_export_reads_in_chunks_and_stops_at_the_head_it_names(client_for, monke
     seqs = [int(r[seq]) for r in rows[2:]]
     assert seqs == sorted(seqs)
     assert f"chain head #{max(seqs)}" in rows[0][0]
+
+
+def test_event_rows_render_as_the_template_did_escaped_and_linked(user_factory):
+    """The event table's rows are built in Python (audit_tags.event_rows): every value escaped,
+    the operator's timeline and the event linked, a long target and reason cut at 60."""
+    from django.db import transaction
+    from django.template.loader import render_to_string
+
+    from opsportal.audit.services import record
+
+    user = user_factory("operator", username="o'neil+ops@x")
+    with transaction.atomic():
+        event = record(
+            actor=user,
+            action="configvar.updated",
+            target_type="environments.configvar",
+            target_id="7",
+            target_repr="<b>shop</b> / prod / " + "K" * 80,
+            tier="production",
+            message="because <script>alert(1)</script> " + "x" * 80,
+        )
+    html = render_to_string("includes/event_table.html", {"events": [event]})
+    assert f'<a href="/audit/events/{event.seq}/">{event.seq}</a>' in html
+    assert "/audit/operators/o&#x27;neil+ops@x/" in html
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "<b>shop</b>" not in html and "&lt;b&gt;shop&lt;/b&gt;" in html
+    assert "K" * 80 not in html and "…" in html
+    assert '<span class="badge tier-production">Production</span>' in html
+    assert "No events." in render_to_string("includes/event_table.html", {"events": []})
