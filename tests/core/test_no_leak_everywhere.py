@@ -823,7 +823,9 @@ def plant_compliance_campaign(p: Portal, m):
     p.post("operator", url, {"reason": m.prose("waiver reason")})
     url = reverse("compliance:campaign_close", args=[campaign.pk])
     p.post("operator", url, {"note": m.prose("campaign closing note")})
-    expect_event("rotation.item.waived", target_id=str(item.pk))
+    # the campaign is the event's target; the item is named in its changes
+    waived = expect_event("rotation.item.waived", target_id=str(campaign.pk))
+    assert waived.changes["item"] == item.pk
     expect_event("rotation.campaign.closed", target_id=str(campaign.pk))
 
 
@@ -839,7 +841,9 @@ def plant_compliance_access_review(p: Portal, m):
     line = review.lines.order_by("pk").first()
     url = reverse("compliance:line_decide", args=[review.pk, line.pk])
     p.post("admin", url, {"decision": "keep", "note": m.prose("access review note")})
-    expect_event("access_review.line.decided", target_id=str(line.pk))
+    # the review is the event's target; the line is named by its login in the changes
+    decided = expect_event("access_review.line.decided", target_id=str(review.pk))
+    assert decided.changes["user"] == line.username
 
 
 # operations -----------------------------------------------------------------------------------
