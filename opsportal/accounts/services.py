@@ -243,7 +243,8 @@ def account_settings_update(*, actor, user, time_zone: str, session=None):
 
     People change their own; changing someone else's needs ``auth.change_user``. Audited as
     ``auth.settings.changed`` with the zone before and after. ``session``, when given (the
-    request's), is updated so the next page already uses the new zone.
+    request's), is updated so the next page already uses the new zone; the user's other open
+    sessions (and theirs, when an admin changes it) take it at their next sign-in.
     """
     from .models import AccountSettings
     from .zones import SESSION_KEY, zone_names
