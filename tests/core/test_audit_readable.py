@@ -64,12 +64,17 @@ def prod(people):
     return env
 
 
-def _approved_rotation(people, prod):
-    """olga asks to add STRIPE_SECRET_KEY in prod, then to change it; arno approves both."""
+def _approved_key(people, prod):
+    """olga asks to add STRIPE_SECRET_KEY in prod; arno approves."""
     first = env_services.configvar_save(
         actor=people["operator"], environment=prod, key="STRIPE_SECRET_KEY", value=OLD_KEY
     ).change_request
     env_services.changerequest_approve(actor=people["approver"], change_request=first)
+
+
+def _approved_rotation(people, prod):
+    """olga asks to add STRIPE_SECRET_KEY in prod, then to change it; arno approves both."""
+    _approved_key(people, prod)
     cr = env_services.configvar_save(
         actor=people["operator"],
         environment=prod,
@@ -368,10 +373,7 @@ def test_the_log_says_who_requested_a_change_an_approver_applied(people, prod, c
 
 
 def test_a_change_of_a_variables_owner_and_rotation_reads_before_and_after(people, prod, client):
-    first = env_services.configvar_save(
-        actor=people["operator"], environment=prod, key="STRIPE_SECRET_KEY", value=OLD_KEY
-    ).change_request
-    env_services.changerequest_approve(actor=people["approver"], change_request=first)
+    _approved_key(people, prod)
     cr = env_services.configvar_save(
         actor=people["operator"],
         environment=prod,
