@@ -15,7 +15,6 @@ import ipaddress
 
 from django.conf import settings
 from django.http import HttpResponse
-from django.urls import Resolver404, resolve
 
 DEFAULT_CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -77,14 +76,6 @@ class TrustedProxyMiddleware:
         return self.get_response(request)
 
 
-def _csrf_exempt(request) -> bool:
-    try:
-        match = resolve(request.path_info, getattr(request, "urlconf", None))
-    except Resolver404:
-        return True  # no view reads this form
-    return getattr(match.func, "csrf_exempt", False)
-
-
 class QueryGuardMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -101,18 +92,21 @@ class QueryGuardMiddleware:
                     "The address holds a NUL byte (%00), which no search or filter accepts. "
                     "Remove it and try again."
                 )
-        # A form's fields (a reason read straight from request.POST, not through a form field
-        # that refuses NUL). Parsed here only for views that Django's CSRF check parses them for
-        # anyway: a CSRF-exempt endpoint (a webhook, the API) may read the raw body instead, and
-        # a multipart body read here could not be read there.
-        if request.method == "POST" and not _csrf_exempt(request):
-            for key, values in request.POST.lists():
-                if "\x00" in key or any("\x00" in value for value in values):
-                    return bad_request(
-                        "The form holds a NUL byte, which no field accepts. "
-                        "Remove it and try again."
-                    )
         return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        # A form's fields (a reason read straight from request.POST, not through a form field
+        # that refuses NUL). Checked once the URL is resolved, and only for views that Django's
+        # CSRF check parses the form for anyway: a CSRF-exempt endpoint (a webhook, the API) may
+        # read the raw body instead, and a multipart body read here could not be read there.
+        if request.method != "POST" or getattr(view_func, "csrf_exempt", False):
+            return None
+        for key, values in request.POST.lists():
+            if "\x00" in key or any("\x00" in value for value in values):
+                return bad_request(
+                    "The form holds a NUL byte, which no field accepts. Remove it and try again."
+                )
+        return None
 
 
 class ContentSecurityPolicyMiddleware:
